@@ -1,0 +1,35 @@
+# The two commands a new user needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+DEMO_DB ?= demo/placecat.duckdb
+
+.PHONY: install demo test test-fast dagster clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the nightly job offline on the bundled sample sources.
+demo: $(STAMP)
+	@mkdir -p $(dir $(DEMO_DB))
+	$(BIN)/placecat run --sources pipelines/sample/sources.yaml --db $(DEMO_DB)
+
+## Run the whole test suite (the same command CI runs).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+## Open the Dagster UI on the sample sources.
+dagster: $(STAMP)
+	PLACECAT_SOURCES=pipelines/sample/sources.yaml PLACECAT_DB=$(DEMO_DB) $(BIN)/dagster dev -w workspace.yaml
+
+clean:
+	rm -rf demo .pytest_cache

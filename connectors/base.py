@@ -1,0 +1,164 @@
+"""The contract between placecat and a kind of source, and the two per-source steps.
+
+A connector is a module (``connectors/<kind>.py``) that provides::
+
+    INCREMENTAL: bool                      # True: each harvest starts from the last good raw
+    def harvest(source, writer, state, ctx) -> HarvestOutcome
+    def normalise(source, records, rows) -> None
+
+``harvest`` fetches records as they are and hands them to ``writer.put_raw``; it returns how the
+harvest went and the state to keep for next time (ETags, page hashes, RPDE positions).
+``normalise`` turns raw records into ORUK v3 staging rows (``rows.add``) and reports every record
+it cannot use (``rows.issue``). Neither touches the catalogue database.
+
+``harvest_source`` and ``normalise_source`` wrap them with the rules every source shares: a
+harvest that is not complete never replaces the last good snapshot; every attempt is recorded.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Iterable
+
+from connectors.config import ConfigError, Source
+from connectors.snapshot import SourceStore, utcnow
+from connectors.staging import StagingRows
+
+log = logging.getLogger("placecat.connectors")
+
+CONNECTOR_MODULES = {
+    "oruk": "connectors.oruk",
+    "openactive": "connectors.openactive",
+    "spreadsheet": "connectors.spreadsheet",
+    "sql": "connectors.sql",
+}
+
+RawRecord = tuple[str, str, str, str]  # record_id, record_type, payload JSON text, fetched_from
+
+
+class HarvestError(Exception):
+    """A source could not be harvested; the message is one line fit for the scorecard."""
+
+
+@dataclass
+class HarvestOutcome:
+    status: str  # complete | unchanged | partial | failed
+    message: str = ""
+    records: int = 0
+    pages: int = 0
+    state: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class HarvestContext:
+    run_id: str
+    full_reread: bool = False
+    logger: logging.Logger = log
+
+
+@dataclass
+class SourceReport:
+    """How one source went this run; becomes a row of ops.source_status."""
+
+    source_id: str
+    kind: str
+    status: str  # ok | unchanged | degraded | failed
+    message: str = ""
+    version: str | None = None  # the pending snapshot to normalise (ok only)
+    records_in: int = 0
+    records_quarantined: int = 0
+    seconds: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def connector_for(kind: str) -> ModuleType:
+    try:
+        return importlib.import_module(CONNECTOR_MODULES[kind])
+    except ModuleNotFoundError as exc:
+        if exc.name == CONNECTOR_MODULES.get(kind):
+            raise ConfigError(f"sources of kind '{kind}' are not supported by this version of placecat") from None
+        raise
+
+
+def harvest_source(source: Source, state_dir: Path, run_id: str, full_reread: bool = False) -> SourceReport:
+    """Fetch a source into a pending snapshot. Only a complete harvest leaves one behind."""
+    started = time.monotonic()
+    store = SourceStore(state_dir, source.id)
+    connector = connector_for(source.kind)
+    incremental = bool(getattr(connector, "INCREMENTAL", False)) and not full_reread
+    writer = store.begin(carry_forward_raw=incremental)
+    ctx = HarvestContext(run_id=run_id, full_reread=full_reread)
+    state = store.harvest_state() if not full_reread else {}
+    try:
+        outcome = connector.harvest(source, writer, state, ctx)
+    except HarvestError as exc:
+        outcome = HarvestOutcome("failed", str(exc))
+    except ConfigError as exc:
+        outcome = HarvestOutcome("failed", str(exc))
+    except Exception as exc:  # a bug or an unforeseen fault: the source fails, the night goes on
+        log.error("harvest of %s crashed:\n%s", source.id, traceback.format_exc())
+        outcome = HarvestOutcome("failed", f"{type(exc).__name__}: {exc}")
+    seconds = time.monotonic() - started
+
+    if outcome.status == "complete":
+        writer.set_meta(harvest_state=outcome.state, harvested_at=utcnow().isoformat(),
+                        harvest_stats=outcome.stats, run_id=run_id, kind=source.kind,
+                        locator=source.locator)
+        records = writer.raw_count()
+        writer.close()
+        return SourceReport(source.id, source.kind, "ok", outcome.message, writer.version,
+                            records_in=records, seconds=seconds, stats=outcome.stats)
+    writer.abandon()
+    cur = store.current()
+    if outcome.status == "unchanged" and cur is not None:
+        store.write_status("unchanged", outcome.message or "source unchanged since the last harvest",
+                           snapshot_version=cur.version, run_id=run_id)
+        return SourceReport(source.id, source.kind, "unchanged", outcome.message, None,
+                            records_in=int(cur.meta.get("records_in", 0)), seconds=seconds, stats=outcome.stats)
+    status = "degraded" if outcome.status == "partial" else "failed"
+    keep = f"; keeping the snapshot of {cur.version}" if cur else "; no earlier snapshot to fall back on"
+    message = (outcome.message or "harvest did not complete") + keep
+    store.write_status(status, message, snapshot_version=cur.version if cur else None, run_id=run_id)
+    return SourceReport(source.id, source.kind, status, message, None, seconds=seconds, stats=outcome.stats)
+
+
+def normalise_source(source: Source, state_dir: Path, version: str, run_id: str) -> SourceReport:
+    """Normalise a pending snapshot's raw records to staging, then promote it."""
+    started = time.monotonic()
+    store = SourceStore(state_dir, source.id)
+    connector = connector_for(source.kind)
+    writer = store.open_pending(version)
+    try:
+        rows = StagingRows(source.id)
+        connector.normalise(source, writer.iter_raw(), rows)
+        counts = writer.write_staging(rows, run_id)
+        quarantined = len({i.record_id for i in rows.issues if i.severity == "blocking"})
+        records_in = counts.get("service", 0)
+        writer.set_meta(records_in=records_in, staging_counts=counts, normalised_at=utcnow().isoformat())
+        writer.commit()
+    except Exception as exc:
+        writer.abandon()
+        log.error("normalising %s crashed:\n%s", source.id, traceback.format_exc())
+        cur = store.current()
+        message = f"normalisation failed ({type(exc).__name__}: {exc})" + (
+            f"; keeping the snapshot of {cur.version}" if cur else "")
+        store.write_status("failed", message, snapshot_version=cur.version if cur else None, run_id=run_id)
+        return SourceReport(source.id, source.kind, "failed", message, seconds=time.monotonic() - started)
+    store.write_status("ok", f"{records_in} services", snapshot_version=version, run_id=run_id,
+                       records_in=records_in, records_quarantined=quarantined)
+    return SourceReport(source.id, source.kind, "ok", "", version, records_in=records_in,
+                        records_quarantined=quarantined, seconds=time.monotonic() - started)
+
+
+def iter_json_records(records: Iterable[RawRecord]):
+    """Yield (record_id, record_type, parsed payload, fetched_from) from raw records."""
+    import json
+
+    for record_id, record_type, payload, fetched_from in records:
+        yield record_id, record_type, json.loads(payload), fetched_from

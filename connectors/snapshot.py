@@ -1,0 +1,261 @@
+"""Per-source snapshots: the last good harvest of each source, kept until a better one exists.
+
+Each source has its own folder under the state directory::
+
+    <state>/sources/<source_id>/
+        snapshots/<version>.duckdb   raw.record, staging.*, quality.issue, meta.* of one harvest
+        CURRENT                      the version in force (replaced atomically)
+        status.json                  the last attempt: when, how it went, why
+
+A harvest writes a new ``<version>.duckdb.partial`` file. Only a complete harvest that was
+normalised is promoted (renamed, then CURRENT switched); a partial or failed one is thrown away
+and the previous snapshot stays in force. Each source writes only its own files, so sources can
+run in parallel processes without contending for one DuckDB writer lock.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import pandas as pd
+
+from connectors.staging import StagingRows
+from warehouse.model import ORUK_TABLES, staging_columns
+from warehouse.schema import QUALITY_ISSUE_DDL, RAW_RECORD_DDL, create_staging_tables
+
+KEEP_SNAPSHOTS = 3
+_RAW_BATCH = 5000
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def new_version() -> str:
+    return utcnow().strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+@dataclass
+class SnapshotInfo:
+    source_id: str
+    version: str
+    path: Path
+    meta: dict[str, Any]
+
+    @property
+    def harvested_at(self) -> dt.datetime | None:
+        v = self.meta.get("harvested_at")
+        return dt.datetime.fromisoformat(v) if v else None
+
+
+class SourceStore:
+    """The files of one source under the state directory."""
+
+    def __init__(self, state_dir: Path, source_id: str):
+        self.source_id = source_id
+        self.root = Path(state_dir) / "sources" / source_id
+        self.snapshots = self.root / "snapshots"
+
+    def ensure(self) -> None:
+        self.snapshots.mkdir(parents=True, exist_ok=True)
+
+    # -- what is in force ---------------------------------------------------------------
+    def current(self) -> SnapshotInfo | None:
+        pointer = self.root / "CURRENT"
+        if not pointer.exists():
+            return None
+        version = pointer.read_text().strip()
+        path = self.snapshots / f"{version}.duckdb"
+        if not path.exists():
+            return None
+        with duckdb.connect(str(path), read_only=True) as con:
+            meta = dict(con.execute("SELECT key, value FROM meta.info").fetchall())
+        return SnapshotInfo(self.source_id, version, path, {k: json.loads(v) for k, v in meta.items()})
+
+    def harvest_state(self) -> dict:
+        """What the last promoted harvest left for the next one (ETags, page hashes, RPDE next)."""
+        cur = self.current()
+        return dict(cur.meta.get("harvest_state") or {}) if cur else {}
+
+    # -- the last attempt ----------------------------------------------------------------
+    def write_status(self, status: str, message: str = "", **extra: Any) -> dict:
+        self.ensure()
+        doc = {"source_id": self.source_id, "status": status, "message": message,
+               "attempted_at": utcnow().isoformat(), **extra}
+        atomic_write_text(self.root / "status.json", json.dumps(doc, default=str, indent=1))
+        return doc
+
+    def read_status(self) -> dict | None:
+        p = self.root / "status.json"
+        if not p.exists():
+            return None
+        try:
+            return json.loads(p.read_text())
+        except json.JSONDecodeError:
+            return None
+
+    # -- writing a new one -------------------------------------------------------------
+    def begin(self, carry_forward_raw: bool = False) -> "SnapshotWriter":
+        self.ensure()
+        return SnapshotWriter(self, new_version(), self.current() if carry_forward_raw else None)
+
+    def open_pending(self, version: str) -> "SnapshotWriter":
+        """Reopen a partial snapshot written by an earlier step (the harvest) to normalise it."""
+        return SnapshotWriter(self, version, None, reopen=True)
+
+    def promote(self, version: str) -> None:
+        partial = self.snapshots / f"{version}.duckdb.partial"
+        final = self.snapshots / f"{version}.duckdb"
+        with open(partial, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(partial, final)
+        fsync_dir(self.snapshots)
+        atomic_write_text(self.root / "CURRENT", version + "\n")
+        self.prune()
+
+    def discard(self, version: str) -> None:
+        for suffix in (".duckdb.partial", ".duckdb.partial.wal"):
+            p = self.snapshots / f"{version}{suffix}"
+            if p.exists():
+                p.unlink()
+
+    def prune(self, keep: int = KEEP_SNAPSHOTS) -> None:
+        cur = (self.root / "CURRENT").read_text().strip() if (self.root / "CURRENT").exists() else None
+        finals = sorted(self.snapshots.glob("*.duckdb"))
+        for p in finals[:-keep]:
+            if p.stem != cur:
+                p.unlink()
+        # Partial files older than a day are leftovers of killed runs.
+        cutoff = utcnow().timestamp() - 86400
+        for p in self.snapshots.glob("*.partial*"):
+            if p.stat().st_mtime < cutoff:
+                p.unlink()
+
+    def drop(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class SnapshotWriter:
+    """A snapshot being written. Raw records first (harvest), then staging rows (normalise)."""
+
+    def __init__(self, store: SourceStore, version: str, base: SnapshotInfo | None, reopen: bool = False):
+        self.store = store
+        self.version = version
+        self.path = store.snapshots / f"{version}.duckdb.partial"
+        if not reopen and self.path.exists():
+            self.path.unlink()
+        self.con = duckdb.connect(str(self.path))
+        self._raw: list[dict] = []
+        if not reopen:
+            for schema in ("raw", "staging", "quality", "meta"):
+                self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            self.con.execute(RAW_RECORD_DDL)
+            self.con.execute(QUALITY_ISSUE_DDL)
+            self.con.execute("CREATE TABLE IF NOT EXISTS meta.info (key VARCHAR PRIMARY KEY, value JSON)")
+            create_staging_tables(self.con)
+            if base is not None:
+                # Incremental sources (RPDE) read only what changed: start from the last good raw.
+                self.con.execute(f"ATTACH '{base.path}' AS base (READ_ONLY)")
+                self.con.execute("INSERT INTO raw.record SELECT * FROM base.raw.record")
+                self.con.execute("DETACH base")
+
+    # -- raw ---------------------------------------------------------------------------
+    def put_raw(self, record_id: str, record_type: str, payload: Any, fetched_from: str) -> None:
+        text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        self._raw.append({
+            "source_id": self.store.source_id, "record_id": str(record_id), "record_type": record_type,
+            "payload": text, "fetched_from": fetched_from, "fetched_at": utcnow(),
+            "content_hash": hashlib.md5(text.encode("utf-8")).hexdigest(),
+        })
+        if len(self._raw) >= _RAW_BATCH:
+            self.flush_raw()
+
+    def delete_raw(self, record_id: str) -> None:
+        self.flush_raw()
+        self.con.execute("DELETE FROM raw.record WHERE record_id = ?", [str(record_id)])
+
+    def flush_raw(self) -> None:
+        if not self._raw:
+            return
+        df = pd.DataFrame(self._raw)
+        self._raw = []
+        # A record seen again replaces its earlier version (latest wins).
+        self.con.execute("DELETE FROM raw.record WHERE record_id IN (SELECT record_id FROM df)")
+        df = df.drop_duplicates("record_id", keep="last")
+        self.con.execute("INSERT INTO raw.record BY NAME SELECT * FROM df")
+
+    def raw_count(self) -> int:
+        self.flush_raw()
+        return self.con.execute("SELECT count(*) FROM raw.record").fetchone()[0]
+
+    def iter_raw(self, batch: int = 2000) -> Iterator[tuple[str, str, str, str]]:
+        """(record_id, record_type, payload JSON text, fetched_from), in a stable order."""
+        self.flush_raw()
+        cur = self.con.cursor()
+        cur.execute("SELECT record_id, record_type, payload, fetched_from FROM raw.record ORDER BY record_type, record_id")
+        while True:
+            rows = cur.fetchmany(batch)
+            if not rows:
+                break
+            yield from rows
+
+    # -- staging -------------------------------------------------------------------------
+    def write_staging(self, rows: StagingRows, run_id: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for table in ORUK_TABLES:
+            self.con.execute(f"DELETE FROM staging.{table}")
+        for table, rs in rows.tables():
+            cols = [c for c, _ in staging_columns(table)]
+            df = pd.DataFrame(rs, columns=cols)
+            df = df.astype(object).where(df.notna(), None)
+            self.con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM df")
+            counts[table] = len(rs)
+        self.con.execute("DELETE FROM quality.issue")
+        if rows.issues:
+            idf = pd.DataFrame([i.as_row(run_id) for i in rows.issues])
+            self.con.execute("INSERT INTO quality.issue BY NAME SELECT * FROM idf")
+        return counts
+
+    def set_meta(self, **items: Any) -> None:
+        for k, v in items.items():
+            self.con.execute("INSERT OR REPLACE INTO meta.info VALUES (?, ?)", [k, json.dumps(v, default=str)])
+
+    def close(self) -> None:
+        self.flush_raw()
+        self.con.execute("CHECKPOINT")
+        self.con.close()
+
+    def commit(self) -> None:
+        self.close()
+        self.store.promote(self.version)
+
+    def abandon(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            self.store.discard(self.version)

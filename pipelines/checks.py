@@ -1,0 +1,58 @@
+"""Asset checks. A blocking check that fails stops the catalogue from being published."""
+
+import dagster as dg
+
+from pipelines.assets import catalogue, staging
+from pipelines.resources import PlacecatResource
+from warehouse.build import Build
+
+
+@dg.asset_check(asset=staging, description="Every enabled source has a snapshot in force (warning: a failed source is served from its last good snapshot, or missing).")
+def sources_have_snapshots(context: dg.AssetCheckExecutionContext, placecat: PlacecatResource) -> dg.AssetCheckResult:
+    with Build(placecat.db, context.run.run_id).connect(read_only=True) as con:
+        missing = [r[0] for r in con.execute(
+            "SELECT source_id FROM ops.source_status WHERE run_id = ? AND snapshot_version IS NULL",
+            [context.run.run_id]).fetchall()]
+    return dg.AssetCheckResult(passed=not missing, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"sources_without_data": dg.MetadataValue.json(missing)})
+
+
+@dg.asset_check(asset=catalogue, blocking=True,
+                description="Every non-quarantined staging service is in exactly one golden service.")
+def every_record_in_one_cluster(context: dg.AssetCheckExecutionContext, placecat: PlacecatResource) -> dg.AssetCheckResult:
+    run_id = context.run.run_id
+    with Build(placecat.db, run_id).connect(read_only=True) as con:
+        missing, multiple = con.execute("""
+            WITH eligible AS (
+                SELECT s.id FROM staging.service s WHERE NOT EXISTS (
+                    SELECT 1 FROM quality.quarantine q WHERE q.run_id = ? AND q.source_id = s.source_id
+                    AND q.record_id = s.source_record_id)),
+            n AS (SELECT e.id, count(ss.service_id) AS k FROM eligible e
+                  LEFT JOIN catalogue.service_source ss ON ss.staging_id = e.id GROUP BY 1)
+            SELECT count(*) FILTER (WHERE k = 0), count(*) FILTER (WHERE k > 1) FROM n
+        """, [run_id]).fetchone()
+    return dg.AssetCheckResult(passed=missing == 0 and multiple == 0,
+                               metadata={"not_in_any_cluster": missing, "in_several_clusters": multiple})
+
+
+@dg.asset_check(asset=catalogue, blocking=True,
+                description="Golden service ids are unique UUIDs and no catalogue row points at a missing parent.")
+def golden_ids_and_keys(context: dg.AssetCheckExecutionContext, placecat: PlacecatResource) -> dg.AssetCheckResult:
+    with Build(placecat.db, context.run.run_id).connect(read_only=True) as con:
+        dup_ids = con.execute("SELECT count(*) - count(DISTINCT id) FROM catalogue.service").fetchone()[0]
+        not_uuid = con.execute("SELECT count(*) FROM catalogue.service WHERE TRY_CAST(id AS UUID) IS NULL").fetchone()[0]
+        dangling = con.execute("""
+            SELECT (SELECT count(*) FROM catalogue.service_at_location sal
+                    WHERE sal.location_id NOT IN (SELECT id FROM catalogue.location)
+                       OR sal.service_id NOT IN (SELECT id FROM catalogue.service))
+                 + (SELECT count(*) FROM catalogue.service s WHERE s.organization_id IS NOT NULL
+                    AND s.organization_id NOT IN (SELECT id FROM catalogue.organization))
+                 + (SELECT count(*) FROM catalogue.schedule sc WHERE sc.service_id NOT IN (SELECT id FROM catalogue.service))
+                 + (SELECT count(*) FROM catalogue.address a WHERE a.location_id NOT IN (SELECT id FROM catalogue.location))
+        """).fetchone()[0]
+    return dg.AssetCheckResult(passed=dup_ids == 0 and not_uuid == 0 and dangling == 0,
+                               metadata={"duplicate_ids": dup_ids, "non_uuid_ids": not_uuid,
+                                         "dangling_foreign_keys": dangling})
+
+
+ALL_CHECKS = [sources_have_snapshots, every_record_in_one_cluster, golden_ids_and_keys]

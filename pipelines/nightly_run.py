@@ -1,0 +1,136 @@
+"""`placecat run`: the whole nightly job, in-process, with a summary a person can read.
+
+Each source is materialised as its own partition (a failed source is reported and the night goes
+on), then the cross-source assets build, check and publish the catalogue.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from connectors.config import ConfigError, load_sources
+from connectors.snapshot import SourceStore
+from pipelines.assets import CROSS_SOURCE_ASSETS, build_source_assets
+from pipelines.checks import ALL_CHECKS
+from pipelines.resources import PlacecatResource
+from warehouse.build import PublishError, run_lock, state_dir_for
+
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+@dataclass
+class NightlyResult:
+    published: bool
+    db_path: Path
+    run_id: str | None = None
+    sources: list[dict] = field(default_factory=list)
+    golden_services: int = 0
+    source_records: int = 0
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    changes: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _step_failure_message(result: dg.ExecuteInProcessResult) -> str | None:
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            err = event.event_specific_data.error
+            while err.cause is not None:
+                err = err.cause
+            first = (err.message or event.message or "").strip().splitlines()[0]
+            # "warehouse.build.PublishError: no source ..." -> "no source ..."
+            return first.split(": ", 1)[1] if ": " in first and first.split(": ", 1)[0].count(" ") == 0 else first
+    return None
+
+
+def run_nightly(sources_file: str | Path, db_path: str | Path, full_reread: bool = False) -> NightlyResult:
+    """Run every source, then build and publish the catalogue. Raises ConfigError/PublishError."""
+    config = load_sources(sources_file)
+    db_path = Path(db_path).resolve()
+    state_dir = state_dir_for(db_path)
+    resource = PlacecatResource(sources_file=str(Path(sources_file).resolve()), db_path=str(db_path))
+    partitions = dg.StaticPartitionsDefinition([s.id for s in config.enabled])
+    source_assets = build_source_assets(partitions)
+    instance = dg.DagsterInstance.ephemeral()
+    tags = {"placecat/full_reread": "1"} if full_reread else {}
+    with run_lock(state_dir):
+        for source in config.enabled:
+            dg.materialize(source_assets, partition_key=source.id, resources={"placecat": resource},
+                           instance=instance, raise_on_error=False, tags=tags, run_config=QUIET_RUN_CONFIG)
+        result = dg.materialize([*CROSS_SOURCE_ASSETS, *ALL_CHECKS], resources={"placecat": resource},
+                                instance=instance, raise_on_error=False, run_config=QUIET_RUN_CONFIG)
+    out = NightlyResult(published=result.success, db_path=db_path, run_id=result.run_id)
+    for ev in result.get_asset_check_evaluations():
+        meta = ", ".join(f"{k}={v.value}" for k, v in ev.metadata.items() if not isinstance(v.value, (list, dict)))
+        out.checks.append((ev.check_name, ev.passed, meta))
+    if not result.success:
+        out.error = _step_failure_message(result) or "the catalogue run failed"
+    _fill_summary(out, config, state_dir, result.run_id)
+    return out
+
+
+def _fill_summary(out: NightlyResult, config, state_dir: Path, run_id: str) -> None:
+    rows = {}
+    if out.published and out.db_path.exists():
+        with duckdb.connect(str(out.db_path), read_only=True) as con:
+            for r in con.execute("""SELECT source_id, status, message, records_in, records_quarantined
+                                    FROM ops.source_status WHERE run_id = ?""", [run_id]).fetchall():
+                rows[r[0]] = {"source_id": r[0], "status": r[1], "message": r[2], "records_in": r[3] or 0,
+                              "records_quarantined": r[4] or 0}
+            out.golden_services, out.source_records = con.execute(
+                "SELECT (SELECT count(*) FROM catalogue.service), (SELECT count(*) FROM catalogue.service_source)").fetchone()
+            out.changes = dict(con.execute("SELECT change, count(*) FROM publish.change WHERE run_id = ? GROUP BY 1",
+                                           [run_id]).fetchall())
+    for source in config.enabled:
+        if source.id not in rows:
+            st = SourceStore(state_dir, source.id).read_status() or {}
+            rows[source.id] = {"source_id": source.id, "status": st.get("status", "no-data"),
+                               "message": st.get("message", ""), "records_in": st.get("records_in", 0),
+                               "records_quarantined": st.get("records_quarantined", 0)}
+    out.sources = [rows[s.id] for s in config.enabled]
+
+
+def format_summary(res: NightlyResult) -> str:
+    lines = [f"{'source':<28} {'status':<10} {'records':>8} {'quarantined':>12}  note"]
+    for s in res.sources:
+        note = s["message"] if s["status"] not in ("ok",) else ""
+        lines.append(f"{s['source_id']:<28} {s['status']:<10} {s['records_in']:>8} {s['records_quarantined']:>12}  {note}")
+    lines.append("")
+    if res.published:
+        lines.append(f"golden services: {res.golden_services}   source records: {res.source_records}   "
+                     f"duplicates merged: {res.source_records - res.golden_services}")
+        if res.changes:
+            lines.append("changes since last run: " + ", ".join(f"{k} {v}" for k, v in sorted(res.changes.items())))
+    passed = sum(1 for c in res.checks if c[1])
+    lines.append(f"checks: {passed} passed, {len(res.checks) - passed} failed")
+    for name, ok, meta in res.checks:
+        if not ok:
+            lines.append(f"  FAILED {name}: {meta}")
+    lines.append(f"catalogue published to {res.db_path}" if res.published else f"nothing published: {res.error}")
+    return "\n".join(lines)
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sources", required=True, help="the sources YAML file")
+    p.add_argument("--db", required=True, help="the catalogue DuckDB file to publish (its state lives in FILE.state/)")
+    p.add_argument("--full-reread", action="store_true",
+                   help="ignore harvest positions and re-read every source from the start")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.getLogger("dagster").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    try:
+        res = run_nightly(args.sources, args.db, full_reread=args.full_reread)
+    except (ConfigError, PublishError) as exc:
+        print(f"placecat: {exc}", file=sys.stderr)
+        return 2
+    print(format_summary(res))
+    return 0 if res.published else 1

@@ -1,0 +1,242 @@
+"""Building the catalogue database for one run, and publishing it atomically.
+
+The published catalogue (``--db FILE``) is never written in place. Each run builds a new DuckDB
+file under ``<db>.state/build/``: it copies forward the history tables of the published file
+(runs, source status, scorecards, change feed), loads every source's last good snapshot into
+``staging``, then later stages add quality, catalogue, gap and publish tables. Publishing is a
+checkpoint, an fsync and one ``os.replace``, so a run killed at any point leaves the previous
+catalogue intact and served.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from connectors.config import SourcesConfig
+from connectors.snapshot import SourceStore, fsync_dir, utcnow
+from warehouse.model import ORUK_TABLES
+from warehouse.schema import create_all
+
+# Tables whose rows accumulate night after night; each run copies them forward.
+HISTORY_TABLES = ("ops.run", "ops.source_status", "publish.change", "quality.source_health")
+# The previous run's results that matching and the change feed compare against.
+PREVIOUS_TABLES = ("catalogue.service", "catalogue.service_source", "catalogue.replaced_by")
+ISSUE_HISTORY_RUNS = 30
+
+
+class PublishError(RuntimeError):
+    """The catalogue could not be built or published; one line for the user."""
+
+
+def state_dir_for(db_path: Path) -> Path:
+    env = os.environ.get("PLACECAT_STATE")
+    return Path(env) if env else db_path.with_name(db_path.name + ".state")
+
+
+@contextlib.contextmanager
+def run_lock(state_dir: Path) -> Iterator[None]:
+    """One nightly build per catalogue at a time; a second one refuses at once."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = state_dir / "run.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                holder = lock_path.read_text().strip() or "another process"
+                raise PublishError(f"{lock_path}: another placecat run holds the lock ({holder}); wait for it to finish") from None
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} since {utcnow().isoformat(timespec='seconds')}Z".encode())
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        os.close(fd)
+
+
+@dataclass
+class Build:
+    db_path: Path
+    run_id: str
+
+    @property
+    def state_dir(self) -> Path:
+        return state_dir_for(self.db_path)
+
+    @property
+    def path(self) -> Path:
+        return self.state_dir / "build" / f"{self.run_id}.duckdb"
+
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        if not self.path.exists():
+            raise PublishError(f"{self.path}: no catalogue build for run {self.run_id}; materialise the staging asset of this run first")
+        return duckdb.connect(str(self.path), read_only=read_only)
+
+
+def _check_writable(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(path.parent, os.W_OK):
+        raise PublishError(f"{path.parent}: directory is not writable; choose another --db location or fix its permissions")
+
+
+def open_previous(db_path: Path) -> duckdb.DuckDBPyConnection | None:
+    if not db_path.exists():
+        return None
+    try:
+        return duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error as exc:
+        raise PublishError(
+            f"{db_path}: the published catalogue cannot be opened ({str(exc).splitlines()[0]}); "
+            f"move it aside and re-run to rebuild from the source snapshots in {state_dir_for(db_path)}"
+        ) from None
+
+
+def start_build(db_path: Path, run_id: str) -> Build:
+    """Create this run's build file with empty schemas and the history copied forward."""
+    build = Build(db_path, run_id)
+    _check_writable(db_path)
+    build.path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in build.path.parent.glob("*.duckdb*"):
+        # Leftovers of killed runs: never published, safe to remove.
+        stale.unlink()
+    try:
+        con = duckdb.connect(str(build.path))
+    except duckdb.Error as exc:
+        raise PublishError(f"{build.path}: cannot create the build file ({str(exc).splitlines()[0]})") from None
+    with con:
+        create_all(con)
+        con.execute("CREATE SCHEMA IF NOT EXISTS previous")
+        if db_path.exists():
+            prev = open_previous(db_path)
+            prev.close()
+            con.execute(f"ATTACH '{db_path}' AS pub (READ_ONLY)")
+            existing = {f"{s}.{t}" for s, t in con.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'pub'").fetchall()}
+            for table in HISTORY_TABLES:
+                if table in existing:
+                    _copy_table(con, f"pub.{table}", table)
+            if "quality.issue" in existing:
+                con.execute(f"""
+                    INSERT INTO quality.issue BY NAME SELECT * FROM pub.quality.issue WHERE run_id IN (
+                      SELECT run_id FROM pub.ops.run ORDER BY started_at DESC LIMIT {ISSUE_HISTORY_RUNS - 1})""")
+            for table in PREVIOUS_TABLES:
+                if table in existing:
+                    name = table.split(".")[1]
+                    con.execute(f"CREATE TABLE previous.{name} AS SELECT * FROM pub.{table}")
+            con.execute("DETACH pub")
+        con.execute("INSERT INTO ops.run (run_id, started_at, status) VALUES (?, ?, 'building')",
+                    [run_id, utcnow()])
+    return build
+
+
+def _copy_table(con: duckdb.DuckDBPyConnection, src: str, dst: str) -> None:
+    schema, name = dst.split(".")
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                         "AND schema_name = ? AND table_name = ?", [schema, name]).fetchone()[0]
+    if exists:
+        con.execute(f"INSERT INTO {dst} BY NAME SELECT * FROM {src}")
+    else:
+        con.execute(f"CREATE TABLE {dst} AS SELECT * FROM {src}")
+
+
+@dataclass
+class LoadedSource:
+    source_id: str
+    kind: str
+    status: str
+    message: str
+    version: str | None
+    harvested_at: dt.datetime | None
+    records_in: int
+    records_quarantined: int
+
+
+def load_snapshots(build: Build, config: SourcesConfig) -> list[LoadedSource]:
+    """Load each source's snapshot in force into staging, and record each source's status."""
+    loaded: list[LoadedSource] = []
+    now = utcnow()
+    with build.connect() as con:
+        con.execute("DELETE FROM ops.source")
+        for source in config.sources:
+            locator = source.url if source.kind != "sql" else (source.url or "").split("@")[-1]
+            con.execute("INSERT INTO ops.source VALUES (?, ?, ?, ?, ?)",
+                        [source.id, source.kind, source.publisher, source.role, locator or str(source.path)])
+        for source in config.enabled:
+            store = SourceStore(build.state_dir, source.id)
+            attempt = store.read_status() or {}
+            cur = store.current()
+            status = attempt.get("status", "no-data")
+            message = attempt.get("message", "never harvested")
+            if cur is None:
+                loaded.append(LoadedSource(source.id, source.kind, "failed" if status != "no-data" else status,
+                                           message, None, None, 0, 0))
+                continue
+            age_days = (now - cur.harvested_at).total_seconds() / 86400 if cur.harvested_at else 0
+            if status in ("failed", "degraded") and age_days > source.max_stale_days:
+                loaded.append(LoadedSource(source.id, source.kind, "dropped",
+                                           f"{message}; snapshot is {age_days:.0f} days old, over max_stale_days={source.max_stale_days}, so it is no longer served",
+                                           cur.version, cur.harvested_at, 0, 0))
+                continue
+            if status in ("failed", "degraded"):
+                status = "stale" if age_days >= 1 else status
+            con.execute(f"ATTACH '{cur.path}' AS snap (READ_ONLY)")
+            try:
+                for table in ORUK_TABLES:
+                    con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM snap.staging.{table}")
+                con.execute("INSERT INTO raw.record BY NAME SELECT * FROM snap.raw.record")
+                # The snapshot's issues are the ones in force for this run, whichever run found them.
+                con.execute("INSERT INTO quality.issue BY NAME SELECT * REPLACE (? AS run_id) FROM snap.quality.issue",
+                            [build.run_id])
+                con.execute("INSERT INTO ops.harvest_state VALUES (?, ?, ?)",
+                            [source.id, json.dumps(cur.meta.get("harvest_state") or {}), cur.harvested_at])
+            finally:
+                con.execute("DETACH snap")
+            records_in = int(cur.meta.get("records_in", 0))
+            loaded.append(LoadedSource(source.id, source.kind, status, message, cur.version,
+                                       cur.harvested_at, records_in, 0))
+        for ls in loaded:
+            con.execute("INSERT INTO ops.source_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                build.run_id, ls.source_id, ls.kind, ls.status, ls.message, now, ls.version,
+                ls.harvested_at, ls.records_in, ls.records_quarantined])
+    return loaded
+
+
+def publish_build(build: Build, summary: dict) -> Path:
+    """Swap the finished build in as the published catalogue, atomically."""
+    with build.connect() as con:
+        con.execute("UPDATE ops.run SET finished_at = ?, status = 'published', summary = ? WHERE run_id = ?",
+                    [utcnow(), json.dumps(summary, default=str), build.run_id])
+        con.execute("DROP SCHEMA IF EXISTS previous CASCADE")
+        con.execute("CHECKPOINT")
+    target = build.db_path
+    try:
+        with open(build.path, "rb+") as f:
+            os.fsync(f.fileno())
+        free = shutil.disk_usage(target.parent).free
+        if target.parent.stat().st_dev != build.path.parent.stat().st_dev and free < build.path.stat().st_size:
+            raise PublishError(f"{target.parent}: not enough free disk space to publish the catalogue")
+        if target.parent.stat().st_dev == build.path.parent.stat().st_dev:
+            os.replace(build.path, target)
+        else:
+            tmp = target.with_name(f".{target.name}.{build.run_id}.tmp")
+            shutil.copyfile(build.path, tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+            build.path.unlink()
+        fsync_dir(target.parent)
+    except OSError as exc:
+        raise PublishError(f"{target}: could not publish the catalogue ({exc.strerror}); the previous catalogue is unchanged") from None
+    return target
