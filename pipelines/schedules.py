@@ -10,7 +10,7 @@ import dagster as dg
 NIGHT_TAG = "placecat/night"
 
 
-def build_schedules(source_job: dg.UnresolvedAssetJobDefinition, catalogue_job: dg.UnresolvedAssetJobDefinition,
+def build_schedules(source_job, catalogue_job,
                     source_ids: list[str]):
     @dg.schedule(job=source_job, cron_schedule="0 2 * * *", execution_timezone="Europe/London",
                  name="nightly_harvest", description="Harvest every source at 02:00 Europe/London.")
