@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +33,22 @@ from warehouse.schema import QUALITY_ISSUE_DDL, RAW_RECORD_DDL, create_staging_t
 
 KEEP_SNAPSHOTS = 3
 _RAW_BATCH = 5000
+
+
+def failpoint(name: str) -> None:
+    """A rehearsal hook for the failure tests (tests/test_failure_*.py), off unless asked for.
+
+    ``PLACECAT_FAILPOINT=NAME@MARKER`` makes the process that reaches failpoint NAME write its pid
+    to the file MARKER and wait there, so a test can ``kill -9`` it at exactly that stage. Names:
+    ``harvest`` (raw records half written), ``build`` (the catalogue build half loaded),
+    ``publish`` (the build finished, just before the atomic swap).
+    """
+    spec = os.environ.get("PLACECAT_FAILPOINT")
+    if not spec or spec.partition("@")[0] != name:
+        return
+    Path(spec.partition("@")[2]).write_text(str(os.getpid()))
+    while True:  # held here until the test kills the run
+        time.sleep(0.05)
 
 
 def utcnow() -> dt.datetime:
@@ -60,17 +77,33 @@ def atomic_write_text(path: Path, text: str) -> None:
     fsync_dir(path.parent)
 
 
+class SnapshotUnreadable(Exception):
+    """A snapshot file that DuckDB cannot open or read (truncated, overwritten, not DuckDB)."""
+
+
 @dataclass
 class SnapshotInfo:
     source_id: str
     version: str
     path: Path
     meta: dict[str, Any]
+    note: str = ""  # why an older snapshot is in force (the newer one is unreadable)
 
     @property
     def harvested_at(self) -> dt.datetime | None:
         v = self.meta.get("harvested_at")
         return dt.datetime.fromisoformat(v) if v else None
+
+
+def read_snapshot_meta(path: Path) -> dict[str, Any]:
+    """meta.info of a snapshot file; SnapshotUnreadable with one line when the file is damaged."""
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            meta = dict(con.execute("SELECT key, value FROM meta.info").fetchall())
+    except (duckdb.Error, OSError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise SnapshotUnreadable(f"snapshot {path} is unreadable ({first[:160]})") from None
+    return {k: json.loads(v) for k, v in meta.items()}
 
 
 class SourceStore:
@@ -86,27 +119,54 @@ class SourceStore:
 
     # -- what is in force ---------------------------------------------------------------
     def current(self) -> SnapshotInfo | None:
+        """The snapshot in force: CURRENT, or the newest readable older one if CURRENT is unreadable."""
+        for info in self.candidates():
+            return info
+        return None
+
+    def candidates(self):
+        """Readable snapshots, the one in force first, then older ones, newest first.
+
+        A corrupted or truncated snapshot file is skipped with a note naming it, so a source is
+        served from its previous good harvest rather than failing the whole night.
+        """
         pointer = self.root / "CURRENT"
         if not pointer.exists():
-            return None
+            return
         version = pointer.read_text().strip()
-        path = self.snapshots / f"{version}.duckdb"
-        if not path.exists():
-            return None
-        with duckdb.connect(str(path), read_only=True) as con:
-            meta = dict(con.execute("SELECT key, value FROM meta.info").fetchall())
-        return SnapshotInfo(self.source_id, version, path, {k: json.loads(v) for k, v in meta.items()})
+        versions = [version] + sorted((p.name[:-len(".duckdb")] for p in self.snapshots.glob("*.duckdb")
+                                       if p.name[:-len(".duckdb")] < version), reverse=True)
+        notes: list[str] = []
+        for v in versions:
+            path = self.snapshots / f"{v}.duckdb"
+            if not path.exists():
+                notes.append(f"snapshot {path} is missing")
+                continue
+            try:
+                meta = read_snapshot_meta(path)
+            except SnapshotUnreadable as exc:
+                notes.append(str(exc))
+                continue
+            yield SnapshotInfo(self.source_id, v, path, meta, note="; ".join(notes))
+            notes = []
 
     def harvest_state(self) -> dict:
         """What the last promoted harvest left for the next one (ETags, page hashes, RPDE next)."""
         cur = self.current()
-        return dict(cur.meta.get("harvest_state") or {}) if cur else {}
+        if cur is None or cur.note:
+            # The snapshot in force is missing or damaged: harvest afresh so a good one replaces it.
+            return {}
+        return dict(cur.meta.get("harvest_state") or {})
 
     # -- the last attempt ----------------------------------------------------------------
     def write_status(self, status: str, message: str = "", **extra: Any) -> dict:
         self.ensure()
+        now = utcnow().isoformat()
+        # When the source last answered properly: staleness counts from here, not from the last
+        # content change (an unchanged source re-confirms its snapshot every night).
+        last_good = now if status in ("ok", "unchanged") else (self.read_status() or {}).get("last_good_at")
         doc = {"source_id": self.source_id, "status": status, "message": message,
-               "attempted_at": utcnow().isoformat(), **extra}
+               "attempted_at": now, "last_good_at": last_good, **extra}
         atomic_write_text(self.root / "status.json", json.dumps(doc, default=str, indent=1))
         return doc
 
@@ -208,6 +268,7 @@ class SnapshotWriter:
         self.con.execute("DELETE FROM raw.record WHERE record_id IN (SELECT record_id FROM df)")
         df = df.drop_duplicates("record_id", keep="last")
         self.con.execute("INSERT INTO raw.record BY NAME SELECT * FROM df")
+        failpoint("harvest")
 
     def raw_count(self) -> int:
         self.flush_raw()

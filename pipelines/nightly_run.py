@@ -1,13 +1,20 @@
 """`placecat run`: the whole nightly job, in-process, with a summary a person can read.
 
 Each source is materialised as its own partition (a failed source is reported and the night goes
-on), then the cross-source assets build, check and publish the catalogue.
+on), then the cross-source assets build, check and publish the catalogue. With ``--workers N`` the
+source partitions run in N worker processes at once: each writes only its own snapshot file, so
+they never contend for a DuckDB writer; the cross-source step then reads them all.
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import json
 import logging
+import multiprocessing
+import os
 import sys
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +43,8 @@ class NightlyResult:
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     changes: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    # stage -> [start, end] (epoch seconds): "sources" for all partitions, then each cross-source asset
+    stages: dict[str, list[float]] = field(default_factory=dict)
 
 
 def _step_failure_message(result: dg.ExecuteInProcessResult) -> str | None:
@@ -50,23 +59,59 @@ def _step_failure_message(result: dg.ExecuteInProcessResult) -> str | None:
     return None
 
 
-def run_nightly(sources_file: str | Path, db_path: str | Path, full_reread: bool = False) -> NightlyResult:
+def materialize_source(sources_file: str, db_path: str, source_id: str, full_reread: bool = False,
+                       instance: dg.DagsterInstance | None = None) -> bool:
+    """Harvest and normalise one source (one partition). Runs in a worker process with --workers."""
+    logging.getLogger("dagster").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    config = load_sources(sources_file)
+    resource = PlacecatResource(sources_file=sources_file, db_path=db_path)
+    source_assets = build_source_assets(dg.StaticPartitionsDefinition([s.id for s in config.enabled]))
+    tags = {"placecat/full_reread": "1"} if full_reread else {}
+    result = dg.materialize(source_assets, partition_key=source_id, resources={"placecat": resource},
+                            instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False,
+                            tags=tags, run_config=QUIET_RUN_CONFIG)
+    return result.success
+
+
+def materialize_sources(sources_file: str, db_path: str, source_ids: list[str], workers: int = 1,
+                        full_reread: bool = False) -> None:
+    """Every source partition, ``workers`` at a time. A failed source is recorded, the rest go on."""
+    if workers <= 1 or len(source_ids) <= 1:
+        instance = dg.DagsterInstance.ephemeral()
+        for source_id in source_ids:
+            materialize_source(sources_file, db_path, source_id, full_reread, instance)
+        return
+    # forkserver: workers start clean (no inherited DuckDB handles or threads), once each.
+    ctx = multiprocessing.get_context("forkserver")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(source_ids)), mp_context=ctx) as pool:
+        futures = [pool.submit(materialize_source, sources_file, db_path, sid, full_reread) for sid in source_ids]
+        for future in concurrent.futures.as_completed(futures):
+            future.result()
+
+
+def _stage_times(instance: dg.DagsterInstance, run_id: str) -> dict[str, list[float]]:
+    return {s.step_key: [s.start_time, s.end_time] for s in instance.get_run_step_stats(run_id)
+            if s.start_time and s.end_time}
+
+
+def run_nightly(sources_file: str | Path, db_path: str | Path, full_reread: bool = False,
+                workers: int = 1) -> NightlyResult:
     """Run every source, then build and publish the catalogue. Raises ConfigError/PublishError."""
     config = load_sources(sources_file)
     db_path = Path(db_path).resolve()
     state_dir = state_dir_for(db_path)
-    resource = PlacecatResource(sources_file=str(Path(sources_file).resolve()), db_path=str(db_path))
-    partitions = dg.StaticPartitionsDefinition([s.id for s in config.enabled])
-    source_assets = build_source_assets(partitions)
+    sources_file = str(Path(sources_file).resolve())
+    resource = PlacecatResource(sources_file=sources_file, db_path=str(db_path))
     instance = dg.DagsterInstance.ephemeral()
-    tags = {"placecat/full_reread": "1"} if full_reread else {}
     with run_lock(state_dir):
-        for source in config.enabled:
-            dg.materialize(source_assets, partition_key=source.id, resources={"placecat": resource},
-                           instance=instance, raise_on_error=False, tags=tags, run_config=QUIET_RUN_CONFIG)
+        started = time.time()
+        materialize_sources(sources_file, str(db_path), [s.id for s in config.enabled], workers, full_reread)
+        stages = {"sources": [started, time.time()]}
         result = dg.materialize([*CROSS_SOURCE_ASSETS, *ALL_CHECKS], resources={"placecat": resource},
                                 instance=instance, raise_on_error=False, run_config=QUIET_RUN_CONFIG)
     out = NightlyResult(published=result.success, db_path=db_path, run_id=result.run_id)
+    out.stages = {**stages, **_stage_times(instance, result.run_id)}
     for ev in result.get_asset_check_evaluations():
         meta = ", ".join(f"{k}={v.value}" for k, v in ev.metadata.items() if not isinstance(v.value, (list, dict)))
         out.checks.append((ev.check_name, ev.passed, meta))
@@ -122,15 +167,25 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", required=True, help="the catalogue DuckDB file to publish (its state lives in FILE.state/)")
     p.add_argument("--full-reread", action="store_true",
                    help="ignore harvest positions and re-read every source from the start")
+    p.add_argument("--workers", type=int, default=int(os.environ.get("PLACECAT_WORKERS", "1")),
+                   help="harvest and normalise this many sources at once, in worker processes (default 1, "
+                        "or $PLACECAT_WORKERS)")
+    p.add_argument("--timings", metavar="FILE",
+                   help="also write each stage's start and end time (epoch seconds) to this JSON file")
 
 
 def run(args: argparse.Namespace) -> int:
     logging.getLogger("dagster").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     try:
-        res = run_nightly(args.sources, args.db, full_reread=args.full_reread)
+        if args.workers < 1:
+            raise ConfigError(f"--workers {args.workers}: give 1 or more worker processes")
+        res = run_nightly(args.sources, args.db, full_reread=args.full_reread, workers=args.workers)
     except (ConfigError, PublishError) as exc:
         print(f"placecat: {exc}", file=sys.stderr)
         return 2
     print(format_summary(res))
+    if args.timings:
+        Path(args.timings).write_text(json.dumps({"run_id": res.run_id, "published": res.published,
+                                                  "stages": res.stages}, indent=1))
     return 0 if res.published else 1

@@ -23,7 +23,7 @@ from typing import Iterator
 import duckdb
 
 from connectors.config import SourcesConfig
-from connectors.snapshot import SourceStore, fsync_dir, utcnow
+from connectors.snapshot import SourceStore, failpoint, fsync_dir, utcnow
 from warehouse.model import ORUK_TABLES
 from warehouse.schema import create_all
 
@@ -174,43 +174,76 @@ def load_snapshots(build: Build, config: SourcesConfig) -> list[LoadedSource]:
             con.execute("INSERT INTO ops.source VALUES (?, ?, ?, ?, ?)",
                         [source.id, source.kind, source.publisher, source.role, locator or str(source.path)])
         for source in config.enabled:
-            store = SourceStore(build.state_dir, source.id)
-            attempt = store.read_status() or {}
-            cur = store.current()
-            status = attempt.get("status", "no-data")
-            message = attempt.get("message", "never harvested")
-            if cur is None:
-                loaded.append(LoadedSource(source.id, source.kind, "failed" if status != "no-data" else status,
-                                           message, None, None, 0, 0))
-                continue
-            age_days = (now - cur.harvested_at).total_seconds() / 86400 if cur.harvested_at else 0
-            if status in ("failed", "degraded") and age_days > source.max_stale_days:
-                loaded.append(LoadedSource(source.id, source.kind, "dropped",
-                                           f"{message}; snapshot is {age_days:.0f} days old, over max_stale_days={source.max_stale_days}, so it is no longer served",
-                                           cur.version, cur.harvested_at, 0, 0))
-                continue
-            if status in ("failed", "degraded"):
-                status = "stale" if age_days >= 1 else status
-            con.execute(f"ATTACH '{cur.path}' AS snap (READ_ONLY)")
-            try:
-                for table in ORUK_TABLES:
-                    con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM snap.staging.{table}")
-                con.execute("INSERT INTO raw.record BY NAME SELECT * FROM snap.raw.record")
-                # The snapshot's issues are the ones in force for this run, whichever run found them.
-                con.execute("INSERT INTO quality.issue BY NAME SELECT * REPLACE (? AS run_id) FROM snap.quality.issue",
-                            [build.run_id])
-                con.execute("INSERT INTO ops.harvest_state VALUES (?, ?, ?)",
-                            [source.id, json.dumps(cur.meta.get("harvest_state") or {}), cur.harvested_at])
-            finally:
-                con.execute("DETACH snap")
-            records_in = int(cur.meta.get("records_in", 0))
-            loaded.append(LoadedSource(source.id, source.kind, status, message, cur.version,
-                                       cur.harvested_at, records_in, 0))
+            loaded.append(_load_source(con, build, source, now))
+            failpoint("build")
         for ls in loaded:
             con.execute("INSERT INTO ops.source_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
                 build.run_id, ls.source_id, ls.kind, ls.status, ls.message, now, ls.version,
                 ls.harvested_at, ls.records_in, ls.records_quarantined])
     return loaded
+
+
+def _snapshot_age_days(cur, attempt: dict, now: dt.datetime) -> float:
+    """Days since the source last answered properly (a good or an unchanged harvest)."""
+    seen = [t for t in (cur.harvested_at,) if t is not None]
+    if attempt.get("last_good_at"):
+        seen.append(dt.datetime.fromisoformat(attempt["last_good_at"]))
+    return (now - max(seen)).total_seconds() / 86400 if seen else 0.0
+
+
+def _load_source(con: duckdb.DuckDBPyConnection, build: Build, source, now: dt.datetime) -> LoadedSource:
+    """Load one source's snapshot in force; fall back to an older one if that file is damaged."""
+    store = SourceStore(build.state_dir, source.id)
+    attempt = store.read_status() or {}
+    status = attempt.get("status", "no-data")
+    message = attempt.get("message", "never harvested")
+    problems: list[str] = []
+    for cur in store.candidates():
+        if cur.note:
+            problems.append(cur.note)
+        age_days = _snapshot_age_days(cur, attempt, now)
+        if status in ("failed", "degraded") and age_days > source.max_stale_days:
+            return LoadedSource(source.id, source.kind, "dropped",
+                                f"{message}; last good harvest {age_days:.0f} days ago, over max_stale_days={source.max_stale_days}, so it is no longer served",
+                                cur.version, cur.harvested_at, 0, 0)
+        try:
+            _copy_snapshot(con, build, source.id, cur)
+        except duckdb.Error as exc:
+            problems.append(f"snapshot {cur.path} is unreadable ({str(exc).splitlines()[0][:160]})")
+            continue
+        if problems:
+            status = "degraded"
+            message = "; ".join(problems) + f"; serving the older snapshot {cur.version} (a fresh harvest replaces it)"
+        elif status in ("failed", "degraded"):
+            status = "stale" if age_days >= 1 else status
+        return LoadedSource(source.id, source.kind, status, message, cur.version, cur.harvested_at,
+                            int(cur.meta.get("records_in", 0)), 0)
+    if problems:
+        message = "; ".join(problems) + "; no readable snapshot left: the next complete harvest rebuilds it"
+    return LoadedSource(source.id, source.kind, "failed" if status != "no-data" or problems else status,
+                        message, None, None, 0, 0)
+
+
+def _copy_snapshot(con: duckdb.DuckDBPyConnection, build: Build, source_id: str, cur) -> None:
+    """Copy one snapshot into the build in one transaction, so a damaged file adds nothing."""
+    con.execute(f"ATTACH '{cur.path}' AS snap (READ_ONLY)")
+    try:
+        con.execute("BEGIN")
+        try:
+            for table in ORUK_TABLES:
+                con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM snap.staging.{table}")
+            con.execute("INSERT INTO raw.record BY NAME SELECT * FROM snap.raw.record")
+            # The snapshot's issues are the ones in force for this run, whichever run found them.
+            con.execute("INSERT INTO quality.issue BY NAME SELECT * REPLACE (? AS run_id) FROM snap.quality.issue",
+                        [build.run_id])
+            con.execute("INSERT INTO ops.harvest_state VALUES (?, ?, ?)",
+                        [source_id, json.dumps(cur.meta.get("harvest_state") or {}), cur.harvested_at])
+            con.execute("COMMIT")
+        except duckdb.Error:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.execute("DETACH snap")
 
 
 def publish_build(build: Build, summary: dict) -> Path:
@@ -227,6 +260,7 @@ def publish_build(build: Build, summary: dict) -> Path:
         free = shutil.disk_usage(target.parent).free
         if target.parent.stat().st_dev != build.path.parent.stat().st_dev and free < build.path.stat().st_size:
             raise PublishError(f"{target.parent}: not enough free disk space to publish the catalogue")
+        failpoint("publish")
         if target.parent.stat().st_dev == build.path.parent.stat().st_dev:
             os.replace(build.path, target)
         else:
