@@ -1,0 +1,150 @@
+"""Spreadsheet sources (``kind: spreadsheet``): a CSV or XLSX export plus a mapping file.
+
+``harvest`` reads the file (``path:``, or ``url:`` fetched with the shared HttpClient), checks the
+mapping against its real columns before loading anything, and keeps every row as a raw record
+``{column: value}`` under its stable row id, fetched from ``FILE!SHEET:ROW``. ``normalise`` applies
+the mapping (``connectors/mapping.py``); each bad cell or row becomes a ``quality.issue`` naming
+the file, sheet, row and column, and the good rows load.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+from connectors.base import HarvestError, HarvestOutcome, iter_json_records
+from connectors.mapping import BoundMapping, Mapping, RowMapper, describe_place, load_mapping
+from connectors.staging import StagingRows
+from connectors.tabular import open_table
+
+INCREMENTAL = False
+READER_OPTIONS = ("sheet", "header_row", "encoding", "delimiter", "max_bytes", "max_rows")
+
+
+def source_mapping(source) -> Mapping:
+    base = source.sources_file.parent if source.sources_file else None
+    return load_mapping(source.option("mapping"), base)
+
+
+def reader_options(source, mapping: Mapping) -> dict[str, Any]:
+    """The source's reader options win over the mapping's (one mapping, many files)."""
+    opts = dict(mapping.reader)
+    opts.update({k: source.option(k) for k in READER_OPTIONS if source.option(k) is not None})
+    return opts
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def json_safe_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, (dt.date, dt.time, dt.datetime)) else v) for k, v in row.items()}
+
+
+def put_rows(writer, bound: BoundMapping, rows: Iterable[tuple[int, dict]], place: str,
+             convert=json_safe_row) -> dict[str, int]:
+    """Every row as a raw record under its stable id. Rows without an id, and rows repeating an
+    earlier row's id, are kept too (under their row number) so that normalise can report them."""
+    first_row: dict[str, int] = {}
+    stats = {"rows": 0, "without_id": 0, "duplicates": 0}
+    for n, row in rows:
+        stats["rows"] += 1
+        payload = convert(row) if convert else row
+        where = f"{place}:{n}"
+        rid = bound.row_id(row)
+        if rid is None:
+            stats["without_id"] += 1
+            writer.put_raw(f"@row{n}", "row_without_id", payload, where)
+        elif rid in first_row:
+            stats["duplicates"] += 1
+            writer.put_raw(f"{rid}@row{n}", f"duplicate_row:{first_row[rid]}", payload, where)
+        else:
+            first_row[rid] = n
+            writer.put_raw(rid, "row", payload, where)
+    return stats
+
+
+# -- harvest ---------------------------------------------------------------------------------
+def fetch_to_file(source, state: dict, workdir: Path) -> tuple[Path | None, dict]:
+    """Download the source's URL; (None, state) when the server says it has not changed."""
+    from connectors.http import HttpClient, HttpPolicy, looks_like_html
+
+    client = HttpClient(HttpPolicy.from_source(source))
+    try:
+        res = client.get(source.url, validators=state.get("validators"))
+    finally:
+        client.close()
+    if res.not_modified:
+        return None, state
+    if looks_like_html(res.body):
+        raise HarvestError(f"{source.url}: served an HTML page instead of a spreadsheet (a login or error page?)")
+    name = Path(urlsplit(res.url).path).name or "download"
+    path = workdir / name
+    path.write_bytes(res.body)
+    return path, {"validators": res.validators}
+
+
+def harvest(source, writer, state: dict, ctx) -> HarvestOutcome:
+    mapping = source_mapping(source)
+    with tempfile.TemporaryDirectory(prefix="placecat-sheet-") as tmp:
+        new_state: dict[str, Any] = {}
+        if source.path is not None:
+            path = source.path
+        else:
+            path, new_state = fetch_to_file(source, state, Path(tmp))
+            if path is None:
+                return HarvestOutcome("unchanged", f"{source.url}: not modified since the last harvest", state=state)
+        digest = file_digest(path)
+        new_state["sha256"] = digest
+        if state.get("sha256") == digest:
+            return HarvestOutcome("unchanged", f"{path.name}: same content as the last harvest", state=state)
+        table = open_table(path, **reader_options(source, mapping))
+        bound = mapping.bind(table.columns, table.where)
+        locator = str(source.path) if source.path is not None else source.url
+        place = f"{locator}!{table.sheet}" if table.sheet else locator
+        stats = put_rows(writer, bound, table.rows(), place,
+                         convert=None if table.format == "csv" else json_safe_row)
+    stats.update(file=path.name, sheet=table.sheet, header_row=table.header_row,
+                 encoding=table.encoding, delimiter=table.delimiter, hidden_columns=table.hidden_columns)
+    return HarvestOutcome("complete", f"{stats['rows']} rows from {table.where}", records=stats["rows"],
+                          state=new_state, stats=stats)
+
+
+# -- normalise ---------------------------------------------------------------------------------
+def normalise_rows(mapping: Mapping, records: Iterable, rows: StagingRows) -> None:
+    """Shared by spreadsheet and sql sources: raw rows -> staging rows through the mapping."""
+    mapper: RowMapper | None = None
+    for record_id, record_type, row, fetched_from in iter_json_records(records):
+        if mapper is None:
+            place, _ = describe_place(fetched_from)
+            mapper = RowMapper(mapping.bind(list(row), place), rows)
+        if record_type == "row":
+            try:
+                mapper.normalise_row(record_id, row, fetched_from)
+            except Exception as exc:  # one malformed row must not sink the file
+                place, n = describe_place(fetched_from)
+                rows.issue(record_id, "service", None, "normalise",
+                           f"{place}, row {n}: could not be read ({type(exc).__name__}: {exc}); the row was not loaded",
+                           "blocking")
+        elif record_type == "row_without_id":
+            place, n = describe_place(fetched_from)
+            rows.issue(record_id, "service", "id", "required",
+                       f"{place}, row {n}: {mapper.b.missing_id_reason()}; the row was not loaded", "blocking")
+        elif record_type.startswith("duplicate_row"):
+            place, n = describe_place(fetched_from)
+            first = record_type.partition(":")[2]
+            rid = record_id.rsplit("@row", 1)[0]
+            rows.issue(record_id, "service", "id", "unique",
+                       f"{place}, row {n}: has the same id ({rid}) as row {first}; the row was not loaded. "
+                       f"Give each row its own id (or choose key columns that tell rows apart)", "blocking")
+
+
+def normalise(source, records, rows: StagingRows) -> None:
+    normalise_rows(source_mapping(source), records, rows)
