@@ -242,11 +242,23 @@ class HttpClient:
             attempt += 1
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None,
-                 validators: Mapping[str, str] | None = None) -> tuple[Any, FetchResult]:
-        res = self.get(url, params=params, validators=validators)
-        if res.not_modified:
-            return None, res
-        return parse_json_body(res.body, res.url), res
+                 validators: Mapping[str, str] | None = None, body_retries: int = 2) -> tuple[Any, FetchResult]:
+        """GET and parse JSON. A body that is not usable JSON (truncated, an HTML error page served
+        with 200, empty) is usually a passing fault of the server, so it is fetched again up to
+        ``body_retries`` times (with the same backoff) before the FetchError is raised."""
+        attempt = 0
+        while True:
+            res = self.get(url, params=params, validators=validators)
+            if res.not_modified:
+                return None, res
+            try:
+                return parse_json_body(res.body, res.url), res
+            except FetchError as exc:
+                if attempt >= body_retries:
+                    raise
+                self.retries_made += 1
+                self._wait(url, self._backoff(attempt), exc.reason)
+                attempt += 1
 
     def close(self) -> None:
         self.session.close()

@@ -42,7 +42,7 @@ class Reply:
 @dataclass
 class Fault:
     pattern: str          # fnmatch pattern over the path (and "?query" when given with one)
-    kind: str             # status | retry_after | delay | truncate | html200 | drop | bom | control_chars | die
+    kind: str             # status | retry_after | delay | truncate | html200 | drop | bom | control_chars | wrong_type | die
     times: int = 1        # how many matching requests it affects; -1 forever
     after: int = 0        # let this many matching requests through first
     code: int = 500
@@ -51,6 +51,13 @@ class Fault:
 
 
 Handler = Callable[[dict, dict], Reply]
+
+
+def _with_raw_control_chars(body: bytes) -> bytes:
+    """JSON as sloppy servers write it: escaped newlines and tabs inside strings sent raw, and a
+    stray BEL character in the first string value (what the real Bristol v1 page holds)."""
+    body = body.replace(b"\\n", b"\n").replace(b"\\t", b"\t")
+    return body.replace(b'": "', b'": "\x07', 1)
 
 
 class FaultyServer:
@@ -84,6 +91,10 @@ class FaultyServer:
 
     def stop(self) -> None:
         """Stop serving at once (as if the server was killed): later requests are refused."""
+        with self.lock:
+            if getattr(self, "_stopped", False):
+                return
+            self._stopped = True
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -139,6 +150,15 @@ class FaultyServer:
         with self.lock:
             self.log.append((path, query, headers))
         fault = self._take_fault(path, req.path)
+        if fault and fault.kind == "die":
+            # The server is killed mid-harvest: this request gets no answer, later ones are refused.
+            req.close_connection = True
+            try:
+                req.connection.shutdown(2)
+            except OSError:
+                pass
+            threading.Thread(target=self.stop, daemon=True).start()
+            return
         if fault and fault.kind == "delay":
             time.sleep(fault.seconds)
             fault = None
@@ -169,6 +189,8 @@ class FaultyServer:
             reply = Reply(reply.status, reply.body[: max(1, len(reply.body) // 2)], reply.headers)
         elif fault and fault.kind == "bom":
             reply = Reply(reply.status, b"\xef\xbb\xbf" + reply.body, reply.headers)
+        elif fault and fault.kind == "control_chars":
+            reply = Reply(reply.status, _with_raw_control_chars(reply.body), reply.headers)
         elif fault and fault.kind == "wrong_type":
             reply = Reply(reply.status, reply.body, {**reply.headers, "Content-Type": "text/html"})
         self._send(req, reply)
