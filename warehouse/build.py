@@ -30,7 +30,8 @@ from warehouse.schema import create_all
 # Tables whose rows accumulate night after night; each run copies them forward.
 HISTORY_TABLES = ("ops.run", "ops.source_status", "publish.change", "quality.source_health")
 # The previous run's results that matching and the change feed compare against.
-PREVIOUS_TABLES = ("catalogue.service", "catalogue.service_source", "catalogue.replaced_by")
+PREVIOUS_TABLES = ("catalogue.service", "catalogue.service_source", "catalogue.replaced_by",
+                   "publish.service_digest")
 ISSUE_HISTORY_RUNS = 30
 
 
@@ -46,9 +47,17 @@ def state_dir_for(db_path: Path) -> Path:
 @contextlib.contextmanager
 def run_lock(state_dir: Path) -> Iterator[None]:
     """One nightly build per catalogue at a time; a second one refuses at once."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PublishError(f"{state_dir}: cannot create the state directory ({exc.strerror}); choose another --db "
+                           f"location or set PLACECAT_STATE; nothing was changed") from None
     lock_path = state_dir / "run.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise PublishError(f"{lock_path}: cannot write the run lock ({exc.strerror}); placecat needs a writable "
+                           f"state directory beside --db (or set PLACECAT_STATE); nothing was changed") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -99,7 +108,8 @@ def open_previous(db_path: Path) -> duckdb.DuckDBPyConnection | None:
     except duckdb.Error as exc:
         raise PublishError(
             f"{db_path}: the published catalogue cannot be opened ({str(exc).splitlines()[0]}); "
-            f"move it aside and re-run to rebuild from the source snapshots in {state_dir_for(db_path)}"
+            f"move it aside and re-run to rebuild it from the source snapshots in {state_dir_for(db_path)} "
+            f"(or copy back {state_dir_for(db_path) / 'published' / 'night-before.duckdb'} to keep ids and history)"
         ) from None
 
 
@@ -114,9 +124,32 @@ def start_build(db_path: Path, run_id: str) -> Build:
     try:
         con = duckdb.connect(str(build.path))
     except duckdb.Error as exc:
-        raise PublishError(f"{build.path}: cannot create the build file ({str(exc).splitlines()[0]})") from None
+        raise PublishError(f"{build.path}: cannot create the build file ({str(exc).splitlines()[0]}); "
+                           f"the published catalogue is unchanged") from None
+    try:
+        _fill_new_build(con, db_path, run_id)
+    except (duckdb.Error, OSError) as exc:
+        con.close()
+        build.path.unlink(missing_ok=True)
+        raise PublishError(f"{build.path}: cannot write the catalogue build ({storage_problem(exc)}); "
+                           f"the published catalogue is unchanged") from None
+    return build
+
+
+def storage_problem(exc: BaseException) -> str:
+    """One line for a failed write: a full disk is named as such."""
+    text = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if "No space left" in text or getattr(exc, "errno", None) == errno.ENOSPC:
+        return "the disk is full: free some space and re-run"
+    return text[:200]
+
+
+def _fill_new_build(con: duckdb.DuckDBPyConnection, db_path: Path, run_id: str) -> None:
     with con:
         create_all(con)
+        # Reference data (ref.*) persists in <state>/reference.duckdb; every build carries a copy.
+        from warehouse.reference import copy_reference_into
+        copy_reference_into(con, db_path)
         con.execute("CREATE SCHEMA IF NOT EXISTS previous")
         if db_path.exists():
             prev = open_previous(db_path)
@@ -138,7 +171,7 @@ def start_build(db_path: Path, run_id: str) -> Build:
             con.execute("DETACH pub")
         con.execute("INSERT INTO ops.run (run_id, started_at, status) VALUES (?, ?, 'building')",
                     [run_id, utcnow()])
-    return build
+        con.execute("CHECKPOINT")
 
 
 def _copy_table(con: duckdb.DuckDBPyConnection, src: str, dst: str) -> None:
@@ -246,13 +279,38 @@ def _copy_snapshot(con: duckdb.DuckDBPyConnection, build: Build, source_id: str,
         con.execute("DETACH snap")
 
 
+def keep_night_before(target: Path, state_dir: Path) -> None:
+    """Hard-link the catalogue about to be replaced as ``<state>/published/night-before.duckdb``.
+
+    No copy is made (the old file's blocks are kept rather than freed, so it costs one catalogue's
+    worth of disk). It is the recovery path that keeps golden ids and history if the published file
+    is later damaged (see README, "Running in production").
+    """
+    if not target.exists():
+        return
+    keep = state_dir / "published"
+    keep.mkdir(parents=True, exist_ok=True)
+    tmp = keep / f".night-before.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        os.link(target, tmp)
+    except OSError:
+        return  # another file system, or links not allowed: the recovery path is the snapshots
+    os.replace(tmp, keep / "night-before.duckdb")
+
+
 def publish_build(build: Build, summary: dict) -> Path:
     """Swap the finished build in as the published catalogue, atomically."""
-    with build.connect() as con:
-        con.execute("UPDATE ops.run SET finished_at = ?, status = 'published', summary = ? WHERE run_id = ?",
-                    [utcnow(), json.dumps(summary, default=str), build.run_id])
-        con.execute("DROP SCHEMA IF EXISTS previous CASCADE")
-        con.execute("CHECKPOINT")
+    try:
+        with build.connect() as con:
+            con.execute("UPDATE ops.run SET finished_at = ?, status = 'published', summary = ? WHERE run_id = ?",
+                        [utcnow(), json.dumps(summary, default=str), build.run_id])
+            con.execute("DROP SCHEMA IF EXISTS previous CASCADE")
+            con.execute("CHECKPOINT")
+    except duckdb.Error as exc:
+        raise PublishError(f"{build.path}: could not finish the catalogue build ({storage_problem(exc)}); "
+                           f"the previous catalogue is unchanged") from None
     target = build.db_path
     try:
         with open(build.path, "rb+") as f:
@@ -262,6 +320,7 @@ def publish_build(build: Build, summary: dict) -> Path:
             raise PublishError(f"{target.parent}: not enough free disk space to publish the catalogue")
         failpoint("publish")
         if target.parent.stat().st_dev == build.path.parent.stat().st_dev:
+            keep_night_before(target, build.state_dir)
             os.replace(build.path, target)
         else:
             tmp = target.with_name(f".{target.name}.{build.run_id}.tmp")
