@@ -28,7 +28,7 @@ KIND_FIELDS: dict[str, set[str]] = {
     "oruk": {"version", "per_page", "max_pages", "concurrency", "rate_limit",
              "time_budget", "timeout", "detail_fetch", "headers"},
     "openactive": {"feeds", "activity_list", "full_reread", "concurrency", "rate_limit",
-                   "time_budget", "timeout", "max_pages", "headers"},
+                   "time_budget", "timeout", "max_pages", "headers", "feed_kinds", "as_of"},
     "spreadsheet": {"mapping", "sheet", "header_row", "encoding", "delimiter", "pattern",
                     "max_bytes", "max_rows"},
     "sql": {"mapping", "query", "table", "chunk_size", "credentials_env"},
@@ -85,6 +85,13 @@ class SourcesConfig:
     @property
     def enabled(self) -> list[Source]:
         return [s for s in self.sources if s.enabled]
+
+
+def _preset_role(mapping: object) -> str | None:
+    """Regulators' exports (mapping: preset:cqc_care_directory) get their preset's role by default."""
+    from connectors.mapping import preset_role  # lazy: mapping imports this module
+
+    return preset_role(mapping)
 
 
 def _is_url(value: str) -> bool:
@@ -151,7 +158,7 @@ def _parse_source(path: Path, n: int, entry: Any, defaults: dict) -> Source:
     publisher = entry.get("publisher")
     if not isinstance(publisher, str) or not publisher.strip():
         raise fail("publisher", "missing; name the organisation that publishes this directory")
-    role = entry.get("role", defaults.get("role", "none"))
+    role = entry.get("role", _preset_role(entry.get("mapping")) or defaults.get("role", "none"))
     if role not in ROLES:
         raise fail("role", f"'{role}' is not a provenance role; use one of {', '.join(ROLES)}")
 
@@ -170,7 +177,7 @@ def _parse_source(path: Path, n: int, entry: Any, defaults: dict) -> Source:
             raise fail("url", f"'{url}' is not an SQLAlchemy URL (e.g. postgresql+psycopg://host/db)")
         # A local path given as url: treat it as a path (convenient for file-based feeds).
         raw_path, url = url, None
-    if url and kind == "sql" and re.search(r"://[^/@]*:[^/@]+@", url):
+    if url and kind == "sql" and re.search(r"://[^/@]*:(?!\$\{\w+\}@)[^/@]+@", url):
         raise fail("url", "contains a password; put credentials in an environment variable and use ${VAR} in the URL")
     if raw_path:
         p = Path(os.path.expanduser(raw_path))

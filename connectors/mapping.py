@@ -574,7 +574,7 @@ class RowMapper:
         shared = self.values_of(self.m.fields, row, probs)
         groups = [self.values_of(g, row, probs) for g in self.m.service_groups] or [{}]
         extras = {k: _json_safe(v) for k, v in row.items() if k not in self.read_columns and not _blank(v)}
-        org_id = self.add_organization(shared, record_id)
+        org_id: str | None = None
         made = 0
         for n, group in enumerate(groups, start=1):
             vals = {**shared, **group}
@@ -589,6 +589,8 @@ class RowMapper:
                 what = ", ".join(f"{f} (column {', '.join(repr(c) for c in cols)})" if cols else f for f in missing)
                 gprobs.row("service", missing[0].split(".", 1)[1], "required", f"{what} is empty; the row was not loaded")
                 continue
+            if made == 0:  # only rows that load bring their organisation in
+                org_id = self.add_organization(shared, record_id)
             self.add_service(rid, vals, org_id, extras)
             made += 1
         return made
