@@ -1,7 +1,7 @@
 """Assets of the nightly job. Each one only calls a plain function from the stage modules.
 
 Per source (one partition per source): raw_harvest -> source_staging.
-Across sources: staging -> quality_issues -> service_matches -> catalogue -> gap_tables
+Across sources: staging -> quality_issues -> service_matches -> catalogue -> service_types -> gap_tables
 -> published_catalogue.
 """
 
@@ -66,7 +66,7 @@ def quality_issues(context: dg.AssetExecutionContext, placecat: PlacecatResource
 @dg.asset(deps=[quality_issues], group_name=GROUP_CATALOGUE, compute_kind="duckdb",
           description="Clusters of staging services that are the same real service.")
 def service_matches(context: dg.AssetExecutionContext, placecat: PlacecatResource) -> dg.MaterializeResult:
-    out = nightly.match_services(placecat.db, context.run_id)
+    out = nightly.match_services(placecat.db, context.run_id, sources_file=placecat.sources_file)
     return dg.MaterializeResult(metadata=out)
 
 
@@ -77,7 +77,13 @@ def catalogue(context: dg.AssetExecutionContext, placecat: PlacecatResource) -> 
     return dg.MaterializeResult(metadata=out)
 
 
-@dg.asset(deps=[catalogue], group_name=GROUP_CATALOGUE, compute_kind="duckdb",
+@dg.asset(deps=[catalogue], group_name=GROUP_CATALOGUE, compute_kind="python",
+          description="Every golden service classified to LGA (esd) service types (catalogue.service_type).")
+def service_types(context: dg.AssetExecutionContext, placecat: PlacecatResource) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata=nightly.classify_services(placecat.db, context.run_id))
+
+
+@dg.asset(deps=[service_types], group_name=GROUP_CATALOGUE, compute_kind="duckdb",
           description="Gap analysis tables (gap.*).")
 def gap_tables(context: dg.AssetExecutionContext, placecat: PlacecatResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=nightly.build_gaps(placecat.db, context.run_id))
@@ -92,4 +98,5 @@ def published_catalogue(context: dg.AssetExecutionContext, placecat: PlacecatRes
                                           "db": out["db"]})
 
 
-CROSS_SOURCE_ASSETS = [staging, quality_issues, service_matches, catalogue, gap_tables, published_catalogue]
+CROSS_SOURCE_ASSETS = [staging, quality_issues, service_matches, catalogue, service_types, gap_tables,
+                       published_catalogue]

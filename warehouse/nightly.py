@@ -8,13 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from connectors.config import SourcesConfig
-from dedupe.exact import match_exact
 from dedupe.golden import build_golden_records
-from quality.quarantine import quarantine_blocking, quarantined_per_source
-from quality.rules import apply_rules
+from quality.stage import check_staging_records, finish_catalogue
 from warehouse.build import Build, PublishError, load_snapshots, publish_build, start_build
 from warehouse.changes import record_changes
 from warehouse.gap import build_gap_tables
+from warehouse.taxonomy import classify_catalogue
 
 
 def stage_sources(db_path: Path, run_id: str, config: SourcesConfig) -> dict:
@@ -27,24 +26,30 @@ def stage_sources(db_path: Path, run_id: str, config: SourcesConfig) -> dict:
 
 def check_staging(db_path: Path, run_id: str) -> dict:
     with Build(db_path, run_id).connect() as con:
-        counts = apply_rules(con, run_id)
-        quarantined = quarantine_blocking(con, run_id)
-        per_source = quarantined_per_source(con, run_id)
-        for source_id, n in per_source.items():
-            con.execute("UPDATE ops.source_status SET records_quarantined = ? WHERE run_id = ? AND source_id = ?",
-                        [n, run_id, source_id])
-    return {"rule_failures": counts, "quarantined": quarantined, "quarantined_per_source": per_source}
+        return check_staging_records(con, run_id)
 
 
-def match_services(db_path: Path, run_id: str) -> dict:
+def match_services(db_path: Path, run_id: str, sources_file: str | Path | None = None) -> dict:
+    """Match staging services into clusters (dedupe.nightly_match), honouring the overrides file
+    that lives next to the sources file (or PLACECAT_OVERRIDES)."""
+    from dedupe.nightly_match import match_staging_services
+    from dedupe.overrides import default_overrides_path
+
     with Build(db_path, run_id).connect() as con:
-        clusters = match_exact(con, run_id)
-    return {"clusters": clusters}
+        return match_staging_services(con, run_id, default_overrides_path(sources_file))
 
 
 def build_catalogue(db_path: Path, run_id: str) -> dict:
     with Build(db_path, run_id).connect() as con:
-        return build_golden_records(con)
+        out = build_golden_records(con)
+        # Last: personal-data hold-back, sanitising, richness/freshness, catalogue suite, scorecard.
+        out["quality"] = finish_catalogue(con, run_id)
+        return out
+
+
+def classify_services(db_path: Path, run_id: str) -> dict:
+    with Build(db_path, run_id).connect() as con:
+        return classify_catalogue(con)
 
 
 def build_gaps(db_path: Path, run_id: str) -> dict:

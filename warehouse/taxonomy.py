@@ -1,0 +1,487 @@
+"""Classify every catalogue service to LGA (esd) service types.
+
+Three methods, tried in this order for each golden service, and recorded with the result:
+
+* ``source``   the publisher tagged the service with esd service types (ORUK v1 ``esdServiceType:N``,
+               ``http://id.esd.org.uk/service/N``); taken as they are, confidence 1.
+* ``mapped``   the service carries an OpenActive activity or a local category that the reviewable
+               mapping table (``warehouse/data/esd_mapping.csv``, or the one loaded with
+               ``placecat reference load --esd-mapping``) maps to an esd type.
+* ``inferred`` a keyword/synonym classifier over the name and description: every service type has
+               keywords (its label, the synonyms in ``warehouse/data/esd_keywords.csv``, and the
+               words of its description, weighted lower); a service scores each type by the
+               keywords it contains (IDF-weighted, so rare words count more), with rapidfuzz
+               catching misspellings. The matching keywords are stored so anyone can see why.
+
+The LGA list itself loads from the esd CSV format (``Identifier,Label,Description,...``).
+"""
+from __future__ import annotations
+
+import csv
+import math
+import re
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import duckdb
+from rapidfuzz import fuzz, process
+
+from connectors import vocab
+
+DATA_DIR = Path(__file__).parent / "data"
+DEFAULT_MAPPING = DATA_DIR / "esd_mapping.csv"
+DEFAULT_KEYWORDS = DATA_DIR / "esd_keywords.csv"
+ESD_URI = "http://id.esd.org.uk/service/{}"
+TAXONOMY_ID = "9a4c1f0e-5a43-5d2b-9b53-0e5f8e0f0001"  # our esd taxonomy row in catalogue.taxonomy
+NS = uuid.UUID("5d3f4c2a-1b0e-4f6a-8c7d-2e9b1a0c3f55")
+METHODS = ("source", "mapped", "inferred")
+
+SERVICE_TYPE_DDL = """
+CREATE TABLE IF NOT EXISTS catalogue.service_type (
+    service_id  VARCHAR NOT NULL,   -- golden service id
+    esd_id      VARCHAR NOT NULL,   -- LGA service type identifier (http://id.esd.org.uk/service/<esd_id>)
+    label       VARCHAR,
+    method      VARCHAR NOT NULL,   -- source | mapped | inferred
+    confidence  DOUBLE,             -- 1 for source/mapped; the classifier's confidence for inferred
+    rank        INTEGER,            -- 1 = best type for this service
+    keywords    VARCHAR[]           -- why: the matched keywords, or the source term / mapped code
+)
+"""
+LGA_LIST_DDL = """
+CREATE TABLE IF NOT EXISTS ref.lga_service_type (
+    esd_id VARCHAR PRIMARY KEY, label VARCHAR NOT NULL, description VARCHAR, uri VARCHAR
+)
+"""
+MAPPING_DDL = """
+CREATE TABLE IF NOT EXISTS ref.esd_mapping (
+    scheme VARCHAR NOT NULL, code VARCHAR, label VARCHAR, esd_id VARCHAR NOT NULL, esd_label VARCHAR, note VARCHAR
+)
+"""
+
+
+class TaxonomyFileError(ValueError):
+    """A list or mapping file the user supplied is not usable; one line naming file and row."""
+
+
+@dataclass(frozen=True)
+class ServiceType:
+    esd_id: str
+    label: str
+    description: str = ""
+
+    @property
+    def uri(self) -> str:
+        return ESD_URI.format(self.esd_id)
+
+
+# ---------------------------------------------------------------- loading the LGA list
+
+_ID_COLUMNS = ("identifier", "id", "uri", "esd_id")
+_LABEL_COLUMNS = ("label", "name", "title")
+
+
+def _clean_literal(text: str | None) -> str:
+    # The 2015 CSV carries RDF literal artefacts such as "Text"@en.
+    text = (text or "").strip()
+    text = re.sub(r'^"?(.*?)"?@en$', r"\1", text, flags=re.S)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def esd_id_of(value: str | None) -> str | None:
+    """The numeric esd service id in a URI, CURIE or bare number, or None."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    m = re.search(r"(?:id\.esd\.org\.uk/service/|esdServiceTypes?:|^)(\d+)/?$", text)
+    return m.group(1) if m else None
+
+
+def load_lga_services_csv(path: Path) -> list[ServiceType]:
+    """Read the LGA service list in the esd CSV format (header row, quoted multi-line fields)."""
+    path = Path(path)
+    if not path.exists():
+        raise TaxonomyFileError(f"{path}: file not found; download the LGA service list CSV and pass its path")
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = [h.strip().lower() for h in next(reader, [])]
+        id_col = next((header.index(c) for c in _ID_COLUMNS if c in header), None)
+        label_col = next((header.index(c) for c in _LABEL_COLUMNS if c in header), None)
+        if id_col is None or label_col is None:
+            raise TaxonomyFileError(f"{path}: row 1: expected the esd CSV header with 'Identifier' and 'Label' columns, "
+                                    f"found {','.join(h for h in header if h)}")
+        desc_col = header.index("description") if "description" in header else None
+        out: dict[str, ServiceType] = {}
+        for row_no, row in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in row):
+                continue
+            raw_id = row[id_col] if id_col < len(row) else ""
+            esd_id = esd_id_of(raw_id)
+            label = _clean_literal(row[label_col] if label_col < len(row) else "")
+            if esd_id is None or not label:
+                raise TaxonomyFileError(f"{path}: row {row_no}: field 'Identifier'/'Label': {raw_id!r} is not an esd "
+                                        "service id with a label; fix or delete the row")
+            desc = _clean_literal(row[desc_col]) if desc_col is not None and desc_col < len(row) else ""
+            out[esd_id] = ServiceType(esd_id, label, desc)
+    if not out:
+        raise TaxonomyFileError(f"{path}: no service types found; is this the LGA service list CSV?")
+    return list(out.values())
+
+
+def store_lga_services(con: duckdb.DuckDBPyConnection, types: list[ServiceType]) -> int:
+    con.execute("CREATE SCHEMA IF NOT EXISTS ref")
+    con.execute(LGA_LIST_DDL)
+    con.execute("DELETE FROM ref.lga_service_type")
+    con.executemany("INSERT INTO ref.lga_service_type VALUES (?, ?, ?, ?)",
+                    [(t.esd_id, t.label, t.description, t.uri) for t in types])
+    return len(types)
+
+
+def read_lga_services(con: duckdb.DuckDBPyConnection) -> list[ServiceType]:
+    if not _table_exists(con, "ref", "lga_service_type"):
+        return []
+    return [ServiceType(i, l, d or "") for i, l, d in
+            con.execute("SELECT esd_id, label, description FROM ref.lga_service_type ORDER BY esd_id").fetchall()]
+
+
+# ---------------------------------------------------------------- the mapping table
+
+@dataclass(frozen=True)
+class MappingRow:
+    scheme: str
+    code: str
+    label: str
+    esd_id: str
+    esd_label: str
+    note: str = ""
+
+
+def load_mapping_csv(path: Path) -> list[MappingRow]:
+    path = Path(path)
+    if not path.exists():
+        raise TaxonomyFileError(f"{path}: mapping file not found")
+    rows = []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        need = {"scheme", "code", "label", "esd_id"}
+        if not need <= set(reader.fieldnames or []):
+            raise TaxonomyFileError(f"{path}: row 1: the mapping needs the columns {', '.join(sorted(need))}")
+        for row_no, r in enumerate(reader, start=2):
+            esd_id = esd_id_of(r.get("esd_id"))
+            if esd_id is None:
+                raise TaxonomyFileError(f"{path}: row {row_no}: field 'esd_id': {r.get('esd_id')!r} is not an esd service id")
+            if not (r.get("code") or r.get("label")):
+                raise TaxonomyFileError(f"{path}: row {row_no}: give a 'code' or a 'label' to map")
+            rows.append(MappingRow((r["scheme"] or "local").strip().lower(), (r.get("code") or "").strip(),
+                                   (r.get("label") or "").strip(), esd_id, (r.get("esd_label") or "").strip(),
+                                   (r.get("note") or "").strip()))
+    return rows
+
+
+def store_mapping(con: duckdb.DuckDBPyConnection, rows: list[MappingRow]) -> int:
+    con.execute("CREATE SCHEMA IF NOT EXISTS ref")
+    con.execute(MAPPING_DDL)
+    con.execute("DELETE FROM ref.esd_mapping")
+    con.executemany("INSERT INTO ref.esd_mapping VALUES (?, ?, ?, ?, ?, ?)",
+                    [(r.scheme, r.code, r.label, r.esd_id, r.esd_label, r.note) for r in rows])
+    return len(rows)
+
+
+def read_mapping(con: duckdb.DuckDBPyConnection) -> list[MappingRow]:
+    if _table_exists(con, "ref", "esd_mapping"):
+        rows = [MappingRow(*r) for r in con.execute(
+            "SELECT scheme, code, label, esd_id, esd_label, note FROM ref.esd_mapping").fetchall()]
+        if rows:
+            return rows
+    return load_mapping_csv(DEFAULT_MAPPING)
+
+
+class Mapper:
+    """Looks up a term (OpenActive concept or local category) in the mapping table."""
+
+    def __init__(self, rows: Iterable[MappingRow]):
+        self.by_code: dict[str, list[MappingRow]] = defaultdict(list)
+        self.by_label: dict[str, list[MappingRow]] = defaultdict(list)
+        for r in rows:
+            if r.code:
+                self.by_code[_code_key(r.code)].append(r)
+            if r.label:
+                self.by_label[_norm_label(r.label)].append(r)
+
+    def lookup(self, code: str | None, label: str | None) -> list[MappingRow]:
+        if code and _code_key(code) in self.by_code:
+            return self.by_code[_code_key(code)]
+        if label and _norm_label(label) in self.by_label:
+            return self.by_label[_norm_label(label)]
+        return []
+
+
+def _code_key(code: str) -> str:
+    # OpenActive concepts appear as full URIs or bare UUIDs: compare on the fragment.
+    return code.strip().rsplit("#", 1)[-1].rsplit("/", 1)[-1].lower()
+
+
+def _norm_label(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", label.lower()).strip()
+
+
+# ---------------------------------------------------------------- the keyword classifier
+
+STOP_WORDS = frozenset("""
+a about after all also an and any are as at be been but by can for from has have help helps if in into is it its
+may more no not of on or our out over own per so some such than that the their them then there these they this
+those to up us was we were what when where which who will with within without you your service services local
+council people group groups offer offers provide provides provided support available information including can
+get using use other new one two its any all who how us week weekly day free run runs
+""".split())
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_TAG = re.compile(r"<[^>]+>")
+
+
+def stem(token: str) -> str:
+    """A deliberately light stemmer: plurals and common suffixes, enough to join 'carers'/'carer'."""
+    t = token.replace("'s", "")
+    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ers", "er"), ("s", "")):
+        if t.endswith(suffix) and len(t) - len(suffix) >= 3 and not (suffix == "s" and t.endswith(("ss", "us"))):
+            return t[: len(t) - len(suffix)] + repl
+    return t
+
+
+def tokens(text: str | None) -> list[str]:
+    text = _TAG.sub(" ", (text or "")).lower().replace("&amp;", " and ").replace("&nbsp;", " ")
+    return [stem(t) for t in _TOKEN.findall(text) if t not in STOP_WORDS and len(t) > 1]
+
+
+def load_keywords_csv(path: Path = DEFAULT_KEYWORDS) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    if not Path(path).exists():
+        return out
+    with open(path, newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            if r.get("esd_id") and r.get("keyword"):
+                out[r["esd_id"].strip()].append(r["keyword"].strip())
+    return out
+
+
+@dataclass
+class Prediction:
+    esd_id: str
+    label: str
+    score: float
+    confidence: float
+    keywords: list[str] = field(default_factory=list)
+
+
+# Keyword weights by where the keyword came from: the label and synonyms say what a type is;
+# the description only hints.
+W_LABEL, W_SYNONYM, W_DESCRIPTION = 3.0, 3.0, 0.6
+# Words in a service's name count more than words in its description.
+W_NAME, W_TEXT = 2.0, 1.0
+FUZZY_CUTOFF = 88
+
+
+class KeywordClassifier:
+    """Scores service types by the IDF-weighted keywords found in a service's name and description."""
+
+    def __init__(self, types: Iterable[ServiceType], synonyms: dict[str, list[str]] | None = None,
+                 use_descriptions: bool = True):
+        self.types = {t.esd_id: t for t in types}
+        synonyms = synonyms or {}
+        # keyword (stemmed unigram or bigram) -> {esd_id: weight}
+        index: dict[str, dict[str, float]] = defaultdict(dict)
+        for t in self.types.values():
+            for kw in _grams(tokens(t.label)):
+                index[kw][t.esd_id] = max(index[kw].get(t.esd_id, 0), W_LABEL)
+            for phrase in synonyms.get(t.esd_id, []):
+                for kw in _grams(tokens(phrase)):
+                    index[kw][t.esd_id] = max(index[kw].get(t.esd_id, 0), W_SYNONYM)
+            if use_descriptions:
+                for kw in set(tokens(t.description)):
+                    index[kw][t.esd_id] = max(index[kw].get(t.esd_id, 0), W_DESCRIPTION)
+        n = max(len(self.types), 1)
+        self.idf = {kw: math.log(1 + n / len(posting)) for kw, posting in index.items()}
+        self.index = index
+        self.vocabulary = [kw for kw in index if " " not in kw and len(kw) >= 5]
+        self._fuzzy_cache: dict[str, tuple[str, float] | None] = {}
+
+    def _fuzzy(self, token: str) -> tuple[str, float] | None:
+        if token in self._fuzzy_cache:
+            return self._fuzzy_cache[token]
+        hit = None
+        if len(token) >= 5 and self.vocabulary:
+            best = process.extractOne(token, self.vocabulary, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
+            if best:
+                hit = (best[0], best[1] / 100.0)
+        self._fuzzy_cache[token] = hit
+        return hit
+
+    def predict(self, name: str | None, description: str | None, top: int = 3) -> list[Prediction]:
+        weights: dict[str, float] = {}
+        for field_weight, text in ((W_NAME, name), (W_TEXT, description)):
+            for kw in _grams(tokens(text)):
+                weights[kw] = max(weights.get(kw, 0), field_weight)
+        scores: dict[str, float] = defaultdict(float)
+        matched: dict[str, list[str]] = defaultdict(list)
+        for kw, fw in weights.items():
+            posting, shown, factor = self.index.get(kw), kw, 1.0
+            if posting is None and " " not in kw:
+                fuzzy = self._fuzzy(kw)
+                if fuzzy:
+                    shown, factor = fuzzy[0], fuzzy[1]
+                    posting = self.index[fuzzy[0]]
+                    shown = f"{kw}~{fuzzy[0]}"
+            if not posting:
+                continue
+            idf = self.idf[shown.split("~")[-1]]
+            for esd_id, w in posting.items():
+                scores[esd_id] += fw * w * idf * factor
+                matched[esd_id].append(shown)
+        if not scores:
+            return []
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+        total_top = sum(s for _, s in ranked)
+        out = []
+        for esd_id, score in ranked:
+            # Confidence: the share of the top candidates' score, damped when the evidence is thin.
+            confidence = (score / total_top) * (1 - math.exp(-score / 10))
+            kws = sorted(set(matched[esd_id]), key=lambda k: -self.idf.get(k.split("~")[-1], 0))[:8]
+            out.append(Prediction(esd_id, self.types[esd_id].label, round(score, 3), round(confidence, 3), kws))
+        return out
+
+
+def _grams(toks: list[str]) -> set[str]:
+    return set(toks) | {f"{a} {b}" for a, b in zip(toks, toks[1:])}
+
+
+# ---------------------------------------------------------------- classifying the catalogue
+
+@dataclass
+class ServiceTerms:
+    service_id: str
+    name: str
+    description: str
+    terms: list[tuple[str | None, str | None, str | None, str | None]]  # (term_uri, term/code, name, taxonomy)
+
+
+def canonical_esd_id(term_uri: str | None, code: str | None, taxonomy: str | None) -> str | None:
+    """The esd service type id (the number) a publisher's term stands for, or None."""
+    for value in (term_uri, code):
+        term = vocab.canonical_term(value, taxonomy)
+        if term is not None:
+            return term.code if term.list == "service" else None
+    return None
+
+
+def read_services(con: duckdb.DuckDBPyConnection) -> list[ServiceTerms]:
+    rows = con.execute("""
+        SELECT s.id, s.name, s.description,
+               list({'uri': t.term_uri, 'term': t.term, 'name': t.name, 'taxonomy': coalesce(t.taxonomy, tx.name, tx.uri)})
+                 FILTER (WHERE t.id IS NOT NULL)
+        FROM catalogue.service s
+        LEFT JOIN catalogue.attribute a ON a.link_id = s.id AND coalesce(a.link_entity, 'service') = 'service'
+             AND a.id NOT LIKE 'esd-%'
+        LEFT JOIN catalogue.taxonomy_term t ON t.id = a.taxonomy_term_id
+        LEFT JOIN catalogue.taxonomy tx ON tx.id = t.taxonomy_id
+        GROUP BY s.id, s.name, s.description ORDER BY s.id
+    """).fetchall()
+    return [ServiceTerms(sid, name or "", desc or "",
+                         [(t["uri"], t["term"], t["name"], t["taxonomy"]) for t in (terms or [])])
+            for sid, name, desc, terms in rows]
+
+
+@dataclass
+class Classification:
+    service_id: str
+    esd_id: str
+    label: str
+    method: str
+    confidence: float
+    rank: int
+    keywords: list[str]
+
+
+def classify_service(svc: ServiceTerms, labels: dict[str, str], mapper: Mapper,
+                     classifier: KeywordClassifier | None, min_confidence: float = 0.05) -> list[Classification]:
+    source: dict[str, str] = {}
+    mapped: dict[str, tuple[str, str]] = {}
+    for uri, code, name, taxonomy in svc.terms:
+        esd_id = canonical_esd_id(uri, code, taxonomy)
+        if esd_id:
+            source.setdefault(esd_id, name or labels.get(esd_id) or esd_id)
+            continue
+        for row in mapper.lookup(code or uri, name):
+            mapped.setdefault(row.esd_id, (row.esd_label, f"{row.scheme}:{name or code or uri}"))
+    if source:
+        return [Classification(svc.service_id, e, labels.get(e, lbl), "source", 1.0, i, [f"esd:{e}"])
+                for i, (e, lbl) in enumerate(source.items(), start=1)]
+    if mapped:
+        return [Classification(svc.service_id, e, labels.get(e) or lbl or e, "mapped", 1.0, i, [why])
+                for i, (e, (lbl, why)) in enumerate(mapped.items(), start=1)]
+    if classifier is None:
+        return []
+    preds = classifier.predict(svc.name, svc.description, top=3)
+    if not preds or preds[0].confidence < min_confidence:
+        return []
+    best = preds[0].score
+    # "one or more": keep the runners-up that score nearly as well as the best.
+    keep = [p for p in preds if p.score >= 0.8 * best]
+    return [Classification(svc.service_id, p.esd_id, p.label, "inferred", p.confidence, i, p.keywords)
+            for i, p in enumerate(keep, start=1)]
+
+
+def classify_catalogue(con: duckdb.DuckDBPyConnection) -> dict:
+    """Fill catalogue.service_type and add the types as ORUK taxonomy terms and attributes."""
+    con.execute(SERVICE_TYPE_DDL)
+    types = read_lga_services(con)
+    labels = {t.esd_id: t.label for t in types}
+    classifier = KeywordClassifier(types, load_keywords_csv()) if types else None
+    mapper = Mapper(read_mapping(con))
+    results: list[Classification] = []
+    for svc in read_services(con):
+        results.extend(classify_service(svc, labels, mapper, classifier))
+    con.execute("DELETE FROM catalogue.service_type")
+    con.executemany("INSERT INTO catalogue.service_type VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(c.service_id, c.esd_id, c.label, c.method, c.confidence, c.rank, c.keywords) for c in results])
+    write_oruk_terms(con, results)
+    counts = dict(con.execute("SELECT method, count(DISTINCT service_id) FROM catalogue.service_type GROUP BY 1").fetchall())
+    total = con.execute("SELECT count(*) FROM catalogue.service").fetchone()[0]
+    out = {f"services_{m}": int(counts.get(m, 0)) for m in METHODS}
+    out["services_unclassified"] = int(total - sum(counts.values()))
+    out["lga_types_loaded"] = len(types)
+    if not types:
+        out["note"] = ("no LGA service list loaded (placecat reference load --lga-services FILE): "
+                       "only publishers' own esd terms and mapped terms were used")
+    return out
+
+
+def write_oruk_terms(con: duckdb.DuckDBPyConnection, results: list[Classification]) -> None:
+    """Mapped and inferred types become ORUK attributes, so the republished feed carries them."""
+    con.execute("DELETE FROM catalogue.attribute WHERE value IN ('mapped', 'inferred') AND id LIKE 'esd-%'")
+    con.execute("DELETE FROM catalogue.taxonomy_term WHERE taxonomy_id = ?", [TAXONOMY_ID])
+    con.execute("DELETE FROM catalogue.taxonomy WHERE id = ?", [TAXONOMY_ID])
+    added = [c for c in results if c.method in ("mapped", "inferred")]
+    if not added:
+        return
+    con.execute("INSERT INTO catalogue.taxonomy (id, name, description, uri, version) VALUES (?, ?, ?, ?, ?)",
+                [TAXONOMY_ID, "esdServiceTypes", "LGA (esd) service types, added by placecat's classifier",
+                 "http://id.esd.org.uk/list/services", None])
+    terms = {c.esd_id: c.label for c in added}
+    con.executemany("INSERT INTO catalogue.taxonomy_term (id, name, description, taxonomy, taxonomy_id, term_uri, term) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(_term_id(e), lbl, lbl, "esdServiceTypes", TAXONOMY_ID, ESD_URI.format(e), f"esdServiceType:{e}")
+                     for e, lbl in terms.items()])
+    con.executemany("INSERT INTO catalogue.attribute (id, link_id, taxonomy_term_id, link_type, link_entity, value) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [(f"esd-{uuid.uuid5(NS, c.service_id + '/' + c.esd_id)}", c.service_id, _term_id(c.esd_id),
+                      "service", "service", c.method) for c in added])
+
+
+def _term_id(esd_id: str) -> str:
+    return str(uuid.uuid5(NS, ESD_URI.format(esd_id)))
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                            "AND schema_name = ? AND table_name = ?", [schema, table]).fetchone()[0])
