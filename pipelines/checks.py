@@ -2,8 +2,9 @@
 
 import dagster as dg
 
-from pipelines.assets import catalogue, staging
+from pipelines.assets import catalogue, quality_issues, staging
 from pipelines.resources import PlacecatResource
+from quality.expectations import stored_outcomes
 from warehouse.build import Build
 
 
@@ -55,4 +56,37 @@ def golden_ids_and_keys(context: dg.AssetCheckExecutionContext, placecat: Placec
                                          "dangling_foreign_keys": dangling})
 
 
-ALL_CHECKS = [sources_have_snapshots, every_record_in_one_cluster, golden_ids_and_keys]
+def _suite_result(placecat: PlacecatResource, run_id: str, stage: str, severity: str) -> dg.AssetCheckResult:
+    """Report the stored GX results of one stage's suite at one severity (quality.expectation_result)."""
+    with Build(placecat.db, run_id).connect(read_only=True) as con:
+        outcomes = [o for o in stored_outcomes(con, run_id, stage) if o.severity == severity]
+    failed = [f"{o.suite} {o.expectation}({o.column or ''}): {o.exception or f'{o.unexpected_count} unexpected'}"
+              for o in outcomes if not o.success]
+    return dg.AssetCheckResult(
+        passed=bool(outcomes) and not failed,
+        severity=dg.AssetCheckSeverity.ERROR if severity == "blocking" else dg.AssetCheckSeverity.WARN,
+        metadata={"expectations": len(outcomes), "failed": len(failed),
+                  "failures": dg.MetadataValue.json(failed[:50])})
+
+
+@dg.asset_check(asset=quality_issues, blocking=True,
+                description="Staging GX suite, blocking part: every record left in after quarantine passes every blocking expectation.")
+def staging_suite_blocking(context: dg.AssetCheckExecutionContext, placecat: PlacecatResource) -> dg.AssetCheckResult:
+    return _suite_result(placecat, context.run.run_id, "staging", "blocking")
+
+
+@dg.asset_check(asset=quality_issues,
+                description="Staging GX suite, warnings: formats, enumerations, ages, dates, places (recorded; records stay in, flagged).")
+def staging_suite_warnings(context: dg.AssetCheckExecutionContext, placecat: PlacecatResource) -> dg.AssetCheckResult:
+    return _suite_result(placecat, context.run.run_id, "staging", "warning")
+
+
+@dg.asset_check(asset=catalogue, blocking=True,
+                description="Catalogue GX suite: one cluster per record, no dangling keys, unique stable golden ids, "
+                            "nothing quarantined published, no personal data left in catalogue.*.")
+def catalogue_suite(context: dg.AssetCheckExecutionContext, placecat: PlacecatResource) -> dg.AssetCheckResult:
+    return _suite_result(placecat, context.run.run_id, "catalogue", "blocking")
+
+
+ALL_CHECKS = [sources_have_snapshots, every_record_in_one_cluster, golden_ids_and_keys,
+              staging_suite_blocking, staging_suite_warnings, catalogue_suite]

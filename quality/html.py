@@ -1,0 +1,125 @@
+"""HTML sanitising for republishing, mojibake repair, and a plain-text version of a description.
+
+Public functions (the publishing code may call them directly):
+
+- ``sanitise_html(value) -> str`` keeps ``p, br, ul, ol, li, a (http/https href only), strong,
+  em, b, i``; drops scripts, styles, SVG/MathML payloads, iframes and their content, every event
+  handler and every other attribute, and ``javascript:``/``data:`` URLs. Links get
+  ``rel="noopener noreferrer nofollow"``. Uses nh3 (the Rust ammonia sanitiser), never regexes.
+- ``fix_mojibake(value) -> str`` repairs text decoded with the wrong codec (``Â£`` → ``£``,
+  ``â€™`` → ``’``) with ftfy.
+- ``plain_text(value) -> str`` the description as readable plain text (paragraphs and list items
+  on their own lines, entities decoded), from sanitised HTML.
+- ``sanitise_catalogue(con)`` applies them to ``catalogue.*`` and fills ``catalogue.plain_text``.
+"""
+from __future__ import annotations
+
+import duckdb
+import nh3
+
+from connectors.text import html_to_text, looks_like_html, repair_text
+
+ALLOWED_TAGS = {"p", "br", "ul", "ol", "li", "a", "strong", "em", "b", "i"}
+ALLOWED_ATTRIBUTES = {"a": {"href"}}
+# Dropped together with everything inside them, not just unwrapped.
+DROP_WITH_CONTENT = {"script", "style", "svg", "math", "iframe", "object", "embed", "template",
+                     "noscript", "textarea", "select", "title", "head"}
+URL_SCHEMES = {"http", "https"}
+LINK_REL = "noopener noreferrer nofollow"
+
+# Fields whose value may be HTML and is republished as sanitised HTML; the others are text
+# fields, where markup is not expected, so it is stripped to plain text.
+HTML_FIELDS: dict[str, tuple[str, ...]] = {
+    "service": ("description",),
+    "organization": ("description",),
+    "location": ("description",),
+    "accessibility": ("description", "details"),
+}
+TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "service": ("name", "fees", "accreditations", "alert"),
+    "organization": ("name",),
+    "location": ("name",),
+    "schedule": ("description", "notes"),
+    "cost_option": ("amount_description",),
+    "contact": ("name", "title", "department"),
+    "phone": ("description",),
+}
+# A cheap pre-filter: values that could hold markup, an entity or mojibake.
+SUSPECT_SQL = "regexp_matches({c}, '[<&]|Ã|Â|â€|Å|Ã©')"
+
+
+def fix_mojibake(value: str | None) -> str | None:
+    """Mojibake repaired and control characters dropped (the connectors' ``repair_text``)."""
+    return repair_text(value)
+
+
+def sanitise_html(value: str | None) -> str | None:
+    """Safe HTML for republishing (see the module docstring for what is kept)."""
+    if value is None:
+        return None
+    cleaned = nh3.clean(fix_mojibake(value), tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                        clean_content_tags=DROP_WITH_CONTENT, url_schemes=URL_SCHEMES,
+                        link_rel=LINK_REL, strip_comments=True, url_relative="deny")
+    return cleaned.strip()
+
+
+def plain_text(value: str | None) -> str | None:
+    """A readable plain-text version of a (possibly HTML) description: the sanitised HTML run
+    through the connectors' ``html_to_text`` (one implementation of HTML-to-text)."""
+    if value is None:
+        return None
+    return html_to_text(sanitise_html(value) if "<" in value else fix_mojibake(value))
+
+
+PLAIN_TEXT_DDL = """
+CREATE TABLE IF NOT EXISTS catalogue.plain_text (
+    table_name  VARCHAR NOT NULL,   -- service | organization | location | accessibility
+    id          VARCHAR NOT NULL,   -- the catalogue row's id
+    field       VARCHAR NOT NULL,   -- description | details
+    text        VARCHAR             -- the sanitised HTML as plain text
+)
+"""
+
+
+def _update(con: duckdb.DuckDBPyConnection, table: str, field: str, pairs: list[tuple[str, str | None]]) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE sanitise_update (id VARCHAR, value VARCHAR)")
+    con.executemany("INSERT INTO sanitise_update VALUES (?, ?)", pairs)
+    con.execute(f'UPDATE catalogue.{table} t SET "{field}" = u.value FROM sanitise_update u WHERE u.id = t.id')
+
+
+def sanitise_catalogue(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Sanitise HTML fields and repair text fields (mojibake, stray markup) in catalogue.*."""
+    changed = 0
+    for table, fields in HTML_FIELDS.items():
+        for field in fields:
+            col = '"' + field + '"'
+            rows = con.execute(f"SELECT id, {col} FROM catalogue.{table} WHERE {SUSPECT_SQL.format(c=col)}").fetchall()
+            # Markup is sanitised; a plain-text value stays plain text (only its mojibake is repaired).
+            updates = [(row_id, clean) for row_id, v in rows
+                       if (clean := sanitise_html(v) if looks_like_html(v) else fix_mojibake(v)) != v]
+            if updates:
+                _update(con, table, field, updates)
+                changed += len(updates)
+    for table, fields in TEXT_FIELDS.items():
+        for field in fields:
+            col = '"' + field + '"'
+            rows = con.execute(f"SELECT id, {col} FROM catalogue.{table} WHERE {SUSPECT_SQL.format(c=col)}").fetchall()
+            updates = [(row_id, text) for row_id, v in rows if (text := plain_text(v)) != v]
+            if updates:
+                _update(con, table, field, updates)
+                changed += len(updates)
+    return {"values_sanitised": changed}
+
+
+def write_plain_text(con: duckdb.DuckDBPyConnection) -> int:
+    """catalogue.plain_text: a plain-text version of every description (from the sanitised HTML)."""
+    con.execute(PLAIN_TEXT_DDL)
+    con.execute("DELETE FROM catalogue.plain_text")
+    rows = []
+    for table, fields in HTML_FIELDS.items():
+        for field in fields:
+            for row_id, v in con.execute(f'SELECT id, "{field}" FROM catalogue.{table} WHERE "{field}" IS NOT NULL').fetchall():
+                rows.append((table, row_id, field, plain_text(v) if any(ch in v for ch in "<&") else v.strip()))
+    if rows:
+        con.executemany("INSERT INTO catalogue.plain_text VALUES (?, ?, ?, ?)", rows)
+    return len(rows)
