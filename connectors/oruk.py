@@ -430,8 +430,10 @@ class PageLimit(HarvestError):
 
 
 def _record_id(item: dict, page: int, n: int) -> str:
+    # Ids arrive with stray control characters and spaces too; the record id is the clean one.
     v = item.get("id")
-    return str(v) if v not in (None, "") else f"page-{page}#{n}"
+    clean = repair_text(str(v)).strip() if v not in (None, "") else ""
+    return clean or f"page-{page}#{n}"
 
 
 def harvest_http(source, writer, state: dict, client: HttpClient) -> HarvestOutcome:

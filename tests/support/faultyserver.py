@@ -181,7 +181,8 @@ class FaultyServer:
         reply = None
         for pattern, handler in self.routes:
             if fnmatch.fnmatch(path, pattern):
-                reply = handler(query, headers)
+                # Handlers see the request path as the pseudo-header ":path" (for routes like /services/*).
+                reply = handler(query, {**headers, ":path": path})
                 break
         if reply is None:
             reply = Reply.raw("not found", 404, "text/plain")
