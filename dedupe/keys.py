@@ -1,12 +1,155 @@
-"""Match keys: the normalised forms of names, postcodes and the like that matching compares."""
+"""Match keys: the normalised forms of names, phones, postcodes, web addresses, emails and
+identifiers that matching compares.
+
+Bulk normalisation runs inside DuckDB as SQL macros (``install_key_macros``), so a million
+records are keyed without a Python loop; the few things that need Python (phonetic keys) run
+once per distinct *token*, not per record. The small Python functions here mirror the macros
+for callers that hold one value (tests, ``placecat explain``).
+"""
 from __future__ import annotations
 
 import re
 import unicodedata
 
+import duckdb
+
 _POSTCODE_RE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$")
 _NON_ALNUM = re.compile(r"[^a-z0-9 ]+")
 _SPACES = re.compile(r"\s+")
+
+# Abbreviations written both ways in directories; the right-hand side is the canonical token.
+ABBREVIATIONS = {
+    "st": "saint", "ste": "saint", "and": "and", "n": "and", "ctr": "centre", "cntr": "centre",
+    "center": "centre", "cen": "centre", "assoc": "association", "assn": "association", "grp": "group",
+    "comm": "community", "cmty": "community", "dept": "department", "intl": "international",
+    "natl": "national", "soc": "society", "svc": "service", "svcs": "services", "mt": "mount",
+    "rd": "road", "ave": "avenue", "ln": "lane", "sq": "square", "hse": "house", "yr": "year",
+    "yrs": "years", "info": "information", "mens": "men", "womens": "women", "childrens": "children",
+    "organisation": "organization", "programme": "program", "centres": "centre",
+}
+# Words that say nothing about which service or organisation it is.
+NOISE_WORDS = ("the", "ltd", "limited", "cic", "cio", "plc", "llp", "inc", "co", "uk", "a", "an", "of", "at",
+               "for", "in", "trust")
+# Hosts that many unrelated services share: a page there is weak evidence, the domain is none.
+SHARED_HOSTS = ("facebook.com", "fb.com", "instagram.com", "twitter.com", "x.com", "linkedin.com",
+                "eventbrite.co.uk", "eventbrite.com", "meetup.com", "google.com", "sites.google.com",
+                "wordpress.com", "wixsite.com", "blogspot.com", "justgiving.com", "gov.uk", "nhs.uk",
+                "nhs.net", "linktr.ee", "youtube.com", "bit.ly", "tiktok.com")
+SHARED_SUFFIXES = (".gov.uk", ".nhs.uk", ".nhs.net", ".sch.uk", ".police.uk")
+SECOND_LEVEL = ("co.uk", "org.uk", "gov.uk", "nhs.uk", "ac.uk", "net.uk", "ltd.uk", "plc.uk", "sch.uk",
+                "police.uk", "me.uk", "com.au", "co.nz")
+# Email providers shared by unrelated people: the domain says nothing.
+SHARED_EMAIL_DOMAINS = ("gmail.com", "googlemail.com", "hotmail.com", "hotmail.co.uk", "outlook.com",
+                        "live.co.uk", "yahoo.com", "yahoo.co.uk", "btinternet.com", "aol.com", "icloud.com",
+                        "nhs.net", "sky.com", "virginmedia.com", "talktalk.net", "protonmail.com")
+# Identifier schemes: (pattern on the lower-cased type or scheme, canonical scheme, what it identifies).
+IDENTIFIER_SCHEMES = (
+    ("charit", "charity", "organization"),
+    ("compan", "company", "organization"),
+    ("uprn", "uprn", "location"),
+    ("ofsted", "ofsted", "service"),
+    ("urn", "ofsted", "service"),
+    ("cqc", "cqc", "service"),
+    ("ods", "ods", "service"),
+)
+
+
+def sql_list(values) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def install_key_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the key macros (pc_norm, name_tokens, phone_e164, web_*, email_*, ident_norm)."""
+    abbrev_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in ABBREVIATIONS.items())
+    statements = [
+        # 'ls11ab' -> 'LS1 1AB'; anything else -> NULL.
+        """CREATE OR REPLACE MACRO pc_norm(x) AS (
+            CASE WHEN regexp_full_match(upper(regexp_replace(coalesce(x, ''), '[^A-Za-z0-9]', '', 'g')),
+                                        '[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}')
+                 THEN (SELECT left(s, len(s) - 3) || ' ' || right(s, 3)
+                       FROM (SELECT upper(regexp_replace(x, '[^A-Za-z0-9]', '', 'g')) AS s)) END)""",
+        "CREATE OR REPLACE MACRO pc_sector(pc) AS (CASE WHEN pc IS NOT NULL THEN left(pc, len(pc) - 2) END)",
+        "CREATE OR REPLACE MACRO pc_district(pc) AS (CASE WHEN pc IS NOT NULL THEN split_part(pc, ' ', 1) END)",
+        # Tokens of a name: folded, '&'/'+' -> and, apostrophes dropped, abbreviations expanded, noise dropped.
+        f"""CREATE OR REPLACE MACRO name_tokens(x) AS (
+            list_filter(
+              list_transform(
+                string_split(trim(regexp_replace(regexp_replace(regexp_replace(
+                    strip_accents(lower(coalesce(x, ''))), '[''’`]', '', 'g'), '[&+]', ' and ', 'g'),
+                    '[^a-z0-9]+', ' ', 'g')), ' '),
+                lambda t: CASE t {abbrev_case} ELSE t END),
+              lambda t: t <> '' AND NOT list_contains({sql_list(NOISE_WORDS)}, t)))""",
+        "CREATE OR REPLACE MACRO name_norm(x) AS (nullif(array_to_string(name_tokens(x), ' '), ''))",
+        # Phones to E.164 (UK numbers); extensions dropped; anything too short -> NULL.
+        """CREATE OR REPLACE MACRO phone_digits(x) AS (
+            regexp_replace(regexp_replace(regexp_replace(lower(coalesce(x, '')), '(ext|x|extension)\\.?\\s*[0-9]+\\s*$', ''),
+                                          '\\(0\\)', ''), '[^0-9+]', '', 'g'))""",
+        """CREATE OR REPLACE MACRO phone_e164(x) AS (
+            CASE
+              WHEN phone_digits(x) LIKE '+44%' AND len(phone_digits(x)) BETWEEN 12 AND 13 THEN '+44' || ltrim(substr(phone_digits(x), 4), '0')
+              WHEN phone_digits(x) LIKE '0044%' AND len(phone_digits(x)) BETWEEN 13 AND 14 THEN '+44' || ltrim(substr(phone_digits(x), 5), '0')
+              WHEN phone_digits(x) LIKE '44%' AND len(phone_digits(x)) = 12 THEN '+' || phone_digits(x)
+              WHEN phone_digits(x) LIKE '0%' AND len(phone_digits(x)) BETWEEN 10 AND 11 THEN '+44' || substr(phone_digits(x), 2)
+              WHEN phone_digits(x) LIKE '+%' AND len(phone_digits(x)) >= 9 THEN phone_digits(x)
+            END)""",
+        # Non-geographic numbers (03, 05, 08, 09) and mobiles are shared across branches of a franchise.
+        "CREATE OR REPLACE MACRO phone_is_national(p) AS (p LIKE '+443%' OR p LIKE '+445%' OR p LIKE '+448%' OR p LIKE '+449%')",
+        # Web addresses: host without www, path without query or trailing slash.
+        """CREATE OR REPLACE MACRO web_host(u) AS (
+            nullif(regexp_replace(split_part(split_part(split_part(regexp_replace(lower(trim(coalesce(u, ''))), '^[a-z]+://', ''),
+                   '/', 1), '?', 1), ':', 1), '^www[0-9]?\\.', ''), ''))""",
+        """CREATE OR REPLACE MACRO web_path(u) AS (
+            rtrim(regexp_replace(split_part(split_part(regexp_replace(lower(trim(coalesce(u, ''))), '^[a-z]+://[^/]*', ''), '?', 1), '#', 1),
+                  '/(index|default|home)\\.(html?|php|aspx?)$', ''), '/'))""",
+        f"""CREATE OR REPLACE MACRO reg_domain(h) AS (
+            CASE WHEN h IS NULL OR NOT contains(h, '.') THEN NULL
+                 WHEN list_contains({sql_list(SECOND_LEVEL)}, array_to_string(list_slice(string_split(h, '.'), -2, -1), '.'))
+                   THEN array_to_string(list_slice(string_split(h, '.'), -3, -1), '.')
+                 ELSE array_to_string(list_slice(string_split(h, '.'), -2, -1), '.') END)""",
+        f"""CREATE OR REPLACE MACRO host_is_shared(h) AS (
+            list_contains({sql_list(SHARED_HOSTS)}, h) OR list_contains({sql_list(SHARED_HOSTS)}, reg_domain(h))
+            OR list_bool_or(list_transform({sql_list(SHARED_SUFFIXES)}, lambda s: ends_with(h, s))))""",
+        # The web key: the registered domain for an organisation's own site, the page on a shared host.
+        """CREATE OR REPLACE MACRO web_key(u) AS (
+            CASE WHEN web_host(u) IS NULL THEN NULL
+                 WHEN host_is_shared(web_host(u)) THEN web_host(u) || web_path(u)
+                 ELSE reg_domain(web_host(u)) END)""",
+        "CREATE OR REPLACE MACRO web_page(u) AS (CASE WHEN web_host(u) IS NOT NULL THEN web_host(u) || web_path(u) END)",
+        "CREATE OR REPLACE MACRO email_norm(e) AS (CASE WHEN contains(e, '@') THEN lower(trim(replace(e, 'mailto:', ''))) END)",
+        f"""CREATE OR REPLACE MACRO email_domain_key(e) AS (
+            CASE WHEN email_norm(e) IS NOT NULL AND NOT list_contains({sql_list(SHARED_EMAIL_DOMAINS)}, split_part(email_norm(e), '@', 2))
+                      AND NOT host_is_shared(split_part(email_norm(e), '@', 2))
+                 THEN reg_domain(split_part(email_norm(e), '@', 2)) END)""",
+        # Identifiers: 'scheme:VALUE' with a canonical scheme; company numbers padded to 8 digits.
+        """CREATE OR REPLACE MACRO ident_value(v) AS (upper(regexp_replace(coalesce(v, ''), '[^A-Za-z0-9-]', '', 'g')))""",
+    ]
+    scheme_case = " ".join(f"WHEN contains(lower(coalesce(t, '')), '{pat}') THEN '{scheme}'" for pat, scheme, _ in IDENTIFIER_SCHEMES)
+    entity_case = " ".join(f"WHEN '{scheme}' THEN '{entity}'" for _, scheme, entity in IDENTIFIER_SCHEMES)
+    statements += [
+        f"CREATE OR REPLACE MACRO ident_scheme(t) AS (CASE {scheme_case} ELSE NULL END)",
+        f"CREATE OR REPLACE MACRO ident_entity(s) AS (CASE s {entity_case} ELSE NULL END)",
+        """CREATE OR REPLACE MACRO ident_norm(t, v) AS (
+            CASE WHEN ident_scheme(t) IS NULL OR ident_value(v) = '' THEN NULL
+                 WHEN ident_scheme(t) = 'company' AND regexp_full_match(ident_value(v), '[0-9]{1,8}')
+                   THEN 'company:' || lpad(ident_value(v), 8, '0')
+                 ELSE ident_scheme(t) || ':' || ident_value(v) END)""",
+        # Geohash-like grid cells (~350 m), and distance in metres.
+        "CREATE OR REPLACE MACRO geo_cell(lat, lon) AS (CASE WHEN lat IS NOT NULL AND lon IS NOT NULL "
+        "THEN CAST(floor(lat * 300) AS BIGINT) || ':' || CAST(floor(lon * 180) AS BIGINT) END)",
+        """CREATE OR REPLACE MACRO metres(lat1, lon1, lat2, lon2) AS (
+            6371000 * 2 * asin(sqrt(pow(sin(radians(lat2 - lat1) / 2), 2)
+                + cos(radians(lat1)) * cos(radians(lat2)) * pow(sin(radians(lon2 - lon1) / 2), 2))))""",
+    ]
+    for sql in statements:
+        con.execute(sql)
+
+
+def normalise_with_sql(macro: str, *args) -> object:
+    """Apply one key macro to a value (for tests and single-record callers)."""
+    con = duckdb.connect()
+    install_key_macros(con)
+    placeholders = ", ".join("?" for _ in args)
+    return con.execute(f"SELECT {macro}({placeholders})", list(args)).fetchone()[0]
 
 
 def normalise_postcode(value: str | None) -> str | None:
@@ -32,3 +175,29 @@ def normalise_name_basic(name: str | None) -> str | None:
     s = _NON_ALNUM.sub(" ", s)
     s = _SPACES.sub(" ", s).strip()
     return s or None
+
+
+_PHONETIC_RULES = [
+    (re.compile(r"^kn|^gn|^pn|^wr|^ps"), lambda m: m.group(0)[1]),
+    (re.compile(r"ph"), "f"), (re.compile(r"ck"), "k"), (re.compile(r"q"), "k"), (re.compile(r"x"), "ks"),
+    (re.compile(r"c(?=[eiy])"), "s"), (re.compile(r"c"), "k"), (re.compile(r"z"), "s"),
+    (re.compile(r"dg"), "j"), (re.compile(r"gh(?![aeiou])"), ""), (re.compile(r"th"), "0"),
+    (re.compile(r"sh|sch"), "x"), (re.compile(r"v"), "f"),
+]
+
+
+def phonetic_key(token: str) -> str:
+    """A consonant skeleton in the spirit of Metaphone: 'Smyth'/'Smith' -> 'sm0', 'Centre'/'Sentre' -> 'sntr'.
+
+    Digits are kept as they are (house numbers, '50s'), since they never sound alike.
+    """
+    t = fold(token)
+    if not t or t[0].isdigit():
+        return t
+    for pattern, repl in _PHONETIC_RULES:
+        t = pattern.sub(repl, t)
+    head, tail = t[0], re.sub(r"[aeiouyhw]", "", t[1:])
+    if head in "aeiouy":
+        head = "a"
+    out = head + tail
+    return re.sub(r"(.)\1+", r"\1", out)

@@ -1,0 +1,115 @@
+"""Comparisons, declared as data.
+
+A ``Similarity`` is a number computed for each candidate pair with rapidfuzz's vectorised
+``cpdist`` (names, organisations, addresses, descriptions). A ``Comparison`` turns the pair into
+one of a few ordered levels with SQL conditions over the left record ``l``, the right record
+``r`` and the similarities ``sim``; the first level whose condition holds wins, and a pair
+where either side lacks the field gets the ``null`` level (weight 0).
+
+Every comparison has a ``role``, and the roles drive the guard against learning "same venue"
+or "same organisation" as the match class:
+
+* ``name``: says which service it is (the name). Its positive weight counts only when some
+  ``place``/``org`` comparison agrees: "Over 50s Lunch Club" in two towns is two clubs.
+* ``place`` and ``org``: say the records share a venue, a phone, an organisation. Their positive
+  weight counts only when the ``name`` agrees: twenty classes at one leisure centre stay twenty.
+* ``service``: evidence about the service itself (identifiers, schedule, description); never gated.
+  An identical service-level identifier (Ofsted URN, CQC id) is treated as certain.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Similarity:
+    name: str
+    left: str            # SQL expression over a match record (aliased l or r by the scorer)
+    scorer: str          # a rapidfuzz.fuzz function name
+    processor: bool = False
+
+
+@dataclass(frozen=True)
+class Level:
+    label: str
+    sql: str             # condition over l, r, sim; evaluated in order
+    agrees: bool = False  # does this level count as "agreement" for the gates
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    role: str                                # name | place | org | service
+    null_sql: str                            # condition meaning "cannot compare" (either side missing)
+    levels: tuple[Level, ...]
+    words: str = ""                          # how `placecat explain` names the field
+    certain: bool = False                    # an agreeing top level is a certain match (identifiers)
+    m_init: tuple[float, ...] = field(default=())
+
+
+SERVICE_SIMILARITIES = (
+    Similarity("name_sort", "name", "token_sort_ratio"),
+    Similarity("name_set", "name", "token_set_ratio"),
+    Similarity("org", "org", "token_sort_ratio"),
+    Similarity("addr", "addr", "token_set_ratio"),
+    Similarity("descr", "descr", "token_set_ratio"),
+)
+
+SERVICE_COMPARISONS = (
+    Comparison("name", "name", "l.name IS NULL OR r.name IS NULL", (
+        Level("exact", "l.name = r.name OR l.name_key = r.name_key", True),
+        Level("very similar", "sim.name_sort >= 92 OR (l.name_phon = r.name_phon AND sim.name_sort >= 80)", True),
+        Level("similar", "sim.name_sort >= 82 OR (sim.name_set >= 95 AND sim.name_sort >= 70)", True),
+        Level("somewhat similar", "sim.name_sort >= 65"),
+        Level("different", "true"),
+    ), words="service name", m_init=(0.6, 0.2, 0.1, 0.05, 0.05)),
+    Comparison("service_identifier", "service", "len(l.svc_ids) = 0 OR len(r.svc_ids) = 0", (
+        Level("same", "len(list_intersect(l.svc_ids, r.svc_ids)) > 0", True),
+        Level("different", "true"),
+    ), words="service identifier (Ofsted/CQC)", certain=True, m_init=(0.95, 0.05)),
+    Comparison("venue", "place", "(l.postcode IS NULL OR r.postcode IS NULL) AND (l.lat IS NULL OR r.lat IS NULL) AND (len(l.loc_ids) = 0 OR len(r.loc_ids) = 0)", (
+        Level("same UPRN", "len(list_intersect(l.loc_ids, r.loc_ids)) > 0", True),
+        Level("same postcode and address", "l.postcode = r.postcode AND (sim.addr >= 85 OR l.addr_num = r.addr_num AND l.addr_num <> '')", True),
+        Level("within 100 m", "l.lat IS NOT NULL AND r.lat IS NOT NULL AND metres(l.lat, l.lon, r.lat, r.lon) <= 100", True),
+        Level("same postcode", "l.postcode = r.postcode", True),
+        Level("within 1 km", "l.lat IS NOT NULL AND r.lat IS NOT NULL AND metres(l.lat, l.lon, r.lat, r.lon) <= 1000"),
+        Level("same postcode sector", "l.pc_sector = r.pc_sector"),
+        Level("elsewhere", "true"),
+    ), words="venue", m_init=(0.3, 0.3, 0.2, 0.1, 0.05, 0.03, 0.02)),
+    Comparison("phone", "place", "len(l.phones) = 0 OR len(r.phones) = 0", (
+        Level("same local number", "len(list_intersect(l.local_phones, r.local_phones)) > 0", True),
+        Level("same national number", "len(list_intersect(l.phones, r.phones)) > 0"),
+        Level("different", "true"),
+    ), words="phone number", m_init=(0.7, 0.1, 0.2)),
+    Comparison("organisation", "org", "(l.org IS NULL OR r.org IS NULL) AND (len(l.org_ids) = 0 OR len(r.org_ids) = 0)", (
+        Level("same charity/company number", "len(list_intersect(l.org_ids, r.org_ids)) > 0", True),
+        Level("same name", "l.org = r.org", True),
+        Level("similar name", "sim.org >= 85", True),
+        Level("different", "true"),
+    ), words="organisation", m_init=(0.3, 0.4, 0.2, 0.1)),
+    Comparison("email", "org", "len(l.emails) = 0 OR len(r.emails) = 0", (
+        Level("same address", "len(list_intersect(l.emails, r.emails)) > 0", True),
+        Level("same domain", "len(list_intersect(l.email_domains, r.email_domains)) > 0", True),
+        Level("different", "true"),
+    ), words="email", m_init=(0.6, 0.2, 0.2)),
+    Comparison("website", "org", "coalesce(l.web_key, l.org_web_key) IS NULL OR coalesce(r.web_key, r.org_web_key) IS NULL", (
+        Level("same page", "l.web_page = r.web_page", True),
+        Level("same site", "l.web_key = r.web_key OR l.org_web_key = r.org_web_key "
+                           "OR l.web_key = r.org_web_key OR l.org_web_key = r.web_key", True),
+        Level("different", "true"),
+    ), words="website", m_init=(0.5, 0.3, 0.2)),
+    Comparison("schedule", "service", "len(l.days) = 0 OR len(r.days) = 0", (
+        Level("same days and times", "list_sort(l.sched) = list_sort(r.sched)"),
+        Level("overlapping days", "len(list_intersect(l.days, r.days)) > 0"),
+        Level("different days", "true"),
+    ), words="schedule", m_init=(0.6, 0.3, 0.1)),
+    Comparison("taxonomy", "org", "len(l.terms) = 0 OR len(r.terms) = 0", (
+        Level("shared term", "len(list_intersect(l.terms, r.terms)) > 0"),
+        Level("no shared term", "true"),
+    ), words="taxonomy", m_init=(0.8, 0.2)),
+    Comparison("description", "service", "l.descr IS NULL OR r.descr IS NULL", (
+        Level("near identical", "sim.descr >= 90"),
+        Level("similar", "sim.descr >= 60"),
+        Level("different", "true"),
+    ), words="description", m_init=(0.4, 0.4, 0.2)),
+)

@@ -1,0 +1,152 @@
+"""The service matcher: keyed records in, clusters out.
+
+``match_records`` runs blocking -> comparison levels -> unsupervised weights -> scores ->
+non-chaining clustering over ``work.match_record`` and leaves:
+
+* ``work.match_pair``: every scored candidate pair at or above the review band, with its
+  probability, decision (match / review / veto / refused) and the comparison levels;
+* ``work.record_cluster(mid, cluster_mid, score, reason)``: each record's cluster, the score of
+  the pair that brought it in (1.0 for the founding record) and why, as JSON.
+
+``dedupe.nightly_match`` and ``dedupe.match_cli`` wrap it for the pipeline and the command line.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from dedupe.blocking import SERVICE_BLOCKING, generate_candidates
+from dedupe.clustering import cluster_pairs
+from dedupe.comparisons import SERVICE_COMPARISONS, SERVICE_SIMILARITIES
+from dedupe.scoring import (MATCH_PROBABILITY, REVIEW_PROBABILITY, Model, compute_gammas, explain_pair, fetch_gammas,
+                            score_gammas, train_model)
+
+
+@dataclass
+class MatchOutcome:
+    records: int
+    candidate_pairs: int
+    matched_pairs: int
+    review_pairs: int
+    clusters: int
+    blocking: dict
+    refused: dict
+    model: Model
+    seconds: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {"records": self.records, "candidate_pairs": self.candidate_pairs, "matched_pairs": self.matched_pairs,
+                "review_pairs": self.review_pairs, "clusters": self.clusters, "refused_merges": self.refused,
+                "capped_blocks": {r: v["dropped_blocks"] for r, v in self.blocking.items() if v["dropped_blocks"]},
+                "seconds": self.seconds}
+
+
+def _record_lookup(con: duckdb.DuckDBPyConnection, records: str) -> tuple[dict[int, str], dict[int, str], dict]:
+    raw = con.execute(f"SELECT mid, source_id, source_record_id, name FROM {records}").fetchnumpy()
+    mids = np.asarray(raw["mid"], np.int64).tolist()
+    source_of = dict(zip(mids, raw["source_id"].tolist()))
+    names = dict(zip(mids, [x if isinstance(x, str) else "" for x in raw["name"]]))
+    key_of = {(s, r): m for m, s, r in zip(mids, raw["source_id"].tolist(), raw["source_record_id"].tolist())}
+    return source_of, names, key_of
+
+
+def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_record", link_only: bool = True,
+                  overrides=None, model: Model | None = None, explain: bool = True, gates: bool = True,
+                  comparisons=SERVICE_COMPARISONS, sims=SERVICE_SIMILARITIES, rules=SERVICE_BLOCKING,
+                  match_probability: float = MATCH_PROBABILITY) -> MatchOutcome:
+    t = {"start": time.perf_counter()}
+    blocking = generate_candidates(con, rules, records, link_only=link_only)
+    t["blocking"] = time.perf_counter()
+    compute_gammas(con, "work.candidate", records, comparisons, sims)
+    t["comparisons"] = time.perf_counter()
+    if model is None:
+        model = train_model(con, "work.pair_gamma", records, comparisons, sims, link_only=link_only, gates=gates)
+    t["training"] = time.perf_counter()
+    mid_l, mid_r, g = fetch_gammas(con, "work.pair_gamma", comparisons)
+    weight, prob, veto = score_gammas(model, g)
+    t["scoring"] = time.perf_counter()
+    source_of, names, key_of = _record_lookup(con, records)
+    must, cannot = (overrides.resolve(key_of) if overrides is not None else ([], set()))
+    match_mask = (prob >= match_probability) & ~veto
+    res = cluster_pairs(mid_l, mid_r, prob, match_mask, source_of, names, link_only=link_only,
+                        must_link=must, cannot_link=cannot, match_probability=match_probability)
+    t["clustering"] = time.perf_counter()
+    _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, model, comparisons)
+    ids_of = {m: k for k, m in key_of.items()}
+    n_clusters = _write_record_clusters(con, records, res, mid_l, mid_r, prob, g, model, explain, ids_of)
+    t["writing"] = time.perf_counter()
+    seconds = {k: round(t[k] - prev, 2) for prev, k in zip(list(t.values())[:-1], list(t)[1:])}
+    review = int(((prob >= REVIEW_PROBABILITY) & ~match_mask).sum())
+    n_records = con.execute(f"SELECT count(*) FROM {records}").fetchone()[0]
+    return MatchOutcome(n_records, len(g), len(res.accepted), review, n_clusters, blocking["rules"],
+                        dict(res.refused), model, seconds)
+
+
+def _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, model, comparisons) -> None:
+    keep = prob >= REVIEW_PROBABILITY
+    same = np.array([res.root.get(a, a) == res.root.get(b, b) for a, b in zip(mid_l[keep].tolist(), mid_r[keep].tolist())],
+                    dtype=bool)
+    decision = np.where(same, "match", np.where(veto[keep], "veto", np.where(match_mask[keep], "refused", "review")))
+    frame = pd.DataFrame({"mid_l": mid_l[keep], "mid_r": mid_r[keep], "match_weight": weight[keep],
+                          "probability": prob[keep], "decision": decision})
+    for k, c in enumerate(comparisons):
+        frame[f"g_{c.name}"] = g[keep, k]
+    con.register("pair_frame", frame)
+    con.execute("CREATE OR REPLACE TABLE work.match_pair AS SELECT * FROM pair_frame")
+    con.unregister("pair_frame")
+    con.execute("CREATE OR REPLACE TABLE work.match_model AS SELECT ? AS model", [model.to_json()])
+
+
+def _write_record_clusters(con, records, res, mid_l, mid_r, prob, g, model, explain, ids_of) -> int:
+    """Each record's cluster, with the score and reason of the pair that brought it in."""
+    brought_by: dict[int, tuple[int, float]] = {}
+    for a, b, p in res.accepted:
+        # The later-joining record is explained by the pair; the first one of the cluster founds it.
+        for x, y in ((a, b), (b, a)):
+            if x not in brought_by or brought_by[x][1] < p:
+                brought_by[x] = (y, p)
+    pair_index = {}
+    if explain and res.accepted:
+        wanted = {(min(a, b), max(a, b)) for a, b, _ in res.accepted}
+        for i, (a, b) in enumerate(zip(mid_l.tolist(), mid_r.tolist())):
+            if (a, b) in wanted:
+                pair_index[(a, b)] = i
+    rows_mid, rows_cluster, rows_score, rows_reason = [], [], [], []
+    by_cluster: dict[int, list[int]] = {}
+    for x, root in res.root.items():
+        by_cluster.setdefault(root, []).append(x)
+    for root, members in by_cluster.items():
+        founder = min(members)
+        for x in members:
+            rows_mid.append(x)
+            rows_cluster.append(founder)
+            if x == founder or x not in brought_by:
+                rows_score.append(1.0)
+                rows_reason.append(json.dumps({"rule": "founding record"}))
+                continue
+            partner, p = brought_by[x]
+            rows_score.append(float(p))
+            reason = {"rule": "matched", "with": {"source_id": ids_of[partner][0], "record_id": ids_of[partner][1]},
+                      "probability": round(float(p), 4)}
+            i = pair_index.get((min(x, partner), max(x, partner)))
+            if i is not None:
+                reason.update(explain_pair(model, g[i]))
+            elif p == 1.0 and i is None:
+                reason["rule"] = "must-link override"
+            rows_reason.append(json.dumps(reason))
+    frame = pd.DataFrame({"mid": np.array(rows_mid, dtype=np.int64), "cluster_mid": np.array(rows_cluster, dtype=np.int64),
+                          "score": np.array(rows_score, dtype=np.float64), "reason": rows_reason})
+    con.register("cluster_frame", frame)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE work.record_cluster AS
+        SELECT r.mid, coalesce(c.cluster_mid, r.mid) AS cluster_mid, coalesce(c.score, 1.0) AS score,
+               coalesce(c.reason, '{{"rule": "founding record"}}') AS reason
+        FROM {records} r LEFT JOIN cluster_frame c USING (mid)
+    """)
+    con.unregister("cluster_frame")
+    return con.execute("SELECT count(DISTINCT cluster_mid) FROM work.record_cluster").fetchone()[0]

@@ -1,0 +1,74 @@
+"""The matcher in the nightly build: staging services -> ``work.service_cluster`` and the review queue.
+
+Called by ``warehouse.nightly.match_services`` on the run's build file. Staging is flattened and
+keyed (``dedupe.records``), matched (``dedupe.matcher``) with the overrides file honoured, and
+the result written to the boundary table ``work.service_cluster`` that ``dedupe.golden`` reads.
+Pairs in the uncertain band go to ``catalogue.review_queue``; the match keys, scored pairs and
+the learned model are kept in ``catalogue.match_*`` so that later runs can match incrementally
+and ``placecat explain`` can speak about them.
+"""
+from __future__ import annotations
+
+import duckdb
+
+from dedupe.exact import CLUSTER_DDL, eligible_services_sql
+from dedupe.matcher import match_records
+from dedupe.overrides import load_overrides
+from dedupe.records import flatten_staging, key_records
+
+REVIEW_QUEUE_DDL = """
+CREATE TABLE IF NOT EXISTS catalogue.review_queue (
+    source_id_a VARCHAR, record_id_a VARCHAR, name_a VARCHAR,
+    source_id_b VARCHAR, record_id_b VARCHAR, name_b VARCHAR,
+    probability DOUBLE,
+    decision    VARCHAR,      -- review (uncertain band) | veto (venues far apart) | refused (would chain)
+    levels      VARCHAR       -- JSON: comparison -> level
+)
+"""
+
+MATCH_STATE_DDL = [
+    """CREATE TABLE IF NOT EXISTS catalogue.match_model (run_id VARCHAR, model JSON)""",
+]
+
+
+def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, overrides_path=None) -> dict:
+    con.execute("CREATE SCHEMA IF NOT EXISTS work")
+    con.execute(CLUSTER_DDL)
+    n = flatten_staging(con, eligible_services_sql(run_id))
+    if n == 0:
+        return {"records": 0, "clusters": 0}
+    key_records(con)
+    overrides = load_overrides(overrides_path)
+    outcome = match_records(con, overrides=overrides)
+    con.execute("""
+        INSERT INTO work.service_cluster
+        SELECT r.staging_id, r.source_id, r.source_record_id, f.staging_id, c.score, c.reason
+        FROM work.record_cluster c
+        JOIN work.match_record r ON r.mid = c.mid
+        JOIN work.match_record f ON f.mid = c.cluster_mid
+    """)
+    write_review_queue(con, outcome.model.comparisons)
+    for ddl in MATCH_STATE_DDL:
+        con.execute(ddl)
+    con.execute("DELETE FROM catalogue.match_model")
+    con.execute("INSERT INTO catalogue.match_model VALUES (?, ?)", [run_id, outcome.model.to_json()])
+    return {**outcome.summary(), "overrides": str(overrides.path) if overrides.path else "",
+            "override_decisions": len(overrides.decisions)}
+
+
+def write_review_queue(con: duckdb.DuckDBPyConnection, comparisons) -> int:
+    con.execute(REVIEW_QUEUE_DDL)
+    con.execute("DELETE FROM catalogue.review_queue")
+    levels = ", ".join(
+        f"'{c.name}': CASE p.\"g_{c.name}\" " + " ".join(f"WHEN {i} THEN '{lv.label}'" for i, lv in enumerate(c.levels))
+        + " ELSE 'not compared' END" for c in comparisons)
+    con.execute(f"""
+        INSERT INTO catalogue.review_queue
+        SELECT l.source_id, l.source_record_id, l.name, r.source_id, r.source_record_id, r.name,
+               p.probability, p.decision, to_json({{{levels}}})
+        FROM work.match_pair p
+        JOIN work.match_record l ON l.mid = p.mid_l JOIN work.match_record r ON r.mid = p.mid_r
+        WHERE p.decision <> 'match'
+        ORDER BY p.probability DESC
+    """)
+    return con.execute("SELECT count(*) FROM catalogue.review_queue").fetchone()[0]

@@ -1,0 +1,159 @@
+"""Match records: one flat, keyed row per service, built in bulk in DuckDB.
+
+Two steps. ``flatten_staging`` turns the ORUK staging tables into ``work.match_input`` (one row
+per service with its organisation, primary location, phones, schedule and taxonomy as lists);
+any other input (the ``placecat match`` JSON Lines, a benchmark) can fill the same table.
+``key_records`` then normalises it into ``work.match_record`` with the keys of ``dedupe.keys``.
+"""
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from dedupe.keys import install_key_macros, phonetic_key
+
+MATCH_INPUT_DDL = """
+CREATE OR REPLACE TABLE work.match_input (
+    staging_id VARCHAR, source_id VARCHAR, source_record_id VARCHAR,
+    name VARCHAR, description VARCHAR, url VARCHAR, email VARCHAR,
+    org_name VARCHAR, org_url VARCHAR, org_email VARCHAR,
+    identifiers VARCHAR[],          -- 'type|value' of the service, its organisation and its location
+    phones VARCHAR[],
+    location_name VARCHAR, address VARCHAR, city VARCHAR, postcode VARCHAR,
+    latitude DOUBLE, longitude DOUBLE,
+    schedule VARCHAR[],             -- 'MO@10:00' per day the service runs (time may be empty)
+    terms VARCHAR[],                -- taxonomy term codes or names
+    staging_location_id VARCHAR, staging_org_id VARCHAR
+)
+"""
+
+
+def flatten_staging(con: duckdb.DuckDBPyConnection, eligible_sql: str) -> int:
+    """Fill work.match_input from staging.* for the services that eligible_sql selects."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS work")
+    con.execute(MATCH_INPUT_DDL)
+    con.execute(f"""
+        INSERT INTO work.match_input
+        WITH svc AS ({eligible_sql}),
+        loc AS (
+            SELECT sal.service_id, arg_min(l.id, l.id) AS location_id
+            FROM staging.service_at_location sal JOIN staging.location l ON l.id = sal.location_id
+            WHERE sal.service_id IN (SELECT id FROM svc) GROUP BY 1),
+        addr AS (
+            SELECT location_id, arg_min(address_1, id) AS address_1, arg_min(city, id) AS city,
+                   arg_min(postal_code, id) AS postal_code
+            FROM staging.address GROUP BY 1),
+        ph AS (
+            SELECT svc.id AS service_id, list(DISTINCT p.number) AS phones
+            FROM svc JOIN staging.phone p
+              ON p.service_id = svc.id
+              OR p.location_id = (SELECT location_id FROM loc WHERE loc.service_id = svc.id)
+            WHERE p.number IS NOT NULL GROUP BY 1),
+        ids AS (
+            SELECT svc.id AS service_id, list(DISTINCT coalesce(i.identifier_type, i.identifier_scheme) || '|' || i.identifier) AS idents
+            FROM svc JOIN staging.organization_identifier i ON i.organization_id = svc.organization_id
+            GROUP BY 1),
+        sched AS (
+            SELECT service_id, list(DISTINCT trim(d) || '@' || coalesce(left(CAST(opens_at AS VARCHAR), 5), '')) AS schedule
+            FROM (SELECT service_id, opens_at, unnest(string_split(coalesce(byday, ''), ',')) AS d FROM staging.schedule)
+            WHERE trim(d) <> '' GROUP BY 1),
+        terms AS (
+            SELECT a.link_id AS service_id, list(DISTINCT coalesce(t.term, t.name, a.value)) AS terms
+            FROM staging.attribute a LEFT JOIN staging.taxonomy_term t ON t.id = a.taxonomy_term_id
+            GROUP BY 1)
+        SELECT s.id, s.source_id, s.source_record_id, s.name, s.description, s.url, s.email,
+               o.name, o.website, o.email,
+               list_concat(coalesce(ids.idents, []),
+                           CASE WHEN l.external_identifier IS NOT NULL
+                                THEN [coalesce(l.external_identifier_type, 'uprn') || '|' || l.external_identifier] ELSE [] END),
+               coalesce(ph.phones, []),
+               l.name, a.address_1, a.city, a.postal_code, l.latitude, l.longitude,
+               coalesce(sched.schedule, []), coalesce(terms.terms, []),
+               l.id, s.organization_id
+        FROM svc s
+        LEFT JOIN staging.organization o ON o.id = s.organization_id
+        LEFT JOIN loc ON loc.service_id = s.id
+        LEFT JOIN staging.location l ON l.id = loc.location_id
+        LEFT JOIN addr a ON a.location_id = l.id
+        LEFT JOIN ph ON ph.service_id = s.id
+        LEFT JOIN ids ON ids.service_id = s.id
+        LEFT JOIN sched ON sched.service_id = s.id
+        LEFT JOIN terms ON terms.service_id = s.id
+    """)
+    return con.execute("SELECT count(*) FROM work.match_input").fetchone()[0]
+
+
+def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input",
+                target: str = "work.match_record", first_mid: int = 0) -> int:
+    """Normalise match inputs into keyed match records (see the module docstring)."""
+    install_key_macros(con)
+    con.execute("CREATE SCHEMA IF NOT EXISTS work")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {target} AS
+        WITH base AS (
+            SELECT *, {first_mid} + row_number() OVER (ORDER BY source_id, source_record_id) - 1 AS mid,
+                   name_tokens(name) AS toks,
+                   list_filter(list_transform(identifiers, lambda x: ident_norm(split_part(x, '|', 1), split_part(x, '|', 2))),
+                               lambda x: x IS NOT NULL) AS idents,
+                   list_distinct(list_filter(list_transform(phones, lambda p: phone_e164(p)), lambda p: p IS NOT NULL)) AS e164
+            FROM {source})
+        SELECT mid, staging_id, source_id, source_record_id,
+               nullif(array_to_string(toks, ' '), '') AS name,
+               toks AS name_tokens,
+               nullif(array_to_string(list_sort(list_distinct(list_filter(toks, lambda t: t <> 'and'))), ' '), '') AS name_key,
+               name_norm(org_name) AS org,
+               list_filter(idents, lambda x: ident_entity(split_part(x, ':', 1)) = 'organization') AS org_ids,
+               list_filter(idents, lambda x: ident_entity(split_part(x, ':', 1)) = 'service') AS svc_ids,
+               list_filter(idents, lambda x: ident_entity(split_part(x, ':', 1)) = 'location') AS loc_ids,
+               pc_norm(postcode) AS postcode,
+               pc_sector(pc_norm(postcode)) AS pc_sector,
+               coalesce(pc_district(pc_norm(postcode)), name_norm(city)) AS area,
+               name_norm(address) AS addr,
+               regexp_extract(coalesce(address, ''), '([0-9]+[a-zA-Z]?)', 1) AS addr_num,
+               name_norm(location_name) AS venue_name,
+               latitude AS lat, longitude AS lon,
+               geo_cell(latitude, longitude) AS cell,
+               e164 AS phones,
+               list_filter(e164, lambda p: NOT phone_is_national(p)) AS local_phones,
+               list_distinct(list_filter([email_norm(email), email_norm(org_email)], lambda e: e IS NOT NULL)) AS emails,
+               list_distinct(list_filter([email_domain_key(email), email_domain_key(org_email)], lambda e: e IS NOT NULL)) AS email_domains,
+               web_key(url) AS web_key,
+               web_page(url) AS web_page,
+               web_key(org_url) AS org_web_key,
+               list_distinct(list_filter(list_transform(schedule, lambda s: split_part(s, '@', 1)), lambda d: d <> '')) AS days,
+               list_distinct(schedule) AS sched,
+               list_distinct(list_transform(terms, lambda t: lower(trim(t)))) AS terms,
+               left(name_norm(description), 400) AS descr,
+               md5(concat_ws('|', name, description, url, email, org_name, org_url, org_email,
+                   array_to_string(list_sort(identifiers), ','), array_to_string(list_sort(phones), ','),
+                   location_name, address, city, postcode, CAST(latitude AS VARCHAR), CAST(longitude AS VARCHAR),
+                   array_to_string(list_sort(schedule), ','), array_to_string(list_sort(terms), ','))) AS content_hash
+        FROM base
+    """)
+    add_phonetic_keys(con, target)
+    return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+
+
+def add_phonetic_keys(con: duckdb.DuckDBPyConnection, target: str) -> None:
+    """Phonetic key per name, computed once per distinct token rather than once per record."""
+    vocab = [r[0] for r in con.execute(f"SELECT DISTINCT unnest(name_tokens) FROM {target}").fetchall()]
+    con.execute("CREATE OR REPLACE TEMP TABLE token_phon (token VARCHAR, phon VARCHAR)")
+    if vocab:
+        _insert_vocab(con, vocab)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {target} AS
+        SELECT r.*, p.name_phon FROM {target} r
+        LEFT JOIN (
+            SELECT mid, nullif(array_to_string(list_sort(list_distinct(list(tp.phon))), ' '), '') AS name_phon
+            FROM (SELECT mid, unnest(name_tokens) AS token FROM {target}) u
+            JOIN token_phon tp USING (token)
+            WHERE u.token <> 'and'
+            GROUP BY mid) p USING (mid)
+    """)
+
+
+def _insert_vocab(con: duckdb.DuckDBPyConnection, vocab: list[str]) -> None:
+    frame = pd.DataFrame({"token": vocab, "phon": [phonetic_key(t) for t in vocab]})
+    con.register("vocab_frame", frame)
+    con.execute("INSERT INTO token_phon SELECT * FROM vocab_frame")
+    con.unregister("vocab_frame")

@@ -1,0 +1,264 @@
+"""Scoring: Fellegi–Sunter weights learned without labels, with gates that keep "same venue" or
+"same organisation" from passing for "same service".
+
+How the weights are learned (no labels anywhere):
+
+* u (how often a level occurs between two unrelated records) from random pairs of records.
+* m (how often it occurs between two records of the same service) by EM, in two sessions that
+  each hold the confounding evidence fixed, the way record-linkage practice trains on blocks:
+  the name and service comparisons are learned on pairs that already share a place, where the
+  two classes are "same service" and "sibling service at the same venue"; the place and
+  organisation comparisons are learned on pairs whose names already agree, where the classes are
+  "same service" and "same-named branch elsewhere". Neither session can mistake a venue or an
+  organisation for a match class, because within each the venue (or name) is constant.
+* the prior (share of candidate pairs that match) by EM with m and u fixed.
+
+How a pair is scored: the sum of log2(m/u) over comparisons, with two gates (see
+``dedupe.comparisons``): place and organisation weights count only if the name agrees, name
+weights count only if a place or organisation agrees. A shared service identifier is certain.
+A pair whose venues are far apart is never merged automatically (``VETO_LEVELS``).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz, process
+
+from dedupe.comparisons import SERVICE_COMPARISONS, SERVICE_SIMILARITIES, Comparison, Similarity
+
+# Thresholds fixed by design, before any labelled data was looked at.
+MATCH_PROBABILITY = 0.95
+REVIEW_PROBABILITY = 0.50
+# Levels that forbid an automatic merge whatever the rest says (both venues known and far apart).
+VETO_LEVELS = {("venue", "elsewhere")}
+CHUNK = 400_000
+EM_ITERATIONS = 25
+U_SAMPLE = 200_000
+
+
+@dataclass
+class Model:
+    comparisons: tuple[Comparison, ...]
+    m: list[np.ndarray]
+    u: list[np.ndarray]
+    prior: float
+    gates: bool = True
+    trained_on: dict = field(default_factory=dict)
+
+    def weights(self) -> list[np.ndarray]:
+        return [np.log2(np.clip(m, 1e-5, 1) / np.clip(u, 1e-5, 1)) for m, u in zip(self.m, self.u)]
+
+    def to_json(self) -> str:
+        return json.dumps({"comparisons": [c.name for c in self.comparisons],
+                           "levels": [[lv.label for lv in c.levels] for c in self.comparisons],
+                           "m": [m.tolist() for m in self.m], "u": [u.tolist() for u in self.u],
+                           "prior": self.prior, "gates": self.gates, "trained_on": self.trained_on})
+
+    @classmethod
+    def from_json(cls, text: str, comparisons: tuple[Comparison, ...]) -> "Model":
+        d = json.loads(text)
+        if d["comparisons"] != [c.name for c in comparisons] or d["levels"] != [[lv.label for lv in c.levels] for c in comparisons]:
+            raise ValueError("stored model was trained on other comparisons")
+        return cls(comparisons, [np.array(x) for x in d["m"]], [np.array(x) for x in d["u"]], d["prior"],
+                   d.get("gates", True), d.get("trained_on", {}))
+
+
+def _sim_frame(con: duckdb.DuckDBPyConnection, pairs_sql: str, records: str, sims: tuple[Similarity, ...]) -> pd.DataFrame:
+    cols = ", ".join(f"l.{s.left} AS \"{s.name}_l\", r.{s.left} AS \"{s.name}_r\"" for s in sims)
+    raw = con.execute(f"""
+        SELECT c.mid_l, c.mid_r, {cols} FROM ({pairs_sql}) c
+        JOIN {records} l ON l.mid = c.mid_l JOIN {records} r ON r.mid = c.mid_r
+    """).fetchnumpy()
+    out = {"mid_l": np.asarray(raw["mid_l"], dtype=np.int64), "mid_r": np.asarray(raw["mid_r"], dtype=np.int64)}
+    for s in sims:
+        left = [x if isinstance(x, str) else "" for x in raw[f"{s.name}_l"]]
+        right = [x if isinstance(x, str) else "" for x in raw[f"{s.name}_r"]]
+        scorer = getattr(fuzz, s.scorer)
+        out[s.name] = process.cpdist(left, right, scorer=scorer, workers=-1, dtype=np.float32) if left else np.zeros(0, np.float32)
+    return pd.DataFrame(out)
+
+
+def _gamma_sql(comparisons: tuple[Comparison, ...]) -> str:
+    cases = []
+    for c in comparisons:
+        whens = " ".join(f"WHEN {lv.sql} THEN {i}" for i, lv in enumerate(c.levels))
+        cases.append(f"CAST(CASE WHEN {c.null_sql} THEN -1 {whens} END AS TINYINT) AS \"g_{c.name}\"")
+    return ", ".join(cases)
+
+
+def compute_gammas(con: duckdb.DuckDBPyConnection, pairs_table: str, records: str = "work.match_record",
+                   comparisons=SERVICE_COMPARISONS, sims=SERVICE_SIMILARITIES, target: str = "work.pair_gamma") -> int:
+    """Comparison levels of every pair of pairs_table(mid_l, mid_r) into target(mid_l, mid_r, g_*)."""
+    n = con.execute(f"SELECT count(*) FROM {pairs_table}").fetchone()[0]
+    con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT mid_l, mid_r, "
+                + ", ".join(f"CAST(NULL AS TINYINT) AS \"g_{c.name}\"" for c in comparisons) + f" FROM {pairs_table} LIMIT 0")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE pairs_numbered AS SELECT mid_l, mid_r, row_number() OVER () - 1 AS rn FROM {pairs_table}")
+    for start in range(0, max(n, 1), CHUNK):
+        chunk_sql = f"SELECT mid_l, mid_r FROM pairs_numbered WHERE rn >= {start} AND rn < {start + CHUNK}"
+        frame = _sim_frame(con, chunk_sql, records, sims)
+        con.register("sim_chunk", frame)
+        con.execute(f"""
+            INSERT INTO {target}
+            SELECT sim.mid_l, sim.mid_r, {_gamma_sql(comparisons)}
+            FROM sim_chunk sim JOIN {records} l ON l.mid = sim.mid_l JOIN {records} r ON r.mid = sim.mid_r
+        """)
+        con.unregister("sim_chunk")
+    con.execute("DROP TABLE IF EXISTS pairs_numbered")
+    return n
+
+
+def fetch_gammas(con: duckdb.DuckDBPyConnection, table: str, comparisons) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    cols = ", ".join(f'"g_{c.name}"' for c in comparisons)
+    raw = con.execute(f"SELECT mid_l, mid_r, {cols} FROM {table} ORDER BY mid_l, mid_r").fetchnumpy()
+    g = np.column_stack([np.asarray(raw[f"g_{c.name}"], dtype=np.int8) for c in comparisons]) if len(raw["mid_l"]) else \
+        np.zeros((0, len(comparisons)), np.int8)
+    return np.asarray(raw["mid_l"], np.int64), np.asarray(raw["mid_r"], np.int64), g
+
+
+def estimate_u(con: duckdb.DuckDBPyConnection, records: str, comparisons, sims, link_only: bool, seed: int = 7) -> list[np.ndarray]:
+    """u-probabilities from random pairs of records: almost all of them are non-matches."""
+    n = con.execute(f"SELECT count(*) FROM {records}").fetchone()[0]
+    cross = "AND l.source_id <> r.source_id" if link_only else ""
+    con.execute(f"SELECT setseed({1 / (seed + 1)})")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE random_pairs AS
+        SELECT DISTINCT least(a, b) AS mid_l, greatest(a, b) AS mid_r FROM (
+            SELECT (SELECT min(mid) FROM {records}) + CAST(floor(random() * {n}) AS BIGINT) AS a,
+                   (SELECT min(mid) FROM {records}) + CAST(floor(random() * {n}) AS BIGINT) AS b
+            FROM range({U_SAMPLE * (2 if link_only else 1)}))
+        WHERE a <> b
+    """)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE random_pairs2 AS SELECT p.* FROM random_pairs p
+                    JOIN {records} l ON l.mid = p.mid_l JOIN {records} r ON r.mid = p.mid_r WHERE true {cross}
+                    LIMIT {U_SAMPLE}""")
+    compute_gammas(con, "random_pairs2", records, comparisons, sims, target="random_gamma")
+    _, _, g = fetch_gammas(con, "random_gamma", comparisons)
+    u = []
+    for k, c in enumerate(comparisons):
+        col = g[:, k]
+        counts = np.bincount(col[col >= 0], minlength=len(c.levels)).astype(float) + 0.5
+        u.append(counts / counts.sum())
+    for t in ("random_pairs", "random_pairs2", "random_gamma"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    return u
+
+
+def _em(g: np.ndarray, m: list[np.ndarray], u: list[np.ndarray], prior: float, learn: set[int],
+        use: set[int], iterations: int = EM_ITERATIONS, learn_prior: bool = True) -> tuple[list[np.ndarray], float]:
+    m = [x.copy() for x in m]
+    if len(g) == 0:
+        return m, prior
+    for _ in range(iterations):
+        llr = np.zeros(len(g))
+        for k in use:
+            col = g[:, k]
+            ok = col >= 0
+            llr[ok] += np.log(np.clip(m[k], 1e-6, 1))[col[ok]] - np.log(np.clip(u[k], 1e-6, 1))[col[ok]]
+        logit = np.log(prior / (1 - prior)) + llr
+        p = 1 / (1 + np.exp(-np.clip(logit, -50, 50)))
+        for k in learn:
+            col = g[:, k]
+            ok = col >= 0
+            counts = np.bincount(col[ok], weights=p[ok], minlength=len(m[k])) + 1e-3
+            m[k] = counts / counts.sum()
+        if learn_prior:
+            prior = float(np.clip(p.mean(), 1e-6, 1 - 1e-6))
+    return m, prior
+
+
+def _agree_mask(g: np.ndarray, comparisons, roles: set[str]) -> np.ndarray:
+    out = np.zeros(len(g), dtype=bool)
+    for k, c in enumerate(comparisons):
+        if c.role in roles:
+            agreeing = [i for i, lv in enumerate(c.levels) if lv.agrees]
+            out |= np.isin(g[:, k], agreeing)
+    return out
+
+
+def train_model(con: duckdb.DuckDBPyConnection, gamma_table: str = "work.pair_gamma", records: str = "work.match_record",
+                comparisons=SERVICE_COMPARISONS, sims=SERVICE_SIMILARITIES, link_only: bool = True,
+                gates: bool = True, sessions: bool = True) -> Model:
+    """Learn m, u and the prior without labels (see the module docstring)."""
+    u = estimate_u(con, records, comparisons, sims, link_only)
+    m = [np.array(c.m_init, float) if c.m_init else np.full(len(c.levels), 1 / len(c.levels)) for c in comparisons]
+    _, _, g = fetch_gammas(con, gamma_table, comparisons)
+    idx = {c.name: k for k, c in enumerate(comparisons)}
+    name_like = {k for k, c in enumerate(comparisons) if c.role in ("name", "service")}
+    context = {k for k, c in enumerate(comparisons) if c.role in ("place", "org")}
+    trained = {}
+    if sessions and "name" in idx:
+        place_agrees = _agree_mask(g, comparisons, {"place"})
+        m, p1 = _em(g[place_agrees], m, u, 0.3, learn=name_like, use=name_like)
+        names_agree = np.isin(g[:, idx["name"]], [0, 1])
+        m, p2 = _em(g[names_agree], m, u, 0.3, learn=context, use=context)
+        _, prior = _em(g, m, u, 0.1, learn=set(), use=set(range(len(comparisons))))
+        trained = {"names_within_shared_places": int(place_agrees.sum()), "places_within_agreeing_names": int(names_agree.sum()),
+                   "all_candidates": len(g)}
+    else:
+        everything = set(range(len(comparisons)))
+        m, prior = _em(g, m, u, 0.1, learn=everything, use=everything)
+        trained = {"all_candidates": len(g)}
+    return Model(tuple(comparisons), m, u, prior, gates, trained)
+
+
+def score_gammas(model: Model, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(match weight, probability, veto flag) per pair; weights as counted after the gates."""
+    w_tables = model.weights()
+    comps = model.comparisons
+    contrib = np.zeros(g.shape, dtype=np.float64)
+    for k in range(len(comps)):
+        col = g[:, k]
+        ok = col >= 0
+        contrib[ok, k] = w_tables[k][col[ok]]
+    if model.gates:
+        name_agrees = _agree_mask(g, comps, {"name"})
+        context_agrees = _agree_mask(g, comps, {"place", "org"})
+        for k, c in enumerate(comps):
+            if c.role in ("place", "org"):
+                contrib[:, k] = np.where((contrib[:, k] > 0) & ~name_agrees, 0.0, contrib[:, k])
+            elif c.role == "name":
+                contrib[:, k] = np.where((contrib[:, k] > 0) & ~context_agrees, 0.0, contrib[:, k])
+    weight = math.log2(model.prior / (1 - model.prior)) + contrib.sum(axis=1)
+    certain = np.zeros(len(g), dtype=bool)
+    veto = np.zeros(len(g), dtype=bool)
+    for k, c in enumerate(comps):
+        if c.certain:
+            certain |= g[:, k] == 0
+        for i, lv in enumerate(c.levels):
+            if (c.name, lv.label) in VETO_LEVELS:
+                veto |= g[:, k] == i
+    weight = np.where(certain, np.maximum(weight, 30.0), weight)
+    prob = 1 / (1 + np.exp2(-np.clip(weight, -60, 60)))
+    return weight, prob, veto & ~certain
+
+
+def explain_pair(model: Model, gamma_row: np.ndarray) -> dict:
+    """The levels and counted weights of one pair, as stored in match_reason."""
+    w_tables = model.weights()
+    comps = model.comparisons
+    g = gamma_row.reshape(1, -1)
+    name_agrees = bool(_agree_mask(g, comps, {"name"})[0])
+    context_agrees = bool(_agree_mask(g, comps, {"place", "org"})[0])
+    out = []
+    for k, c in enumerate(comps):
+        lv = int(gamma_row[k])
+        if lv < 0:
+            out.append({"comparison": c.name, "level": "not compared", "weight": 0.0})
+            continue
+        w = float(w_tables[k][lv])
+        counted = w
+        gated = None
+        if model.gates and w > 0 and c.role in ("place", "org") and not name_agrees:
+            counted, gated = 0.0, "names do not agree"
+        if model.gates and w > 0 and c.role == "name" and not context_agrees:
+            counted, gated = 0.0, "neither place nor organisation agrees"
+        item = {"comparison": c.name, "level": c.levels[lv].label, "weight": round(counted, 2)}
+        if gated:
+            item["gated"] = gated
+        out.append(item)
+    return {"prior_weight": round(math.log2(model.prior / (1 - model.prior)), 2), "comparisons": out}
