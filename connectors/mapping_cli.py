@@ -138,6 +138,9 @@ VALUE_TESTS = {
     "service.maximum_age": _is_age,
 }
 
+# Values that many columns could hold (numbers, times): they confirm a header, never place a column alone.
+WEAK_VALUE_TESTS = {"schedule.opens_at", "schedule.closes_at", "service.minimum_age", "service.maximum_age"}
+
 
 def value_scores(values: list[Any], scores: dict[str, float]) -> dict[str, float]:
     """Confirm or doubt each header guess by what the column holds."""
@@ -146,7 +149,7 @@ def value_scores(values: list[Any], scores: dict[str, float]) -> dict[str, float
         return {f: s * 0.9 for f, s in out.items()}
     for fieldname, test in VALUE_TESTS.items():
         share = _share(values, test)
-        if share >= 0.8:
+        if share >= 0.8 and (fieldname not in WEAK_VALUE_TESTS or out[fieldname] >= 45):
             out[fieldname] = min(100.0, max(out[fieldname], 55.0) + 25)
         elif share < 0.3:
             out[fieldname] *= 0.6

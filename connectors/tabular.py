@@ -253,7 +253,7 @@ def _open_csv(path: Path, header_row: int | None, encoding: str | None, delimite
     if h >= len(head):
         raise TabularError(f"{path.name}: no header on row {h + 1}; the file has only {len(head)} rows")
     width = _trim_width(head[h], head[h + 1:])
-    columns = unique_headers(head[h][:width])
+    columns = unique_headers((list(head[h]) + [None] * width)[:width])
 
     def rows() -> Iterator[Row]:
         f, rdr = reader()
@@ -412,7 +412,7 @@ def _open_xlsx(path: Path, sheet: str | int | None, header_row: int | None, max_
     if h >= len(head):
         raise TabularError(f"{path.name}: sheet '{title}' has no row {h + 1} to use as the header")
     width = _trim_width(head[h], head[h + 1:])
-    columns = unique_headers(head[h][:width])
+    columns = unique_headers((list(head[h]) + [None] * width)[:width])
     hidden = [c for i, c in enumerate(columns, start=1) if i in hidden_cols]
 
     def rows() -> Iterator[Row]:
