@@ -1,0 +1,598 @@
+"""Serve the catalogue as a read-only ORUK v3 API (plus /v1 compatibility and the /changes RPDE feed).
+
+``placecat serve --db FILE [--host H] [--port P] [--profile NAME --profiles FILE]``
+
+The whole published slice is loaded into memory once (``Snapshot``): nested documents are
+serialised up front, so ``/services/{id}`` is a dictionary lookup, and list filters run on an
+in-memory DuckDB copy. The nightly job replaces the catalogue file by an atomic rename; a
+watcher thread notices the new file (inode, size, mtime), builds a new snapshot from it in the
+background and swaps it in only once it is complete, so a half-built catalogue is never served
+and the old one keeps answering meanwhile.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import email.utils
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.middleware.gzip import GZipMiddleware
+
+from warehouse import oruk_json
+from warehouse.changes import prepare_feed, rpde_page
+from warehouse.profiles import (DEFAULT_PROFILE, CatalogueUnavailable, Profile, ProfileError, load_published,
+                                postcode_tables, resolve_profile)
+
+log = logging.getLogger("placecat.serve")
+
+ORUK_VERSION = "HSDS-UK-3.0"
+ORUK_PROFILE_URL = "https://github.com/OpenReferralUK/uk-profile/blob/main/docs/index.md"
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 500
+MAX_FEED_LIMIT = 1000
+FEED_LICENSE = "https://creativecommons.org/licenses/by/4.0/"
+DAYS = {"MO": "MO", "TU": "TU", "WE": "WE", "TH": "TH", "FR": "FR", "SA": "SA", "SU": "SU",
+        "MONDAY": "MO", "TUESDAY": "TU", "WEDNESDAY": "WE", "THURSDAY": "TH", "FRIDAY": "FR",
+        "SATURDAY": "SA", "SUNDAY": "SU", "MON": "MO", "TUE": "TU", "WED": "WE", "THU": "TH",
+        "FRI": "FR", "SAT": "SA", "SUN": "SU"}
+TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
+POSTCODE_RE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}$")
+
+
+def file_signature(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def normalise_postcode(value: str) -> str:
+    return re.sub(r"\s+", "", value or "").upper()
+
+
+# -- the served snapshot ---------------------------------------------------------------------------
+class Snapshot:
+    """One catalogue file's published slice, ready to serve."""
+
+    def __init__(self, db_path: Path, profile: Profile):
+        started = time.perf_counter()
+        self.db_path = db_path
+        self.profile = profile
+        self.signature = file_signature(db_path)
+        self.con = load_published(db_path, profile)
+        self._local = threading.local()
+        self.service_full: dict[str, bytes] = {}
+        self.service_item: dict[str, bytes] = {}
+        self.sal_item: dict[str, bytes] = {}
+        self.sal_service: dict[str, str] = {}
+        self.order: list[str] = []
+        self.sal_order: list[str] = []
+        for doc in oruk_json.iter_service_documents(self.con):
+            self.order.append(doc.id)
+            self.service_full[doc.id] = oruk_json.dumps(doc.full)
+            self.service_item[doc.id] = oruk_json.dumps(doc.item)
+            for item in doc.service_at_location_items():
+                self.sal_item[item["id"]] = oruk_json.dumps(item)
+                self.sal_service[item["id"]] = doc.id
+        self.taxonomies = oruk_json.taxonomies(self.con)
+        self.taxonomy_by_id = {t["id"]: oruk_json.dumps(t) for t in self.taxonomies}
+        self.terms = oruk_json.taxonomy_terms(self.con)
+        self.term_by_id = {t["id"]: oruk_json.dumps(t) for t in self.terms}
+        self._build_indexes()
+        prepare_feed(self.con)
+        run = self.con.execute("SELECT run_id, coalesce(finished_at, started_at) FROM ops.run "
+                               "WHERE status = 'published' OR status IS NULL ORDER BY started_at DESC LIMIT 1").fetchall()
+        self.run_id = run[0][0] if run else None
+        when = run[0][1] if run and run[0][1] else dt.datetime.fromtimestamp(db_path.stat().st_mtime, dt.timezone.utc)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        self.last_modified = email.utils.format_datetime(when.astimezone(dt.timezone.utc), usegmt=True)
+        self.last_modified_ts = int(when.timestamp())
+        self.tag = hashlib.blake2b(f"{self.run_id}|{self.signature}|{profile}".encode(), digest_size=6).hexdigest()
+        self.load_seconds = time.perf_counter() - started
+        log.info("loaded %s: %d services (profile %s) in %.1fs", db_path, len(self.order), profile.name,
+                 self.load_seconds)
+
+    def _build_indexes(self) -> None:
+        con = self.con
+        con.execute("""CREATE TABLE svc_index AS
+            SELECT s.id, row_number() OVER (ORDER BY s.name, s.id) AS n, s.organization_id, s.minimum_age, s.maximum_age,
+                   lower(coalesce(s.name, '') || ' ' || coalesce(s.description, '') || ' ' || coalesce(o.name, '')) AS text
+            FROM catalogue.service s LEFT JOIN catalogue.organization o ON o.id = s.organization_id""")
+        con.execute("""CREATE TABLE svc_schedule AS
+            SELECT coalesce(sc.service_id, sal.service_id) AS service_id, upper(coalesce(sc.byday, '')) AS byday,
+                   sc.opens_at, sc.closes_at
+            FROM catalogue.schedule sc LEFT JOIN catalogue.service_at_location sal ON sal.id = sc.service_at_location_id""")
+        con.execute("""CREATE TABLE svc_term AS
+            SELECT a.link_id AS service_id, t.id AS term_id, t.taxonomy_id, lower(coalesce(t.taxonomy, '')) AS taxonomy_name
+            FROM catalogue.attribute a JOIN catalogue.taxonomy_term t ON t.id = a.taxonomy_term_id""")
+        self.centroid_tables = [t for t in postcode_tables(con, "memory") if t["lat"] and t["long"]]
+        # Where each service_at_location is: the location's own coordinates, else its postcode's centroid.
+        centroid = self._centroid_sql("ad.postal_code")
+        con.execute(f"""CREATE TABLE sal_geo AS
+            SELECT sal.id, sal.service_id, upper(replace(ad.postal_code, ' ', '')) AS postcode,
+                   coalesce(l.latitude, {centroid[0]}) AS lat, coalesce(l.longitude, {centroid[1]}) AS lon
+            FROM catalogue.service_at_location sal
+            LEFT JOIN catalogue.location l ON l.id = sal.location_id
+            LEFT JOIN (SELECT location_id, min(postal_code) AS postal_code FROM catalogue.address GROUP BY 1) ad
+              ON ad.location_id = sal.location_id""")
+        self.sal_order = [r[0] for r in con.execute(
+            "SELECT g.id FROM sal_geo g JOIN svc_index s ON s.id = g.service_id ORDER BY s.n, g.id").fetchall()]
+
+    def _centroid_sql(self, postcode_expr: str) -> tuple[str, str]:
+        if not self.centroid_tables:
+            return "NULL", "NULL"
+        t = self.centroid_tables[0]
+        sub = (f"(SELECT avg(r.{{col}}) FROM ref.{t['table']} r WHERE upper(replace(r.{t['postcode']}, ' ', '')) "
+               f"= upper(replace({postcode_expr}, ' ', '')))")
+        return sub.format(col=t["lat"]), sub.format(col=t["long"])
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cur", None)
+        if cur is None:
+            cur = self._local.cur = self.con.cursor()
+        return cur
+
+    def postcode_centroid(self, postcode: str) -> tuple[float, float, str] | None:
+        """(lat, lon, how) for a postcode: reference centroid, else the catalogue's own locations there."""
+        pc = normalise_postcode(postcode)
+        cur = self.cursor()
+        for t in self.centroid_tables:
+            row = cur.execute(f"SELECT avg({t['lat']}), avg({t['long']}) FROM ref.{t['table']} "
+                              f"WHERE upper(replace({t['postcode']}, ' ', '')) = ?", [pc]).fetchall()
+            if row and row[0][0] is not None:
+                return row[0][0], row[0][1], "reference"
+        for how, cond, arg in (("catalogue-postcode", "postcode = ?", pc),
+                               ("catalogue-sector", "postcode[:-2] = ?", pc[:-2]),
+                               ("catalogue-district", "postcode[:-3] = ?", pc[:-3])):
+            row = cur.execute(f"SELECT avg(lat), avg(lon) FROM sal_geo WHERE lat IS NOT NULL AND {cond}", [arg]).fetchall()
+            if row and row[0][0] is not None:
+                return row[0][0], row[0][1], how
+        return None
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        except duckdb.Error:
+            pass
+
+
+class SnapshotHolder:
+    """The snapshot in service, and the watcher that swaps in a new one when the file is replaced."""
+
+    def __init__(self, db_path: Path, profile: Profile, reload_interval: float = 2.0):
+        self.db_path = Path(db_path)
+        self.profile = profile
+        self.reload_interval = reload_interval
+        self.current = Snapshot(self.db_path, profile)
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start_watching(self) -> None:
+        if self.reload_interval > 0 and self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="placecat-reload", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.reload_interval):
+            self.reload_if_changed()
+
+    def reload_if_changed(self) -> bool:
+        sig = file_signature(self.db_path)
+        if sig is None or sig == self.current.signature:
+            return False
+        try:
+            fresh = Snapshot(self.db_path, self.profile)
+        except (CatalogueUnavailable, duckdb.Error, OSError) as exc:
+            # Keep serving the last good catalogue; try again at the next tick.
+            self.last_error = str(exc)
+            log.warning("new catalogue not loaded, still serving the previous one: %s", exc)
+            return False
+        if fresh.signature != sig:
+            log.info("catalogue changed again while loading; will reload")
+        old, self.current = self.current, fresh
+        self.last_error = None
+        # Requests already running on the old snapshot finish with it; its memory goes with the last reference.
+        threading.Timer(30.0, old.close).start()
+        return True
+
+
+# -- HTTP ------------------------------------------------------------------------------------------
+class CORSAllOrigins:
+    """Access-Control-Allow-Origin: * on every response (pure ASGI: no per-request overhead to speak of)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_cors(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"access-control-allow-origin", b"*"))
+                headers.append((b"access-control-expose-headers", b"ETag, Last-Modified"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
+def _etag(snap: Snapshot, request: Request) -> str:
+    key = request.url.path + "?" + request.url.query
+    return f'"{snap.tag}-{hashlib.blake2b(key.encode(), digest_size=6).hexdigest()}"'
+
+
+def _not_modified(request: Request, etag: str, snap: Snapshot) -> bool:
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        return etag in [t.strip().removeprefix("W/") for t in inm.split(",")] or inm.strip() == "*"
+    ims = request.headers.get("if-modified-since")
+    if ims:
+        try:
+            return int(email.utils.parsedate_to_datetime(ims).timestamp()) >= snap.last_modified_ts
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def _respond(request: Request, snap: Snapshot, body: bytes | Any, status: int = 200) -> Response:
+    etag = _etag(snap, request)
+    headers = {"ETag": etag, "Last-Modified": snap.last_modified, "Cache-Control": "public, max-age=60"}
+    if status == 200 and _not_modified(request, etag, snap):
+        return Response(status_code=304, headers=headers)
+    if not isinstance(body, bytes):
+        body = oruk_json.dumps(body)
+    return Response(content=body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _page_args(page: int, per_page: int) -> tuple[int, int]:
+    if page < 1:
+        raise HTTPException(400, "page: pages are numbered from 1")
+    if per_page < 1:
+        raise HTTPException(400, "per_page: must be at least 1")
+    return page, min(per_page, MAX_PER_PAGE)
+
+
+def _parse_time(value: str | None, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    m = TIME_RE.match(value.strip())
+    if not m:
+        raise HTTPException(400, f"{name}: '{value}' is not a time; write HH:MM or HH:MM:SS")
+    return f"{int(m.group(1)):02d}:{m.group(2)}:{m.group(3) or '00'}"
+
+
+@dataclass
+class ServiceFilters:
+    search: str | None = None
+    taxonomy_term_id: str | None = None
+    taxonomy_id: str | None = None
+    organization_id: str | None = None
+    minimum_age: float | None = None
+    maximum_age: float | None = None
+    day: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    modified_after: str | None = None
+
+    def any(self) -> bool:
+        return any(v not in (None, "") for v in self.__dict__.values())
+
+    def where(self) -> tuple[str, list]:
+        conds, args = [], []
+        if self.search:
+            for word in self.search.lower().split():
+                conds.append("s.text LIKE ? ESCAPE '\\'")
+                args.append("%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        if self.taxonomy_term_id:
+            conds.append("s.id IN (SELECT service_id FROM svc_term WHERE term_id = ?)")
+            args.append(self.taxonomy_term_id)
+        if self.taxonomy_id:
+            conds.append("s.id IN (SELECT service_id FROM svc_term WHERE taxonomy_id = ? OR taxonomy_name = lower(?))")
+            args += [self.taxonomy_id, self.taxonomy_id]
+        if self.organization_id:
+            conds.append("s.organization_id = ?")
+            args.append(self.organization_id)
+        # ORUK: minimum_age "of at least" the value, maximum_age "equal to or below" it.
+        if self.minimum_age is not None:
+            conds.append("s.minimum_age >= ?")
+            args.append(self.minimum_age)
+        if self.maximum_age is not None:
+            conds.append("s.maximum_age <= ?")
+            args.append(self.maximum_age)
+        sched = []
+        if self.day:
+            code = DAYS.get(self.day.strip().upper())
+            if code is None:
+                raise HTTPException(400, f"day: '{self.day}' is not a day; use MO, TU, WE, TH, FR, SA, SU or a day name")
+            sched.append("list_contains(string_split(replace(byday, ' ', ''), ','), ?)")
+            args.append(code)
+        start = _parse_time(self.start_time, "start_time")
+        end = _parse_time(self.end_time, "end_time")
+        if start:
+            sched.append("opens_at >= CAST(? AS TIME)")
+            args.append(start)
+        if end:
+            sched.append("closes_at <= CAST(? AS TIME)")
+            args.append(end)
+        if sched:
+            conds.append("s.id IN (SELECT service_id FROM svc_schedule WHERE " + " AND ".join(sched) + ")")
+        if self.modified_after:
+            conds.append("s.id IN (SELECT id FROM catalogue.service WHERE last_modified >= CAST(? AS TIMESTAMP))")
+            args.append(self.modified_after.replace("Z", ""))
+        return (" AND ".join(conds) or "TRUE"), args
+
+
+def _filtered_ids(snap: Snapshot, filters: ServiceFilters, page: int, per_page: int) -> tuple[int, list[str]]:
+    if not filters.any():
+        start = (page - 1) * per_page
+        return len(snap.order), snap.order[start:start + per_page]
+    where, args = filters.where()
+    cur = snap.cursor()
+    try:
+        total = cur.execute(f"SELECT count(*) FROM svc_index s WHERE {where}", args).fetchall()[0][0]
+        ids = [r[0] for r in cur.execute(f"SELECT s.id FROM svc_index s WHERE {where} ORDER BY s.n LIMIT ? OFFSET ?",
+                                         args + [per_page, (page - 1) * per_page]).fetchall()]
+    except duckdb.ConversionException as exc:
+        raise HTTPException(400, f"a filter value could not be read: {str(exc).splitlines()[0]}") from None
+    return total, ids
+
+
+def create_app(holder: SnapshotHolder) -> FastAPI:
+    app = FastAPI(
+        title="placecat: ORUK v3 API",
+        version="3.0",
+        description="A read-only Open Referral UK (HSDS 3.0 UK profile) API over the merged placecat catalogue. "
+                    "Each service carries a `placecat` extension object (trust register and provenance) that ORUK "
+                    "consumers may ignore. Also: ORUK v1 compatibility under /v1 and an RPDE change feed at /changes.",
+    )
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    app.add_middleware(CORSAllOrigins)
+    app.state.holder = holder
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return JSONResponse({"error": exc.detail, "status": exc.status_code}, status_code=exc.status_code)
+
+    @app.get("/", summary="API details: ORUK version, profile and the OpenAPI document")
+    async def root(request: Request):
+        snap = holder.current
+        base = str(request.base_url).rstrip("/")
+        return _respond(request, snap, {
+            "version": ORUK_VERSION, "profile": ORUK_PROFILE_URL, "openapi_url": f"{base}/openapi.json",
+            oruk_json.EXTENSION: {"publishing_profile": snap.profile.name,
+                                  "publishing_profile_description": snap.profile.description,
+                                  "run_id": snap.run_id, "services": len(snap.order),
+                                  "changes_url": f"{base}/changes", "v1_url": f"{base}/v1/services"}})
+
+    @app.get("/services", summary="Paginated services (one-to-one fields; full=true for nested)")
+    def services(request: Request, search: str | None = None, page: int = 1, per_page: int = DEFAULT_PER_PAGE,
+                 taxonomy_term_id: str | None = None, taxonomy_id: str | None = None,
+                 organization_id: str | None = None, minimum_age: float | None = None,
+                 maximum_age: float | None = None, day: str | None = None, start_time: str | None = None,
+                 end_time: str | None = None, modified_after: str | None = None, full: bool = False):
+        snap = holder.current
+        page, per_page = _page_args(page, per_page)
+        filters = ServiceFilters(search, taxonomy_term_id, taxonomy_id, organization_id, minimum_age, maximum_age,
+                                 day, start_time, end_time, modified_after)
+        total, ids = _filtered_ids(snap, filters, page, per_page)
+        source = snap.service_full if full else snap.service_item
+        return _respond(request, snap, oruk_json.page_bytes(total, page, per_page, [source[i] for i in ids]))
+
+    @app.get("/services/{service_id}", summary="One service, fully nested")
+    async def service(request: Request, service_id: str):
+        snap = holder.current
+        body = snap.service_full.get(service_id)
+        if body is None:
+            raise HTTPException(404, f"no published service with id {service_id}")
+        return _respond(request, snap, body)
+
+    @app.get("/service_at_locations", summary="Paginated services at locations; postcode + proximity (metres)")
+    def service_at_locations(request: Request, search: str | None = None, page: int = 1,
+                             per_page: int = DEFAULT_PER_PAGE, taxonomy_term_id: str | None = None,
+                             taxonomy_id: str | None = None, minimum_age: float | None = None,
+                             maximum_age: float | None = None, day: str | None = None,
+                             start_time: str | None = None, end_time: str | None = None,
+                             postcode: str | None = None, proximity: float | None = Query(None, ge=0)):
+        snap = holder.current
+        page, per_page = _page_args(page, per_page)
+        filters = ServiceFilters(search, taxonomy_term_id, taxonomy_id, None, minimum_age, maximum_age, day,
+                                 start_time, end_time)
+        if not filters.any() and not postcode:
+            start = (page - 1) * per_page
+            ids, total = snap.sal_order[start:start + per_page], len(snap.sal_order)
+            return _respond(request, snap, oruk_json.page_bytes(total, page, per_page, [snap.sal_item[i] for i in ids]))
+        where, args = filters.where()
+        order, geo_args, extra = "s.n, g.id", [], ""
+        if postcode:
+            if not POSTCODE_RE.match(normalise_postcode(postcode)):
+                raise HTTPException(400, f"postcode: '{postcode}' is not a UK postcode")
+            centre = snap.postcode_centroid(postcode)
+            if centre is None:
+                raise HTTPException(400, f"postcode: '{postcode}' is not known to this catalogue (no reference "
+                                         f"centroid and no published location nearby); try a nearby postcode")
+            dist = ("(2 * 6371008.8 * asin(sqrt(pow(sin(radians(g.lat - ?) / 2), 2) + cos(radians(?)) * "
+                    "cos(radians(g.lat)) * pow(sin(radians(g.lon - ?) / 2), 2))))")
+            geo_args = [centre[0], centre[0], centre[1]]
+            order = f"{dist} NULLS LAST, s.n, g.id"
+            if proximity is not None:
+                extra = f" AND g.lat IS NOT NULL AND {dist} <= ?"
+        cur = snap.cursor()
+        sql_from = f"FROM sal_geo g JOIN svc_index s ON s.id = g.service_id WHERE {where}{extra}"
+        filter_args = args + (geo_args + [proximity] if extra else [])
+        total = cur.execute(f"SELECT count(*) {sql_from}", filter_args).fetchall()[0][0]
+        ids = [r[0] for r in cur.execute(f"SELECT g.id {sql_from} ORDER BY {order} LIMIT ? OFFSET ?",
+                                         filter_args + geo_args + [per_page, (page - 1) * per_page]).fetchall()]
+        return _respond(request, snap, oruk_json.page_bytes(total, page, per_page, [snap.sal_item[i] for i in ids]))
+
+    @app.get("/service_at_locations/{sal_id}", summary="One service at location, fully nested")
+    async def service_at_location(request: Request, sal_id: str):
+        snap = holder.current
+        sid = snap.sal_service.get(sal_id)
+        if sid is None:
+            raise HTTPException(404, f"no published service_at_location with id {sal_id}")
+        doc = oruk_json.ServiceDocument(sid, json.loads(snap.service_full[sid]), {})
+        return _respond(request, snap, doc.service_at_location_full(sal_id))
+
+    @app.get("/taxonomies", summary="Paginated taxonomies")
+    async def taxonomies(request: Request, page: int = 1, per_page: int = DEFAULT_PER_PAGE):
+        snap = holder.current
+        page, per_page = _page_args(page, per_page)
+        items = snap.taxonomies[(page - 1) * per_page: page * per_page]
+        return _respond(request, snap, oruk_json.page_envelope(len(snap.taxonomies), page, per_page, items))
+
+    @app.get("/taxonomies/{taxonomy_id}", summary="One taxonomy")
+    async def taxonomy(request: Request, taxonomy_id: str):
+        snap = holder.current
+        body = snap.taxonomy_by_id.get(taxonomy_id)
+        if body is None:
+            raise HTTPException(404, f"no taxonomy with id {taxonomy_id}")
+        return _respond(request, snap, body)
+
+    @app.get("/taxonomy_terms", summary="Paginated taxonomy terms")
+    async def taxonomy_terms(request: Request, page: int = 1, per_page: int = DEFAULT_PER_PAGE,
+                             taxonomy_id: str | None = None):
+        snap = holder.current
+        page, per_page = _page_args(page, per_page)
+        terms = [t for t in snap.terms if not taxonomy_id or t.get("taxonomy_id") == taxonomy_id]
+        items = terms[(page - 1) * per_page: page * per_page]
+        return _respond(request, snap, oruk_json.page_envelope(len(terms), page, per_page, items))
+
+    @app.get("/taxonomy_terms/{term_id}", summary="One taxonomy term")
+    async def taxonomy_term(request: Request, term_id: str):
+        snap = holder.current
+        body = snap.term_by_id.get(term_id)
+        if body is None:
+            raise HTTPException(404, f"no taxonomy term with id {term_id}")
+        return _respond(request, snap, body)
+
+    @app.get("/changes", summary="RPDE change feed of golden services (modified + id ordering, tombstones)")
+    def changes(request: Request, afterTimestamp: int | None = None, afterId: str | None = None,  # noqa: N803
+                limit: int = 500):
+        snap = holder.current
+        if limit < 1:
+            raise HTTPException(400, "limit: must be at least 1")
+        if afterId is not None and afterTimestamp is None:
+            raise HTTPException(400, "afterId needs afterTimestamp too (RPDE modified + id ordering)")
+        items = rpde_page(snap.cursor(), afterTimestamp, afterId, min(limit, MAX_FEED_LIMIT))
+        base = str(request.base_url).rstrip("/")
+        if items:
+            nxt = f"{base}/changes?afterTimestamp={items[-1].modified}&afterId={items[-1].id}"
+        elif afterTimestamp is not None:
+            nxt = f"{base}/changes?afterTimestamp={afterTimestamp}&afterId={afterId or ''}"
+        else:
+            nxt = f"{base}/changes"
+        parts = []
+        for it in items:
+            meta = oruk_json.dumps({"kind": "service", "id": it.id, "modified": it.modified, "state": it.state,
+                                    oruk_json.EXTENSION: {"change": it.change, "fields_changed": it.fields_changed,
+                                                          "translation_needed": it.translatable_changes(),
+                                                          "run_id": it.run_id}})
+            if it.live:
+                meta = meta[:-1] + b',"data":' + snap.service_full[it.id] + b"}"
+            parts.append(meta)
+        body = (b'{"next":' + oruk_json.dumps(nxt) + b',"license":' + oruk_json.dumps(FEED_LICENSE)
+                + b',"items":[' + b",".join(parts) + b"]}")
+        return _respond(request, snap, body)
+
+    # -- ORUK v1 compatibility -------------------------------------------------------------------
+    @app.get("/v1/services", summary="ORUK v1: paginated services (Spring envelope)")
+    def v1_services(request: Request, page: int = 1, per_page: int = DEFAULT_PER_PAGE, text: str | None = None,
+                    search: str | None = None):
+        snap = holder.current
+        page, per_page = _page_args(page, per_page)
+        total, ids = _filtered_ids(snap, ServiceFilters(search=text or search), page, per_page)
+        content = [oruk_json.v1_service(json.loads(snap.service_full[i])) for i in ids]
+        return _respond(request, snap, oruk_json.v1_page(total, page, per_page, content))
+
+    @app.get("/v1/services/{service_id}", summary="ORUK v1: one service")
+    def v1_service(request: Request, service_id: str):
+        snap = holder.current
+        body = snap.service_full.get(service_id)
+        if body is None:
+            raise HTTPException(404, f"no published service with id {service_id}")
+        return _respond(request, snap, oruk_json.v1_service(json.loads(body)))
+
+    return app
+
+
+# -- running it ------------------------------------------------------------------------------------
+class RunningServer:
+    """uvicorn in a background thread (tests and benchmarks); ``url`` once started."""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0, **config: Any):
+        import uvicorn
+        self.config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, **config)
+        self.server = uvicorn.Server(self.config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = ""
+
+    def __enter__(self) -> "RunningServer":
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.02)
+        sock = self.server.servers[0].sockets[0]
+        host, port = sock.getsockname()[:2]
+        self.url = f"http://{host}:{port}"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", required=True, help="the published catalogue DuckDB file")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 lets the OS choose)")
+    p.add_argument("--profile", help="publish only this profile's slice (defined in --profiles)")
+    p.add_argument("--profiles", help="the publishing profiles YAML file")
+    p.add_argument("--reload-interval", type=float, default=2.0,
+                   help="seconds between checks for a newly published catalogue (0: never reload)")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="placecat serve: %(message)s")
+    try:
+        profile = resolve_profile(args.profile, args.profiles)
+        holder = SnapshotHolder(Path(args.db), profile, reload_interval=args.reload_interval)
+    except (ProfileError, CatalogueUnavailable) as exc:
+        print(f"placecat: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+    holder.start_watching()
+    print(f"placecat serve: {len(holder.current.order)} services (profile {profile.name}) on "
+          f"http://{args.host}:{args.port}/  (loaded in {holder.current.load_seconds:.1f}s)", file=sys.stderr)
+    try:
+        uvicorn.run(create_app(holder), host=args.host, port=args.port, log_level="warning", access_log=False)
+    except OSError as exc:
+        print(f"placecat: cannot listen on {args.host}:{args.port} ({exc.strerror}); choose another --port",
+              file=sys.stderr)
+        return 2
+    finally:
+        holder.stop()
+    return 0
