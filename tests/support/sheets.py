@@ -171,3 +171,27 @@ def council_export(council: str, rows: list[dict[str, Any]]) -> tuple[list[str],
     body = [[(r[f].strftime("%H:%M") if isinstance(r.get(f), dt.time) else r.get(f, "")) if f else "n/a"
              for _h, f in cols] for r in rows]
     return header, body
+
+
+def sources_yaml(folder: Path, entries: list[dict]) -> Path:
+    """A sources file in ``folder`` holding these source entries."""
+    import yaml
+
+    p = folder / "sources.yaml"
+    p.write_text(yaml.safe_dump({"sources": entries}, sort_keys=False), encoding="utf-8")
+    return p
+
+
+def harvest_and_normalise(sources_file: Path, state_dir: Path, source_id: str | None = None, run_id: str = "run-1"):
+    """Run one source's harvest and normalise as the pipeline does; returns (harvest report,
+    normalise report, path of the snapshot in force or None)."""
+    from connectors.base import harvest_source, normalise_source
+    from connectors.config import load_sources
+    from connectors.snapshot import SourceStore
+
+    cfg = load_sources(sources_file)
+    source = cfg.get(source_id) if source_id else cfg.sources[0]
+    h = harvest_source(source, state_dir, run_id)
+    n = normalise_source(source, state_dir, h.version, run_id) if h.status == "ok" else None
+    cur = SourceStore(state_dir, source.id).current()
+    return h, n, (cur.path if cur else None)
