@@ -8,6 +8,7 @@ Across sources: staging -> quality_issues -> service_matches -> catalogue -> ser
 import dagster as dg
 
 from connectors.base import harvest_source, normalise_source
+from connectors.dropfolder import FILE_TAG, source_for_file
 from pipelines.resources import PlacecatResource
 from warehouse import nightly
 
@@ -19,7 +20,8 @@ def build_source_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
     @dg.asset(partitions_def=partitions, group_name=GROUP_SOURCES, compute_kind="python",
               description="Harvest one source as fetched into a pending snapshot (raw.record).")
     def raw_harvest(context: dg.AssetExecutionContext, placecat: PlacecatResource) -> dict:
-        source = placecat.sources().get(context.partition_key)
+        # A file dropped in the inbox (pipelines/sensors.py) is read instead of the source's own path.
+        source = source_for_file(placecat.sources().get(context.partition_key), context.run.tags.get(FILE_TAG))
         full = bool(context.run.tags.get("placecat/full_reread"))
         report = harvest_source(source, placecat.state_dir, context.run_id, full_reread=full)
         context.add_output_metadata({"status": report.status, "records": report.records_in,

@@ -8,6 +8,7 @@ from pipelines.assets import CROSS_SOURCE_ASSETS, build_source_assets
 from pipelines.checks import ALL_CHECKS
 from pipelines.resources import PlacecatResource, default_db_path, default_sources_file
 from pipelines.schedules import build_schedules
+from pipelines.sensors import build_dropfolder_sensor
 
 
 def build_definitions(sources_file: str | None = None, db_path: str | None = None) -> dg.Definitions:
@@ -28,7 +29,7 @@ def build_definitions(sources_file: str | None = None, db_path: str | None = Non
         asset_checks=ALL_CHECKS,
         jobs=[source_job, catalogue_job],
         schedules=schedules,
-        sensors=sensors,
+        sensors=[*sensors, build_dropfolder_sensor(source_job, config.enabled)],
         resources={"placecat": PlacecatResource(sources_file=str(sources_file), db_path=db_path or default_db_path())},
         executor=dg.multiprocess_executor.configured({"max_concurrent": 4}),
     )
