@@ -138,32 +138,22 @@ def _fmt(v) -> str:
 
 
 def load_scorecards(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], dict[str, dict]]:
-    """The latest run's rows and, per source, the row of the run before it."""
-    rows = con.execute("""
+    """The latest run's rows and, per source, its row from the run before."""
+    cur = con.execute("""
         SELECT *, CASE WHEN records - records_quarantined > 0
-                       THEN round(100.0 * stale / (records - records_quarantined), 1) END AS stale_pct,
-               row_number() OVER (PARTITION BY source_id ORDER BY run_at DESC, run_id DESC) AS age
-        FROM quality.source_health
-        WHERE run_id IN (SELECT run_id FROM quality.source_health ORDER BY run_at DESC LIMIT 1)
-           OR source_id IS NOT NULL
-        ORDER BY source_id, run_at DESC""").fetchdf()
-    latest_run = con.execute("SELECT run_id FROM quality.source_health ORDER BY run_at DESC, run_id DESC LIMIT 1").fetchone()
-    if not latest_run:
+                       THEN round(100.0 * stale / (records - records_quarantined), 1) END AS stale_pct
+        FROM quality.source_health ORDER BY run_at DESC, run_id DESC, source_id""")
+    names = [d[0] for d in cur.description]
+    recs = [dict(zip(names, r)) for r in cur.fetchall()]
+    if not recs:
         return [], {}
-    recs = [{k: (None if _isnan(v) else v) for k, v in r.items()} for r in rows.to_dict("records")]
-    latest = [r for r in recs if r["run_id"] == latest_run[0]]
-    previous = {}
+    latest_run = recs[0]["run_id"]
+    latest = [r for r in recs if r["run_id"] == latest_run]
+    previous: dict[str, dict] = {}
     for r in recs:
-        if r["run_id"] != latest_run[0] and r["source_id"] not in previous:
+        if r["run_id"] != latest_run and r["source_id"] not in previous:
             previous[r["source_id"]] = r
     return latest, previous
-
-
-def _isnan(v) -> bool:
-    try:
-        return v != v  # NaN / NA
-    except (TypeError, ValueError):
-        return v is None
 
 
 def format_scorecard(latest: list[dict], previous: dict[str, dict]) -> str:

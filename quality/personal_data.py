@@ -159,7 +159,8 @@ def mask(value: str) -> str:
     value = value.strip()
     if "@" in value:
         local, domain = value.split("@", 1)
-        return (local[0] + "*" * max(len(local) - 2, 1) + local[-1] if len(local) > 1 else "*") + "@" + domain
+        shown = local[0] + "*" * (len(local) - 2) + local[-1] if len(local) > 3 else local[0] + "*" * max(len(local) - 1, 1)
+        return shown + "@" + domain
     digits = re.sub(r"\D", "", value)
     return digits[:3] + "*" * max(len(digits) - 5, 0) + digits[-2:]
 
@@ -270,8 +271,15 @@ def detect_in_staging(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
         if is_named_individual(name):
             rows.append([run_id, source_id, record_id, "contact", "name", "named_individual", "contact_name",
                          name.split()[0][0] + ". " + "*" * 3])
-    if rows:
-        con.executemany("INSERT INTO quality.personal_data VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    # One finding per value per record: a description's plain-text copy in extras is the same finding.
+    seen, unique = set(), []
+    for r in sorted(rows, key=lambda r: r[4] == "extras"):
+        key = (r[1], r[2], r[5], r[7])
+        if key not in seen:
+            seen.add(key)
+            unique.append(r)
+    if unique:
+        con.executemany("INSERT INTO quality.personal_data VALUES (?, ?, ?, ?, ?, ?, ?, ?)", unique)
     # OpenActive organisers that are a Person: the connector records them as issues.
     con.execute("""
         INSERT INTO quality.personal_data
@@ -299,9 +307,31 @@ def _role_emails(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 EMAIL_FIELDS = {("service", "email"), ("service", "assurer_email"), ("organization", "email"), ("contact", "email")}
 
 
+def _assurer_role_emails(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """domain -> a role address at that domain (e.g. info@thecareforum.org.uk), from anything
+    the sources sent; it replaces an assurer's personal address at the same domain."""
+    out: dict[str, str] = {}
+    for (addr,) in con.execute("""
+            SELECT DISTINCT trim(e) FROM (
+                SELECT assurer_email AS e FROM staging.service UNION ALL SELECT email FROM staging.service
+                UNION ALL SELECT email FROM staging.organization UNION ALL SELECT email FROM staging.contact)
+            WHERE e IS NOT NULL AND contains(e, '@') ORDER BY 1""").fetchall():
+        if EMAIL_RE.fullmatch(addr) and not email_finding(addr):
+            out.setdefault(addr.split("@", 1)[1].lower(), addr)
+    return out
+
+
+def _replacement_email(table: str, field: str, value: str, role_email: str | None, assurer_roles: dict[str, str]) -> str | None:
+    """What a personal address in an email field becomes: a role address, or nothing."""
+    if field == "assurer_email":
+        return assurer_roles.get(value.strip().rsplit("@", 1)[-1].lower())
+    return role_email if role_email and role_email != value.strip() else None
+
+
 def scrub_catalogue(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
     """Rewrite catalogue.* so that no personal email, mobile number or named individual is left."""
     role = _role_emails(con)
+    assurer_roles = _assurer_role_emails(con)
     changed = {"values_rewritten": 0, "phones_left_out": 0, "contact_names_left_out": 0}
     # A mobile phone row is left out entirely (its number is the whole of it).
     mobiles = [pid for pid, number in con.execute(
@@ -323,7 +353,7 @@ def scrub_catalogue(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, in
                 if not v:
                     continue
                 if (table, f) in EMAIL_FIELDS:
-                    new = (role_email if role_email and role_email != v.strip() else None) if email_finding(v) else v
+                    new = _replacement_email(table, f, v, role_email, assurer_roles) if email_finding(v) else v
                 else:
                     new = scrub_text(v, role_email)
                 if new != v:
@@ -334,7 +364,7 @@ def scrub_catalogue(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, in
             con.executemany("INSERT INTO scrub_update VALUES (?, ?)", pairs)
             con.execute(f'UPDATE catalogue.{table} t SET "{f}" = u.value FROM scrub_update u WHERE u.id = t.id')
             changed["values_rewritten"] += len(pairs)
-    changed["values_rewritten"] += _scrub_conflicts(con, role)
+    changed["values_rewritten"] += _scrub_conflicts(con, role, assurer_roles)
     named = [cid for cid, name in con.execute("SELECT id, name FROM catalogue.contact WHERE name IS NOT NULL").fetchall()
              if is_named_individual(name)]
     if named:
@@ -343,14 +373,14 @@ def scrub_catalogue(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, in
     return changed
 
 
-def _scrub_conflicts(con: duckdb.DuckDBPyConnection, role: dict[str, str]) -> int:
+def _scrub_conflicts(con: duckdb.DuckDBPyConnection, role: dict[str, str], assurer_roles: dict[str, str]) -> int:
     """catalogue.conflict shows each source's value of a disputed field: scrub those too."""
     rows = con.execute(f"""SELECT rowid, service_id, field, value FROM catalogue.conflict t
                            WHERE {CANDIDATE_SQL.format(c='t.value')}""").fetchall()
     updates = []
     for rowid, sid, f, v in rows:
         role_email = role.get(sid)
-        new = ((role_email if role_email and role_email != v.strip() else None) if email_finding(v) else v) \
+        new = (_replacement_email("service", f, v, role_email, assurer_roles) if email_finding(v) else v) \
             if f in ("email", "assurer_email") else scrub_text(v, role_email)
         if new != v:
             updates.append((rowid, new))
