@@ -1,0 +1,144 @@
+"""The personal-data guard: detectors (on the real Bristol v1 page and on made-up cases) and the
+scrubbing of catalogue.* that holds personal data back from what is published."""
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from quality.personal_data import (EMAIL_WITHHELD, PHONE_WITHHELD, detect_in_staging, email_finding, find_in_text,
+                                   is_named_individual, mask, record_residue, scrub_catalogue, scrub_text)
+from warehouse.schema import create_all
+
+BRISTOL = "oruk/v1/bristol_openplace_v1_services_page1.json"
+
+
+@pytest.fixture(scope="module")
+def bristol(fixtures_dir):
+    return json.loads((fixtures_dir / BRISTOL).read_text(encoding="utf-8"), strict=False)["content"]
+
+
+@pytest.mark.parametrize("address,reason", [
+    ("our2wayst@hotmail.com", "consumer_domain"), ("Bristol.Def@GMAIL.com", "consumer_domain"),
+    ("someone@btinternet.com", "consumer_domain"), ("x@yahoo.co.uk", "consumer_domain"), ("y@outlook.com", "consumer_domain"),
+    ("oliviaplenty@thecareforum.org.uk", "name_shaped"), ("jo@samaritans.org", "name_shaped"),
+    ("jane.smith@leeds.gov.uk", "name_shaped"), ("j.smith@smallcharity.org.uk", "name_shaped"),
+])
+def test_personal_email_addresses_are_found(address, reason):
+    f = email_finding(address)
+    assert f is not None and f.kind == "personal_email" and f.reason == reason
+
+
+@pytest.mark.parametrize("address", [
+    "info@bristolmind.org.uk", "adult.care@bristol.gov.uk", "helpline@chinesecws.org.uk", "marketing@leeds.gov.uk",
+    "community.meals@bristol.gov.uk", "awp.bass@nhs.net", "enquiries@ncim.org.uk", "test@bristol.openplace.directory",
+    "not an email",
+])
+def test_role_addresses_are_not_personal(address):
+    assert email_finding(address) is None
+
+
+@pytest.mark.parametrize("text,found", [
+    ("call 07597922718 today", ["07597922718"]), ("Tel: 07709 295 661.", ["07709 295 661"]),
+    ("mobile +44 7813 016911 or", ["+44 7813 016911"]), ("+44 (0)7775-646-671", ["+44 (0)7775-646-671"]),
+    ("office 0117 922 2000", []), ("ref 170775646671234", []), ("0800 111 999", []),
+])
+def test_uk_mobile_numbers_in_text(text, found):
+    assert [f.value for f in find_in_text(text) if f.kind == "mobile_number"] == found
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("Mrs Jane Smith", True), ("Jane Smith", True), ("Dr Patel", True), ("Sarah Wilson", True),
+    ("Reception", False), ("Duty Team", False), ("Helpline", False), ("Jane Support Team", False), ("", False), (None, False),
+])
+def test_named_individuals_in_contacts(name, expected):
+    assert is_named_individual(name) is expected
+
+
+def test_mask_never_shows_the_whole_value():
+    assert mask("jo@samaritans.org") == "j*@samaritans.org"
+    assert mask("oliviaplenty@thecareforum.org.uk") == "o**********y@thecareforum.org.uk"
+    assert "597922" not in mask("07597922718")
+
+
+def test_bristol_page_raw_json_holds_the_known_cases(bristol):
+    """The detectors on the raw page: the hotmail address, the mobile in a description, the assurers."""
+    emails, mobiles, assurers = set(), set(), set()
+    for svc in bristol:
+        for f in find_in_text(svc.get("email")):
+            emails.add(f.value)
+        for f in find_in_text(svc.get("description")):
+            (mobiles if f.kind == "mobile_number" else emails).add(f.value)
+        for f in find_in_text((svc.get("pc_metadata") or {}).get("assured_by")):
+            assurers.add(f.value)
+    assert "our2wayst@hotmail.com" in emails
+    assert "07597922718" in mobiles and len(mobiles) == 4
+    assert "oliviaplenty@thecareforum.org.uk" in assurers and len(assurers) == 5
+    assert "test@bristol.openplace.directory" not in assurers
+
+
+def test_scrub_text_uses_the_role_address_when_there_is_one():
+    text = "<p>Email our2wayst@hotmail.com or call 07597922718; office info@leeds.gov.uk</p>"
+    assert scrub_text(text, "hello@2wayst.org.uk") == \
+        f"<p>Email hello@2wayst.org.uk or call {PHONE_WITHHELD}; office info@leeds.gov.uk</p>"
+    assert EMAIL_WITHHELD in scrub_text(text, None)
+
+
+@pytest.fixture
+def catalogue_con():
+    con = duckdb.connect()
+    create_all(con)
+    con.execute("INSERT INTO catalogue.organization (id, name, email) VALUES ('o1', 'Two Way St', 'hello@2wayst.org.uk'), ('o2', 'Solo', NULL)")
+    con.execute("""INSERT INTO catalogue.service (id, organization_id, name, description, email, assurer_email) VALUES
+        ('s1', 'o1', 'Two Way St', '<p>Call 07597922718 or email our2wayst@hotmail.com</p>', 'our2wayst@hotmail.com',
+         'oliviaplenty@thecareforum.org.uk'),
+        ('s2', 'o2', 'Solo group', 'Ask jo@samaritans.org', 'bristoldef@gmail.com', 'danhull@thecareforum.org.uk')""")
+    con.execute("INSERT INTO catalogue.contact (id, service_id, name, title, email) VALUES "
+                "('c1', 's1', 'Mrs Jane Smith', 'Coordinator', 'jane.smith@2wayst.org.uk'), ('c2', 's2', 'Reception', NULL, 'info@solo.org')")
+    con.execute("INSERT INTO catalogue.phone (id, service_id, number) VALUES ('p1', 's1', '07813 016 911'), ('p2', 's1', '0117 922 2000')")
+    con.execute("INSERT INTO catalogue.conflict VALUES ('s1', 'email', 'src', 'r1', 'our2wayst@hotmail.com', false)")
+    # An assurer role address at the same domain exists in staging: it replaces the personal one.
+    con.execute("INSERT INTO staging.service (id, name, assurer_email, source_id, source_record_id) "
+                "VALUES ('x', 'x', 'directory@thecareforum.org.uk', 'src', 'r9')")
+    yield con
+    con.close()
+
+
+def test_scrub_catalogue_holds_back_every_finding(catalogue_con):
+    con = catalogue_con
+    assert record_residue(con, "r") > 0  # before: the catalogue holds personal data
+    out = scrub_catalogue(con, "r")
+    assert out["phones_left_out"] == 1 and out["contact_names_left_out"] == 1
+    s1 = con.execute("SELECT description, email, assurer_email FROM catalogue.service WHERE id = 's1'").fetchone()
+    assert s1 == (f"<p>Call {PHONE_WITHHELD} or email hello@2wayst.org.uk</p>", "hello@2wayst.org.uk",
+                  "directory@thecareforum.org.uk")
+    # No role address for the service: the personal one is left out; unknown assurer domain: left out.
+    s2 = con.execute("SELECT description, email, assurer_email FROM catalogue.service WHERE id = 's2'").fetchone()
+    assert s2 == (f"Ask {EMAIL_WITHHELD}", None, "directory@thecareforum.org.uk")
+    assert con.execute("SELECT name, title, email FROM catalogue.contact ORDER BY id").fetchall() == [
+        (None, "Coordinator", "hello@2wayst.org.uk"), ("Reception", None, "info@solo.org")]
+    assert con.execute("SELECT number FROM catalogue.phone").fetchall() == [("0117 922 2000",)]
+    assert con.execute("SELECT value FROM catalogue.conflict").fetchall() == [("hello@2wayst.org.uk",)]
+    assert record_residue(con, "r") == 0
+
+
+def test_detect_in_staging_reports_masked_findings_per_source_and_record(catalogue_con):
+    con = catalogue_con
+    con.execute("""INSERT INTO staging.service (id, name, description, email, source_id, source_record_id, extras) VALUES
+        ('a', 'A', 'Text me on 07597922718', 'our2wayst@hotmail.com', 'bristol', 'rec-a',
+         '{"description_text": "Text me on 07597922718", "pc_metadata": {"assured_by": "sarahwilson@thecareforum.org.uk"}}')""")
+    con.execute("INSERT INTO staging.contact (id, service_id, name, source_id, source_record_id) VALUES ('k', 'a', 'Jane Smith', 'bristol', 'k1')")
+    con.execute("INSERT INTO quality.issue (run_id, source_id, record_id, table_name, field, rule, severity, message) "
+                "VALUES ('r', 'oa', 'session-1', 'service', 'organizer', 'personal_data', 'info', 'organiser is a Person')")
+    detect_in_staging(con, "r")
+    rows = con.execute("SELECT source_id, record_id, field, kind, masked FROM quality.personal_data WHERE source_id IN ('bristol', 'oa') "
+                       "ORDER BY kind, field").fetchall()
+    assert rows == [
+        ("bristol", "rec-a", "description", "mobile_number", "075******18"),
+        ("bristol", "rec-a", "name", "named_individual", "J. ***"),
+        ("oa", "session-1", "organizer", "person_organiser", None),
+        ("bristol", "rec-a", "email", "personal_email", "o*******t@hotmail.com"),
+        ("bristol", "rec-a", "extras", "personal_email", "s*********n@thecareforum.org.uk"),
+    ]
+    assert "07597922718" not in json.dumps(con.execute("SELECT * FROM quality.personal_data").fetchall())
