@@ -216,12 +216,15 @@ def load_snapshots(build: Build, config: SourcesConfig) -> list[LoadedSource]:
     return loaded
 
 
-def _snapshot_age_days(cur, attempt: dict, now: dt.datetime) -> float:
-    """Days since the source last answered properly (a good or an unchanged harvest)."""
+def _snapshot_age_days(cur, attempt: dict, now: dt.datetime) -> int:
+    """Whole days (nights) since the source last answered properly (a good or an unchanged harvest).
+
+    Rounded, so that a run a few minutes later than last night's still counts as one night on.
+    """
     seen = [t for t in (cur.harvested_at,) if t is not None]
     if attempt.get("last_good_at"):
         seen.append(dt.datetime.fromisoformat(attempt["last_good_at"]))
-    return (now - max(seen)).total_seconds() / 86400 if seen else 0.0
+    return round((now - max(seen)).total_seconds() / 86400) if seen else 0
 
 
 def _load_source(con: duckdb.DuckDBPyConnection, build: Build, source, now: dt.datetime) -> LoadedSource:
@@ -237,7 +240,7 @@ def _load_source(con: duckdb.DuckDBPyConnection, build: Build, source, now: dt.d
         age_days = _snapshot_age_days(cur, attempt, now)
         if status in ("failed", "degraded") and age_days > source.max_stale_days:
             return LoadedSource(source.id, source.kind, "dropped",
-                                f"{message}; last good harvest {age_days:.0f} days ago, over max_stale_days={source.max_stale_days}, so it is no longer served",
+                                f"{message}; last good harvest {age_days} days ago, over max_stale_days={source.max_stale_days}, so it is no longer served",
                                 cur.version, cur.harvested_at, 0, 0)
         try:
             _copy_snapshot(con, build, source.id, cur)
