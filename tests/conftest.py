@@ -56,3 +56,16 @@ def sample_sources() -> Path:
 @pytest.fixture
 def db_path(tmp_path) -> Path:
     return tmp_path / "catalogue" / "placecat.duckdb"
+
+
+@pytest.fixture(scope="session")
+def published_sample(tmp_path_factory) -> Path:
+    """The bundled sample plus a hostile source, run through the nightly job once (publishing tests)."""
+    from pipelines.nightly_run import run_nightly
+    from tests.support.published import copy_sample_with_hostile_source
+
+    tmp = tmp_path_factory.mktemp("published")
+    sources = copy_sample_with_hostile_source(tmp)
+    res = run_nightly(sources, tmp / "out" / "placecat.duckdb")
+    assert res.published, res.error
+    return res.db_path
