@@ -71,10 +71,14 @@ def oa_type(obj: Any) -> str:
     """The object's type without prefixes or stray spaces ("Organization " and "schema:Place" occur)."""
     if not isinstance(obj, dict):
         return ""
-    t = obj.get("@type", obj.get("type"))
+    t = obj.get("@type") or obj.get("type")
     if isinstance(t, list):
         t = t[0] if t else ""
-    t = str(t or "").strip()
+    if not isinstance(t, str):
+        return ""
+    if t.isalpha():  # the common case, kept cheap: a page maps tens of thousands of objects
+        return t
+    t = t.strip()
     return t.rsplit(":", 1)[-1].rsplit("/", 1)[-1] if not t.startswith("beta:") else t[5:]
 
 
@@ -395,6 +399,15 @@ class MappingContext:
     rows: StagingRows
     activities: ActivityList | None
     as_of: dt.datetime
+    shared: dict = field(default_factory=dict)  # (table, record id) -> staging id of rows many services share
+
+    def add_shared(self, table: str, record_id: str, values: dict, root: str) -> str:
+        """Add a row many services point at (taxonomy, term, organisation, location) once."""
+        key = (table, record_id)
+        hit = self.shared.get(key)
+        if hit is None:
+            hit = self.shared[key] = self.rows.add(table, record_id, values, root_record_id=root)
+        return hit
 
     @property
     def source_id(self) -> str:
@@ -444,8 +457,7 @@ def service_record_id(opp: Opportunity) -> str:
 
 def map_service(ctx: MappingContext, opp: Opportunity, children: list[Opportunity]) -> str | None:
     rows = ctx.rows
-    people: list = []
-    data = strip_people(opp.data, people)
+    data = opp.data
     rid = service_record_id(opp)
     sessions = [c for c in children if c.kind == "session"]
     slots = [c for c in children if c.kind == "slot"]
@@ -464,7 +476,8 @@ def map_service(ctx: MappingContext, opp: Opportunity, children: list[Opportunit
                               or inherited.get("organizer") or inherited.get("provider"), rid)
     min_age, max_age, age_note = _ages(data.get("ageRange", inherited.get("ageRange")))
     url = data.get("url") if is_url(data.get("url")) else None
-    extras = {k: v for k, v in data.items() if k not in MAPPED_KEYS}
+    # Persons sit in organizer/leader/contributor (not copied) but may hide in vendor fields too.
+    extras = strip_people({k: v for k, v in data.items() if k not in MAPPED_KEYS}, [])
     extras["openactive"] = {"type": opp.type, "id": oa_id(opp.data), "record_id": opp.record_id}
     if age_note:
         extras["openactive"]["age_range"] = age_note
@@ -587,6 +600,8 @@ def map_organization(ctx: MappingContext, org: Any, rid: str) -> str | None:
         ctx.rows.issue(rid, "organization", "name", "required", "the organizer has no name; left out", "warning")
         return None
     org_rid = oa_id(org) or org.get("url") or f"organization:{name}"
+    if ("organization", org_rid) in ctx.shared:
+        return ctx.shared[("organization", org_rid)]
     logo = org.get("logo")
     logo = logo.get("url") if isinstance(logo, dict) else logo
     website = org.get("url") if is_url(org.get("url")) else None
@@ -601,6 +616,7 @@ def map_organization(ctx: MappingContext, org: Any, rid: str) -> str | None:
         "logo": logo if is_url(logo) else None,
         "uri": uri,
     }, extras=extras or None, root_record_id=rid)
+    ctx.shared[("organization", org_rid)] = org_id
     if text(org.get("telephone")):
         ctx.rows.add("phone", child_record_id(org_rid, "phone", 0), {
             "organization_id": org_id, "number": text(org.get("telephone")),
@@ -646,6 +662,11 @@ def map_location(ctx: MappingContext, place: dict, rid: str, service_id: str) ->
         return None
     place_ref = oa_id(place) or place.get("identifier")
     loc_rid = str(place_ref) if place_ref not in (None, "") else child_record_id(rid, "location", 0)
+    if ("location", loc_rid) in ctx.shared:  # a venue of many services: its rows are made once
+        loc_id = ctx.shared[("location", loc_rid)]
+        rows.add("service_at_location", f"{rid}@{loc_rid}", {"service_id": service_id, "location_id": loc_id},
+                 root_record_id=rid)
+        return loc_id
     street, postcode = text(address.get("streetAddress")), text(address.get("postalCode"))
     city, region = text(address.get("addressLocality")), text(address.get("addressRegion"))
     # Publishers use locality and region loosely ("London" as either): ORUK needs both a city
@@ -666,6 +687,7 @@ def map_location(ctx: MappingContext, place: dict, rid: str, service_id: str) ->
         "external_identifier": str(place.get("identifier") or oa_id(place) or "") or None,
         "external_identifier_type": "OpenActive Place identifier" if (place.get("identifier") or oa_id(place)) else None,
     }, extras=extras or None, root_record_id=rid)
+    ctx.shared[("location", loc_rid)] = loc_id
     rows.add("service_at_location", f"{rid}@{loc_rid}", {"service_id": service_id, "location_id": loc_id},
              root_record_id=rid)
     if complete:
@@ -740,8 +762,11 @@ def map_offers(ctx: MappingContext, offers: list, free: Any, rid: str, service_i
 
 
 def _taxonomy_id(ctx: MappingContext, name: str, uri: str, rid: str) -> str:
-    return ctx.rows.add("taxonomy", f"taxonomy:{uri}", {"name": name, "uri": uri,
-                                                       "description": f"{name} ({uri})"}, root_record_id=rid)
+    key = ("taxonomy", f"taxonomy:{uri}")
+    if key in ctx.shared:
+        return ctx.shared[key]
+    return ctx.add_shared("taxonomy", f"taxonomy:{uri}", {"name": name, "uri": uri,
+                                                         "description": f"{name} ({uri})"}, rid)
 
 
 def _add_term(ctx: MappingContext, rid: str, service_id: str, taxonomy: str, term_uri: str, label: str,
@@ -760,17 +785,20 @@ def _add_term(ctx: MappingContext, rid: str, service_id: str, taxonomy: str, ter
 def _concept_term(ctx: MappingContext, concept: Concept, rid: str, depth: int = 0) -> str:
     """The term row of a concept, with its broader concepts as parents (so the hierarchy travels)."""
     assert ctx.activities is not None
+    hit = ctx.shared.get(("taxonomy_term", concept.id))
+    if hit is not None:
+        return hit
     parent_id = None
     if concept.broader and depth < 6:
         parent = ctx.activities.concepts.get(ActivityList.fragment(concept.broader[0]))
         if parent is not None:
             parent_id = _concept_term(ctx, parent, rid, depth + 1)
     tax_id = _taxonomy_id(ctx, ACTIVITY_TAXONOMY, ctx.activities.uri, rid)
-    return ctx.rows.add("taxonomy_term", concept.id, {
+    return ctx.add_shared("taxonomy_term", concept.id, {
         "name": concept.label, "description": concept.definition or concept.label,
         "taxonomy": ACTIVITY_TAXONOMY, "taxonomy_id": tax_id, "term_uri": concept.id,
         "term": concept.label, "parent_id": parent_id,
-    }, root_record_id=rid)
+    }, rid)
 
 
 def map_activities(ctx: MappingContext, activities: Any, rid: str, service_id: str) -> None:
@@ -892,7 +920,7 @@ def derive_schedule(ctx: MappingContext, series: dict, sessions: list[Opportunit
     for start, dur in upcoming:
         local = start.astimezone(LONDON)
         minutes = round(dur.total_seconds() / 60) if dur else None
-        groups[(DAY_ORDER[local.weekday()], local.strftime("%H:%M"), minutes)].append(local)
+        groups[(DAY_ORDER[local.weekday()], f"{local.hour:02d}:{local.minute:02d}", minutes)].append(local)
     for n, ((day, opens, minutes), starts) in enumerate(sorted(groups.items(), key=lambda kv: (
             DAY_ORDER.index(kv[0][0]), kv[0][1], kv[0][2] or 0))):
         dates = sorted({s.date() for s in starts})
