@@ -13,7 +13,9 @@ or "same organisation" as the match class:
   ``place``/``org`` comparison agrees: "Over 50s Lunch Club" in two towns is two clubs.
 * ``place`` and ``org``: say the records share a venue, a phone, an organisation. Their positive
   weight counts only when the ``name`` agrees: twenty classes at one leisure centre stay twenty.
-* ``service``: evidence about the service itself (identifiers, schedule, description); never gated.
+* ``service``: evidence about the service itself (identifiers, schedule); never gated.
+  Descriptions count as ``org`` evidence: sources write them from templates that name the venue
+  and organisation, so siblings at one venue have similar descriptions.
   An identical service-level identifier (Ofsted URN, CQC id) is treated as certain.
 """
 from __future__ import annotations
@@ -58,8 +60,10 @@ SERVICE_SIMILARITIES = (
 SERVICE_COMPARISONS = (
     Comparison("name", "name", "l.name IS NULL OR r.name IS NULL", (
         Level("exact", "l.name = r.name OR l.name_key = r.name_key", True),
-        Level("very similar", "sim.name_sort >= 92 OR (l.name_phon = r.name_phon AND sim.name_sort >= 80)", True),
-        Level("similar", "sim.name_sort >= 82 OR (sim.name_set >= 95 AND sim.name_sort >= 70)", True),
+        Level("very similar", "NOT names_conflict(l.name_tokens, r.name_tokens) "
+                              "AND (sim.name_sort >= 92 OR (l.name_phon = r.name_phon AND sim.name_sort >= 80))", True),
+        Level("similar", "NOT names_conflict(l.name_tokens, r.name_tokens) "
+                         "AND (sim.name_sort >= 82 OR (sim.name_set >= 95 AND sim.name_sort >= 70))", True),
         Level("somewhat similar", "sim.name_sort >= 65"),
         Level("different", "true"),
     ), words="service name", m_init=(0.6, 0.2, 0.1, 0.05, 0.05)),
@@ -67,15 +71,17 @@ SERVICE_COMPARISONS = (
         Level("same", "len(list_intersect(l.svc_ids, r.svc_ids)) > 0", True),
         Level("different", "true"),
     ), words="service identifier (Ofsted/CQC)", certain=True, m_init=(0.95, 0.05)),
-    Comparison("venue", "place", "(l.postcode IS NULL OR r.postcode IS NULL) AND (l.lat IS NULL OR r.lat IS NULL) AND (len(l.loc_ids) = 0 OR len(r.loc_ids) = 0)", (
+    Comparison("venue", "place", "(l.postcode IS NULL OR r.postcode IS NULL) AND (l.lat IS NULL OR r.lat IS NULL) "
+                                 "AND (len(l.loc_ids) = 0 OR len(r.loc_ids) = 0) AND (l.town IS NULL OR r.town IS NULL)", (
         Level("same UPRN", "len(list_intersect(l.loc_ids, r.loc_ids)) > 0", True),
         Level("same postcode and address", "l.postcode = r.postcode AND (sim.addr >= 85 OR l.addr_num = r.addr_num AND l.addr_num <> '')", True),
         Level("within 100 m", "l.lat IS NOT NULL AND r.lat IS NOT NULL AND metres(l.lat, l.lon, r.lat, r.lon) <= 100", True),
         Level("same postcode", "l.postcode = r.postcode", True),
         Level("within 1 km", "l.lat IS NOT NULL AND r.lat IS NOT NULL AND metres(l.lat, l.lon, r.lat, r.lon) <= 1000"),
         Level("same postcode sector", "l.pc_sector = r.pc_sector"),
+        Level("same town", "l.town = r.town AND (l.lat IS NULL OR r.lat IS NULL) AND (l.postcode IS NULL OR r.postcode IS NULL)"),
         Level("elsewhere", "true"),
-    ), words="venue", m_init=(0.3, 0.3, 0.2, 0.1, 0.05, 0.03, 0.02)),
+    ), words="venue", m_init=(0.3, 0.3, 0.2, 0.1, 0.04, 0.03, 0.02, 0.01)),
     Comparison("phone", "place", "len(l.phones) = 0 OR len(r.phones) = 0", (
         Level("same local number", "len(list_intersect(l.local_phones, r.local_phones)) > 0", True),
         Level("same national number", "len(list_intersect(l.phones, r.phones)) > 0"),
@@ -107,7 +113,7 @@ SERVICE_COMPARISONS = (
         Level("shared term", "len(list_intersect(l.terms, r.terms)) > 0"),
         Level("no shared term", "true"),
     ), words="taxonomy", m_init=(0.8, 0.2)),
-    Comparison("description", "service", "l.descr IS NULL OR r.descr IS NULL", (
+    Comparison("description", "org", "l.descr IS NULL OR r.descr IS NULL", (
         Level("near identical", "sim.descr >= 90"),
         Level("similar", "sim.descr >= 60"),
         Level("different", "true"),

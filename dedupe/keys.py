@@ -133,6 +133,11 @@ def install_key_macros(con: duckdb.DuckDBPyConnection) -> None:
                  WHEN ident_scheme(t) = 'company' AND regexp_full_match(ident_value(v), '[0-9]{1,8}')
                    THEN 'company:' || lpad(ident_value(v), 8, '0')
                  ELSE ident_scheme(t) || ':' || ident_value(v) END)""",
+        # Words of one name with no look-alike in the other: 'netball' in 'walking netball' vs 'walking football'.
+        """CREATE OR REPLACE MACRO unmatched_tokens(a, b) AS (
+            list_filter(a, lambda x: NOT coalesce(list_bool_or(list_transform(b, lambda y: x = y OR jaro_winkler_similarity(x, y) >= 0.9)), false)))""",
+        # Two names conflict when each has a word the other lacks (a different activity, saint or age group).
+        "CREATE OR REPLACE MACRO names_conflict(a, b) AS (len(unmatched_tokens(a, b)) > 0 AND len(unmatched_tokens(b, a)) > 0)",
         # Geohash-like grid cells (~350 m), and distance in metres.
         "CREATE OR REPLACE MACRO geo_cell(lat, lon) AS (CASE WHEN lat IS NOT NULL AND lon IS NOT NULL "
         "THEN CAST(floor(lat * 300) AS BIGINT) || ':' || CAST(floor(lon * 180) AS BIGINT) END)",

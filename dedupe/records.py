@@ -109,6 +109,7 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
                pc_sector(pc_norm(postcode)) AS pc_sector,
                coalesce(pc_district(pc_norm(postcode)), name_norm(city)) AS area,
                name_norm(address) AS addr,
+               name_norm(city) AS town,
                regexp_extract(coalesce(address, ''), '([0-9]+[a-zA-Z]?)', 1) AS addr_num,
                name_norm(location_name) AS venue_name,
                latitude AS lat, longitude AS lon,

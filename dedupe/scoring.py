@@ -34,8 +34,9 @@ from dedupe.comparisons import SERVICE_COMPARISONS, SERVICE_SIMILARITIES, Compar
 # Thresholds fixed by design, before any labelled data was looked at.
 MATCH_PROBABILITY = 0.95
 REVIEW_PROBABILITY = 0.50
-# Levels that forbid an automatic merge whatever the rest says (both venues known and far apart).
-VETO_LEVELS = {("venue", "elsewhere")}
+# Levels that forbid an automatic merge whatever the rest says: both venues known and far apart, or
+# names that share nothing (such pairs can only reach the review queue).
+VETO_LEVELS = {("venue", "elsewhere"), ("name", "different")}
 CHUNK = 400_000
 EM_ITERATIONS = 25
 U_SAMPLE = 200_000

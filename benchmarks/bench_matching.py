@@ -1,0 +1,169 @@
+"""Matching benchmark: accuracy on the labelled generator (and Splink side by side), plus scale.
+
+    .venv/bin/python benchmarks/bench_matching.py accuracy [--services 5000] [--splink /work/splink-venv/bin/python]
+    .venv/bin/python benchmarks/bench_matching.py scale [--records 1000000] [--new 10000]
+
+The threshold is fixed in ``dedupe.scoring`` (MATCH_PROBABILITY) before looking at any label; the
+labels are only read here, after clustering. Hard negatives are pairs that a careless matcher
+merges: siblings at one venue, one organisation's several services, same-named branches of a
+franchise in different towns, near-identical names at nearby venues.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.gen_services import generate  # noqa: E402
+from dedupe.clustering import connected_components  # noqa: E402
+from dedupe.matcher import match_records  # noqa: E402
+from dedupe.records import MATCH_INPUT_DDL, key_records  # noqa: E402
+
+INPUT_COLUMNS = ["staging_id", "source_id", "source_record_id", "name", "description", "url", "email", "org_name",
+                 "org_url", "org_email", "identifiers", "phones", "location_name", "address", "city", "postcode",
+                 "latitude", "longitude", "schedule", "terms", "staging_location_id", "staging_org_id"]
+
+
+def load_frame(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS work")
+    con.execute(MATCH_INPUT_DDL)
+    con.register("gen_frame", frame[INPUT_COLUMNS])
+    con.execute("INSERT INTO work.match_input SELECT * FROM gen_frame")
+    con.unregister("gen_frame")
+
+
+def pair_counts(labels: pd.DataFrame, cluster_col: str) -> dict:
+    """Pairwise TP/FP/FN from cluster assignments against the true entity."""
+    def c2(s):
+        return int((s * (s - 1) // 2).sum())
+    pred = c2(labels.groupby(cluster_col).size())
+    true = c2(labels.groupby("entity").size())
+    tp = c2(labels.groupby([cluster_col, "entity"]).size())
+    p = tp / pred if pred else 1.0
+    r = tp / true if true else 1.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f1, 4), "tp": tp, "fp": pred - tp, "fn": true - tp}
+
+
+def hard_negative_merges(labels: pd.DataFrame, cluster_col: str) -> dict:
+    """False merged pairs by kind: same venue, same organisation, same name elsewhere, other."""
+    out = {"same venue": 0, "same organisation": 0, "same name, other town": 0, "other": 0}
+    for _, grp in labels.groupby(cluster_col):
+        if len(grp) < 2 or grp["entity"].nunique() < 2:
+            continue
+        rows = grp.to_dict("records")
+        for i in range(len(rows)):
+            for j in range(i + 1, len(rows)):
+                a, b = rows[i], rows[j]
+                if a["entity"] == b["entity"]:
+                    continue
+                if a["venue"] == b["venue"]:
+                    out["same venue"] += 1
+                elif a["org"] == b["org"]:
+                    out["same organisation"] += 1 if a["kind"] != "franchise" else 0
+                    out["same name, other town"] += 1 if a["kind"] == "franchise" else 0
+                else:
+                    out["other"] += 1
+    return out
+
+
+def run_placecat(frame: pd.DataFrame, gates: bool = True) -> tuple[pd.DataFrame, dict, float]:
+    con = duckdb.connect()
+    load_frame(con, frame)
+    t0 = time.perf_counter()
+    key_records(con)
+    outcome = match_records(con, explain=False, gates=gates)
+    seconds = time.perf_counter() - t0
+    clusters = con.execute("""SELECT r.source_id, r.source_record_id, c.cluster_mid FROM work.record_cluster c
+                              JOIN work.match_record r USING (mid)""").df()
+    pairs = con.execute("SELECT mid_l, mid_r FROM work.match_pair WHERE probability >= 0.95 AND decision <> 'veto'").fetchnumpy()
+    cc = connected_components(pairs["mid_l"], pairs["mid_r"])
+    mids = con.execute("SELECT source_id, source_record_id, mid FROM work.match_record").df()
+    mids["cc"] = mids["mid"].map(lambda m: cc.get(m, -m - 1))
+    labels = frame.merge(clusters, on=["source_id", "source_record_id"]).merge(mids, on=["source_id", "source_record_id"])
+    return labels, outcome.summary(), seconds
+
+
+def accuracy(args) -> None:
+    frame = generate(args.services, seed=args.seed)
+    kinds = frame.drop_duplicates("entity")["kind"].value_counts().to_dict()
+    print(f"generator: {args.services} services, {len(frame)} listings from {frame['source_id'].nunique()} sources; kinds {kinds}")
+    labels, summary, seconds = run_placecat(frame)
+    ours = pair_counts(labels, "cluster_mid")
+    print(f"placecat (gated, threshold fixed at 0.95): {ours}  in {seconds:.1f} s")
+    print(f"  hard-negative pairs merged by mistake: {hard_negative_merges(labels, 'cluster_mid')}")
+    print(f"  candidate pairs {summary['candidate_pairs']}, refused merges {summary['refused_merges']}, "
+          f"capped blocks {summary['capped_blocks']}")
+    chained = pair_counts(labels, "cc")
+    print(f"  same scores, connected components instead of non-chaining clustering: {chained}")
+    ungated_labels, _, _ = run_placecat(frame, gates=False)
+    print(f"placecat with the gates switched off (plain EM weights): {pair_counts(ungated_labels, 'cluster_mid')}")
+    print(f"  hard-negative pairs merged: {hard_negative_merges(ungated_labels, 'cluster_mid')}")
+    if args.splink:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "gen.parquet"
+            duckdb.connect().execute("SELECT 1")
+            con = duckdb.connect()
+            con.register("f", frame)
+            con.execute(f"COPY (SELECT * FROM f) TO '{path}' (FORMAT parquet)")
+            proc = subprocess.run([args.splink, str(Path(__file__).with_name("splink_compare.py")), "generator", str(path)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                print("splink: could not run:", proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode)
+                return
+            pred = pd.read_parquet(Path(tmp) / "gen.parquet.splink.parquet") if False else None
+            print(proc.stdout.strip())
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def scale(args) -> None:
+    n_services = int(args.records / 2.2)
+    t0 = time.perf_counter()
+    frame = generate(n_services, seed=args.seed)
+    if len(frame) > args.records:
+        frame = frame.iloc[: args.records]
+    print(f"generated {len(frame)} listings in {time.perf_counter() - t0:.0f} s (not timed below)")
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    load_frame(con, frame)
+    del frame
+    t0 = time.perf_counter()
+    key_records(con)
+    t_keys = time.perf_counter() - t0
+    outcome = match_records(con, explain=False)
+    total = time.perf_counter() - t0
+    print(f"full match of {outcome.records} records: {total:.1f} s (keys {t_keys:.1f} s, {outcome.seconds}); "
+          f"{outcome.candidate_pairs} candidate pairs, {outcome.clusters} clusters; peak RSS {peak_mb():.0f} MB")
+    print(f"  blocking caps: {outcome.summary()['capped_blocks']}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    a = sub.add_parser("accuracy")
+    a.add_argument("--services", type=int, default=5000)
+    a.add_argument("--seed", type=int, default=42)
+    a.add_argument("--splink", default=os.environ.get("SPLINK_PYTHON", "/work/splink-venv/bin/python"))
+    s = sub.add_parser("scale")
+    s.add_argument("--records", type=int, default=1_000_000)
+    s.add_argument("--new", type=int, default=10_000)
+    s.add_argument("--seed", type=int, default=42)
+    args = p.parse_args()
+    accuracy(args) if args.what == "accuracy" else scale(args)
+
+
+if __name__ == "__main__":
+    main()
