@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Iterable
 
 import duckdb
+import pandas as pd
 from rapidfuzz import fuzz, process
 
 from connectors import vocab
@@ -442,8 +443,14 @@ def classify_catalogue(con: duckdb.DuckDBPyConnection) -> dict:
     for svc in read_services(con):
         results.extend(classify_service(svc, labels, mapper, classifier))
     con.execute("DELETE FROM catalogue.service_type")
-    con.executemany("INSERT INTO catalogue.service_type VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(c.service_id, c.esd_id, c.label, c.method, c.confidence, c.rank, c.keywords) for c in results])
+    if results:
+        frame = pd.DataFrame([c.__dict__ for c in results])
+        con.register("classified", frame)
+        try:
+            con.execute("INSERT INTO catalogue.service_type SELECT service_id, esd_id, label, method, confidence, rank, "
+                        "keywords::VARCHAR[] FROM classified")
+        finally:
+            con.unregister("classified")
     write_oruk_terms(con, results)
     counts = dict(con.execute("SELECT method, count(DISTINCT service_id) FROM catalogue.service_type GROUP BY 1").fetchall())
     total = con.execute("SELECT count(*) FROM catalogue.service").fetchone()[0]
@@ -472,10 +479,14 @@ def write_oruk_terms(con: duckdb.DuckDBPyConnection, results: list[Classificatio
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(_term_id(e), lbl, lbl, "esdServiceTypes", TAXONOMY_ID, ESD_URI.format(e), f"esdServiceType:{e}")
                      for e, lbl in terms.items()])
-    con.executemany("INSERT INTO catalogue.attribute (id, link_id, taxonomy_term_id, link_type, link_entity, value) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    [(f"esd-{uuid.uuid5(NS, c.service_id + '/' + c.esd_id)}", c.service_id, _term_id(c.esd_id),
-                      "service", "service", c.method) for c in added])
+    frame = pd.DataFrame([(f"esd-{uuid.uuid5(NS, c.service_id + '/' + c.esd_id)}", c.service_id, _term_id(c.esd_id),
+                           c.method) for c in added], columns=["id", "link_id", "taxonomy_term_id", "value"])
+    con.register("esd_attributes", frame)
+    try:
+        con.execute("INSERT INTO catalogue.attribute (id, link_id, taxonomy_term_id, link_type, link_entity, value) "
+                    "SELECT id, link_id, taxonomy_term_id, 'service', 'service', value FROM esd_attributes")
+    finally:
+        con.unregister("esd_attributes")
 
 
 def _term_id(esd_id: str) -> str:
