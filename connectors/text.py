@@ -66,8 +66,8 @@ class _TextExtractor(HTMLParser):
     def handle_endtag(self, tag):
         if tag in _SKIP_TAGS:
             self.skipping = max(0, self.skipping - 1)
-        elif tag in _BLOCK_TAGS or tag == "li":
-            self.parts.append("\n\n" if tag != "li" else "\n")
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
 
     def handle_data(self, data):
         if not self.skipping:
