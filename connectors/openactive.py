@@ -25,10 +25,10 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from connectors.base import HarvestError, HarvestOutcome
 from connectors.config import ConfigError
@@ -39,11 +39,9 @@ from connectors.staging import StagingRows
 INCREMENTAL = True
 END_POLL_SECONDS = 8.0     # RPDE: poll the last page no faster than this
 DEFAULT_MAX_PAGES = 10000  # per feed per run; the rest is read next run
-PARSE_RETRIES = 2          # a truncated page is fetched again this many times
 MAX_DISCOVERY_DEPTH = 3
 FEED_KINDS = ("SessionSeries", "ScheduledSession", "FacilityUse", "IndividualFacilityUse", "Slot",
               "CourseInstance", "EventSeries", "Event", "HeadlineEvent", "OnDemandEvent", "Course")
-RPDE_ACCEPT = "application/vnd.openactive.rpde+json; version=1, application/json;q=0.9, */*;q=0.5"
 DISCOVERY_ACCEPT = "application/ld+json, application/json;q=0.9, text/html;q=0.8, */*;q=0.5"
 
 
@@ -245,21 +243,11 @@ def max_age_of(headers) -> float | None:
 
 
 def fetch_page(client: HttpClient, url: str) -> tuple[dict, Any]:
-    """One RPDE page. A truncated or garbled body is fetched again (the HTTP client retries statuses)."""
-    last: FetchError | None = None
-    for _attempt in range(PARSE_RETRIES + 1):
-        res = client.get(url, headers={"Accept": RPDE_ACCEPT})
-        try:
-            doc = parse_json_body(res.body, res.url)
-        except FetchError as exc:
-            last = exc
-            continue
-        if not is_rpde_page(doc):
-            last = FetchError(url, "not an RPDE page (expected an object with 'items' and 'next')")
-            continue
-        return doc, res
-    assert last is not None
-    raise last
+    """One RPDE page. Truncated or garbled bodies are fetched again by ``HttpClient.get_json``."""
+    doc, res = client.get_json(url)
+    if not is_rpde_page(doc):
+        raise FetchError(res.url, "not an RPDE page (expected an object with 'items' and 'next')")
+    return doc, res
 
 
 class RawApplier:
