@@ -1,16 +1,17 @@
 """Richness (0-100) and freshness of services, per service and per source.
 
 **Richness** is a weighted share of the things a person looking for a service needs to find
-there. The weights are published here and in the README, and stored with every score
-(``quality.service_richness.weights``), so that a score can always be explained:
+there. The weights are published here and in the README, and both scores are stored for every
+golden service (``quality.service_richness``):
 
-- ``porism_v1`` is the baseline: Porism's ORUK v1 richness check, as reconstructed from the v1
-  richness field list (one point per ORUK v1 service property or related object present, with
-  description, contact details, location and taxonomy counted twice). Porism's exact published
-  weight table was not available offline when this was written: compare it with theirs before
-  quoting a figure as "Porism's score".
-- ``placecat`` (the default for the scorecard) weights what a resident needs to act on: what
-  it is, how to get in touch, where and when, and whether it is up to date.
+- ``porism_v1`` is the baseline: Porism's ORUK v1 weights (name 10, description 5, url 2,
+  email 2, attending_type 2, attending_access 2, service_areas 5, eligibilitys 2, contacts 2,
+  assured_date 2 when under 90 days old, regular_schedules 2, service_at_locations 9; 45 points).
+  The weights and field meanings are the ones ``connectors.richness`` (used by ``placecat
+  validate`` on raw feeds) defines; here the same fields are read from the staging/catalogue
+  tables in SQL, so a feed scores the same in both places (a test checks it on the Bristol page).
+- ``placecat`` (the scorecard's headline) weights what a resident needs to act on: what it is,
+  how to get in touch, where and when, and whether it is up to date.
 
 **Freshness** is the age in days of ``assured_date``, or of ``last_modified`` when a service has
 never been assured. The ORUK guidance asks for assurance within 3 months (and the LGA pilots
@@ -21,6 +22,8 @@ from __future__ import annotations
 import json
 
 import duckdb
+
+from connectors.richness import ASSURED_WITHIN_DAYS, PORISM_V1_WEIGHTS
 
 STALE_AFTER_DAYS = 92   # three months
 FRESHNESS_BUCKETS = (("0-3m", 0, 92), ("3-6m", 92, 183), ("6-12m", 183, 366), ("12m+", 366, None))
@@ -52,13 +55,28 @@ FEATURES: dict[str, str] = {
     "fresh": f"date_diff('day', coalesce(s.assured_date, CAST(s.last_modified AS DATE)), current_date) <= {STALE_AFTER_DAYS}",
 }
 
+_VOCAB = ("EXISTS (SELECT 1 FROM {S}.attribute attr JOIN {S}.taxonomy_term tt ON tt.id = attr.taxonomy_term_id "
+          "WHERE attr.link_id = s.id AND lower(tt.taxonomy) {cond})")
+# Porism's v1 fields (connectors.richness.service_fields_present), read from the tables.
+PORISM_FEATURES: dict[str, str] = {
+    "p_name": FEATURES["name"],
+    "p_description": "s.description IS NOT NULL AND trim(s.description) <> ''",
+    "p_url": FEATURES["url"],
+    "p_email": FEATURES["email"],
+    "p_attending_type": "EXISTS (SELECT 1 FROM {S}.schedule sc WHERE sc.service_id = s.id AND sc.attending_type IS NOT NULL "
+                        "AND trim(sc.attending_type) <> '') OR " + _VOCAB.replace("{cond}", "= 'oruk-v1:attending_type'"),
+    "p_attending_access": _VOCAB.replace("{cond}", "= 'oruk-v1:attending_access'"),
+    "p_service_areas": FEATURES["service_area"],
+    "p_eligibilitys": "s.minimum_age IS NOT NULL OR s.maximum_age IS NOT NULL OR " + _VOCAB.replace("{cond}", "LIKE '%eligibility%'"),
+    "p_contacts": FEATURES["contact"],
+    "p_assured_date": f"date_diff('day', s.assured_date, current_date) BETWEEN 0 AND {ASSURED_WITHIN_DAYS - 1}",
+    "p_regular_schedules": FEATURES["schedule"],
+    "p_service_at_locations": FEATURES["location"],
+}
+FEATURES.update(PORISM_FEATURES)
+
 WEIGHTS: dict[str, dict[str, float]] = {
-    "porism_v1": {
-        "name": 1, "description": 2, "url": 1, "email": 2, "status": 1, "fees": 1, "accreditations": 1,
-        "eligibility": 1, "assured_date": 1, "organization": 1, "contact": 2, "phone": 1, "location": 2,
-        "postcode": 1, "schedule": 1, "taxonomy": 2, "language": 1, "service_area": 1, "funding": 1,
-        "accessibility": 1,
-    },
+    "porism_v1": {f"p_{name}": w for name, w in PORISM_V1_WEIGHTS.items()},
     "placecat": {
         "description": 15, "contact": 5, "phone": 7, "email": 5, "url": 5, "location": 8, "postcode": 7,
         "schedule": 10, "taxonomy": 10, "eligibility": 5, "fees": 5, "fresh": 10, "accessibility": 3,

@@ -1,0 +1,116 @@
+"""The Great Expectations suites: staging (blocking on what stays in, warnings on everything) and
+catalogue (clusters, keys, ids, quarantine respected, no personal data). Real GX, real DuckDB."""
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pytest
+
+from dedupe.exact import match_exact
+from dedupe.golden import build_golden_records
+from quality import expectations as gxs
+from quality.personal_data import record_residue
+from quality.quarantine import quarantine_blocking
+from quality.rules import apply_rules
+from quality.synthetic import make_staging
+
+RUN = "run-1"
+
+
+def failed(report, suite=None, column=None):
+    return [(o.suite, o.expectation, o.column) for o in report.outcomes
+            if not o.success and (suite is None or o.suite == suite) and (column is None or o.column == column)]
+
+
+@pytest.fixture
+def con():
+    c = duckdb.connect()
+    make_staging(c, services=3, sources=("src-a", "src-b"))
+    yield c
+    c.close()
+
+
+def test_staging_suite_passes_on_good_data_and_fails_each_kind_of_bad_value(con):
+    report = gxs.validate_staging(con, RUN)
+    assert report.outcomes and not failed(report)
+    con.execute("UPDATE staging.service SET email = 'not-an-email', assured_date = current_date + 10 WHERE source_record_id = "
+                "(SELECT min(source_record_id) FROM staging.service)")
+    con.execute("UPDATE staging.schedule SET byday = 'Mondays' WHERE source_record_id = 'sched-1' AND source_id = 'src-a'")
+    con.execute("UPDATE staging.phone SET number = '999' WHERE source_record_id = 'phone-2' AND source_id = 'src-b'")
+    report = gxs.validate_staging(con, RUN)
+    assert set(failed(report)) == {
+        ("staging.service", "expect_column_values_to_match_regex", "email"),
+        ("staging.service", "expect_column_values_to_be_between", "assured_date"),
+        ("staging.schedule", "expect_column_values_to_match_regex", "byday_norm"),
+        ("staging.phone", "expect_column_values_to_match_regex", "number_digits"),
+    }
+    assert all(o.severity == "warning" for o in report.outcomes if not o.success)
+    email = next(o for o in report.outcomes if o.column == "email" and o.suite == "staging.service")
+    assert (email.element_count, email.unexpected_count) == (6, 1)
+
+
+def test_blocking_expectations_hold_for_what_quarantine_leaves_in(con):
+    con.execute("UPDATE staging.service SET name = NULL WHERE source_id = 'src-a' AND id = (SELECT min(id) FROM staging.service WHERE source_id = 'src-a')")
+    report = gxs.validate_staging(con, RUN)  # before quarantine: the nameless record would be published
+    assert ("staging.service.published", "expect_column_values_to_not_be_null", "name") in failed(report)
+    apply_rules(con, RUN)
+    quarantine_blocking(con, RUN)
+    report = gxs.validate_staging(con, RUN)
+    assert not [o for o in report.blocking_failures]
+
+
+def test_a_crashed_expectation_counts_as_failed_with_its_reason():
+    import great_expectations as gx
+    outcomes = gxs.validate_frame("staging", "test.crash", pd.DataFrame({"a": ["x"]}),
+                                  [gx.expectations.ExpectColumnValuesToNotBeNull(column="no_such_column", meta={"severity": "blocking"})])
+    assert len(outcomes) == 1 and not outcomes[0].success and "no_such_column" in outcomes[0].exception
+
+
+def build_catalogue(con):
+    apply_rules(con, RUN)
+    quarantine_blocking(con, RUN)
+    match_exact(con, RUN)
+    build_golden_records(con)
+    record_residue(con, RUN)
+
+
+def test_catalogue_suite_passes_on_a_consistent_catalogue(con):
+    build_catalogue(con)
+    report = gxs.validate_catalogue(con, RUN)
+    assert {o.suite for o in report.outcomes} >= {"catalogue.membership", "catalogue.golden_id", "catalogue.foreign_key",
+                                                  "catalogue.published", "catalogue.personal_data"}
+    assert not failed(report)
+
+
+@pytest.mark.parametrize("break_sql,suite", [
+    ("INSERT INTO catalogue.schedule (id, service_id) VALUES ('sc-x', 'no-such-service')", "catalogue.foreign_key"),
+    ("INSERT INTO catalogue.service (id, name) SELECT id, name FROM catalogue.service LIMIT 1", "catalogue.golden_id"),
+    ("UPDATE catalogue.service SET id = 'golden-1' WHERE id = (SELECT min(id) FROM catalogue.service)", "catalogue.golden_id"),
+    ("DELETE FROM catalogue.service_source WHERE staging_id = (SELECT min(staging_id) FROM catalogue.service_source)", "catalogue.membership"),
+    ("INSERT INTO quality.quarantine SELECT 'run-1', source_id, source_record_id, ['required'] FROM catalogue.service_source LIMIT 1",
+     "catalogue.published"),
+    ("INSERT INTO quality.personal_data_residue VALUES ('run-1', 'service', 'email', 's1', 'personal_email')", "catalogue.personal_data"),
+])
+def test_catalogue_suite_catches_each_kind_of_breakage(con, break_sql, suite):
+    build_catalogue(con)
+    con.execute(break_sql)
+    report = gxs.validate_catalogue(con, RUN)
+    assert suite in {s for s, _, _ in failed(report)}
+    assert all(o.severity == "blocking" for o in report.outcomes)
+
+
+def test_golden_ids_must_be_stable(con):
+    build_catalogue(con)
+    con.execute("CREATE SCHEMA previous")
+    con.execute("CREATE TABLE previous.service_source AS SELECT * FROM catalogue.service_source")
+    assert not failed(gxs.validate_catalogue(con, RUN), "catalogue.stable")
+    con.execute("UPDATE previous.service_source SET service_id = 'an-older-id' WHERE service_id = (SELECT min(id) FROM catalogue.service)")
+    assert failed(gxs.validate_catalogue(con, RUN), "catalogue.stable")
+
+
+def test_results_are_stored_and_read_back(con):
+    report = gxs.validate_staging(con, RUN)
+    gxs.store_validation(con, RUN, report)
+    gxs.store_validation(con, RUN, report)  # idempotent
+    stored = gxs.stored_outcomes(con, RUN, "staging")
+    assert len(stored) == len(report.outcomes) and all(o.success for o in stored)
