@@ -465,6 +465,11 @@ def map_service(ctx: MappingContext, opp: Opportunity, children: list[Opportunit
         rows.issue(rid, "organization", person_path, "personal_data",
                    f"a Person as {person_path} was not carried into the catalogue (OpenActive personal data)",
                    "info")
+    session_roles = {role for s in sessions for role in _people_roles(s.data)}
+    for role in sorted(session_roles):
+        rows.issue(rid, "organization", role, "personal_data",
+                   f"a Person as {role} of its sessions was not carried into the catalogue (OpenActive personal data)",
+                   "info")
     name = text(data.get("name"))
     # Sessions inherit from their series, so a series without a name/location may get it from them.
     inherited = _inherit_from_sessions(data, sessions)
@@ -606,8 +611,8 @@ def map_organization(ctx: MappingContext, org: Any, rid: str) -> str | None:
     logo = logo.get("url") if isinstance(logo, dict) else logo
     website = org.get("url") if is_url(org.get("url")) else None
     uri = oa_id(org) if is_url(oa_id(org)) else None
-    extras = {k: v for k, v in org.items() if k not in {"@type", "type", "@id", "id", "name", "description",
-                                                         "email", "url", "logo", "telephone"}}
+    extras = strip_people({k: v for k, v in org.items() if k not in {
+        "@type", "type", "@id", "id", "name", "description", "email", "url", "logo", "telephone"}}, [])
     org_id = ctx.rows.add("organization", org_rid, {
         "name": name,
         "description": text(org.get("description")) or name,

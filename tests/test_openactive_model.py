@@ -255,3 +255,19 @@ def test_activity_list_bad_json_in_bundled_sample_is_valid(activities):
     for concept in al.concepts.values():
         # The sample is written by the project, but its ids must be the canonical ones.
         assert activities.concepts[ActivityList.fragment(concept.id)].label == concept.label
+
+
+def test_person_leading_sessions_is_counted_and_dropped(activities):
+    series = ("s", {"state": "updated", "kind": "SessionSeries", "id": "s", "modified": 1, "data": {
+        "@type": "SessionSeries", "@id": "https://example.org/series/s", "name": "Buggy Fit",
+        "organizer": {"@type": "Organization", "name": "Parks Trust",
+                      "member": [{"@type": "Person", "name": "Pat Secret"}]}}})
+    session = ("x", {"state": "updated", "kind": "ScheduledSession", "id": "x", "modified": 2, "data": {
+        "@type": "ScheduledSession", "@id": "https://example.org/sessions/x", "superEvent": "https://example.org/series/s",
+        "startDate": "2024-05-01T09:00:00Z", "duration": "PT45M",
+        "leader": {"@type": "Person", "name": "Lee Leader", "telephone": "07700 900999"}}})
+    rows = map_all([series, session], activities)
+    dumped = json.dumps(rows.rows, default=str)
+    assert "Pat Secret" not in dumped and "Lee Leader" not in dumped and "07700 900999" not in dumped
+    assert [(i.field, i.rule) for i in rows.issues if i.rule == "personal_data"] == [("leader", "personal_data")]
+    assert rows.rows["organization"][0]["name"] == "Parks Trust"
