@@ -88,14 +88,13 @@ class FieldSpec:
     split: str | None = None    # one cell -> several values
     format: str | None = None   # strptime format for dates and times
     values: dict[str, Any] | None = None
+    table: str = ""
+    column: str = ""
 
-    @property
-    def table(self) -> str:
-        return self.field.split(".", 1)[0]
-
-    @property
-    def column(self) -> str:
-        return self.field.split(".", 1)[1]
+    def __post_init__(self) -> None:
+        table, column = self.field.split(".", 1)
+        object.__setattr__(self, "table", table)
+        object.__setattr__(self, "column", column)
 
 
 @dataclass
@@ -611,8 +610,13 @@ class RowMapper:
         return org_id
 
     def add_service(self, rid: str, vals: dict[str, list[Any]], org_id: str | None, extras: dict) -> None:
+        by_table: dict[str, dict[str, list[Any]]] = {}
+        for k, v in vals.items():
+            t, c = k.split(".", 1)
+            by_table.setdefault(t, {})[c] = v
+
         def table(t: str) -> dict[str, list[Any]]:
-            return {k.split(".", 1)[1]: v for k, v in vals.items() if k.split(".", 1)[0] == t}
+            return by_table.get(t, {})
 
         svc = {k: v[0] for k, v in table("service").items()}
         svc.setdefault("status", "active")
@@ -625,7 +629,8 @@ class RowMapper:
                 sched["freq"] = "WEEKLY"
             self.rows.add("schedule", f"{rid}#schedule", {"service_id": service_id, **sched}, root_record_id=rid)
         for t in ("phone", "service_area", "language", "funding", "contact", "cost_option"):
-            self.add_children(t, rid, service_id, table(t))
+            if t in by_table:
+                self.add_children(t, rid, service_id, by_table[t])
         self.add_terms(rid, service_id, table("taxonomy_term"))
 
     def add_location(self, rid: str, service_id: str, loc: dict, addr: dict, acc: dict) -> None:
