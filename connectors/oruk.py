@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
-from connectors.base import HarvestError, HarvestOutcome, iter_json_records
+from connectors.base import HarvestError, HarvestOutcome
 from connectors.http import FetchError, HttpClient, HttpPolicy
 from connectors.staging import StagingRows, child_record_id, staging_id
 from connectors.text import html_to_text, repair_text
@@ -639,13 +639,15 @@ def add_location(rows: StagingRows, loc: dict, root: str) -> str:
     return loc_id
 
 
-def normalise_v3_service(rows: StagingRows, svc: dict, record_id: str) -> str | None:
-    """Map one v3 service object (as in a /services/{id} response) to staging rows."""
+def normalise_v3_service(rows: StagingRows, svc: dict, record_id: str, repair: bool = True) -> str | None:
+    """Map one v3 service object (as in a /services/{id} response) to staging rows.
+    ``repair=False`` skips the text repair pass (for records known to be plain ASCII)."""
     sid = rows.source_id
     if not isinstance(svc, dict):
         rows.issue(record_id, "service", None, "shape", "record is not a JSON object", "blocking")
         return None
-    svc = deep_repair(svc)
+    if repair:
+        svc = deep_repair(svc)
     org_id = None
     if isinstance(svc.get("organization"), dict):
         org_id = add_organization(rows, svc["organization"], record_id)
@@ -712,15 +714,27 @@ def normalise_v3_service(rows: StagingRows, svc: dict, record_id: str) -> str | 
     return service_id
 
 
+def needs_repair(text: str) -> bool:
+    """Could this raw JSON text hold mojibake or control characters? Plain ASCII without \\u
+    escapes cannot, and most records are that: they skip the (slower) repair pass."""
+    return not text.isascii() or "\\u" in text
+
+
 def normalise(source, records, rows: StagingRows) -> None:
     from connectors.oruk_v1 import normalise_v1_service
 
-    for record_id, record_type, payload, _where in iter_json_records(records):
+    for record_id, record_type, text, _where in records:
+        try:
+            payload = json.loads(text) if isinstance(text, str) else text
+        except ValueError as exc:
+            rows.issue(record_id, "service", None, "json", f"raw record is not JSON ({exc}); not loaded", "blocking")
+            continue
+        repair = needs_repair(text) if isinstance(text, str) else True
         try:
             if record_type == "service_v1":
-                normalise_v1_service(rows, payload, record_id)
+                normalise_v1_service(rows, payload, record_id, repair=repair)
             else:
-                normalise_v3_service(rows, payload, record_id)
+                normalise_v3_service(rows, payload, record_id, repair=repair)
         except Exception as exc:  # one malformed record must not sink the page
             rows.issue(record_id, "service", None, "normalise",
                        f"could not normalise: {type(exc).__name__}: {exc}", "blocking")

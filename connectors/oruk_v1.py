@@ -233,12 +233,14 @@ def add_v1_location(rows: StagingRows, loc: dict, record_id: str) -> str:
     return loc_id
 
 
-def normalise_v1_service(rows: StagingRows, svc: Any, record_id: str) -> str | None:
-    """Map one v1 service object (list item or /services/{id} detail) to v3 staging rows."""
+def normalise_v1_service(rows: StagingRows, svc: Any, record_id: str, repair: bool = True) -> str | None:
+    """Map one v1 service object (list item or /services/{id} detail) to v3 staging rows.
+    ``repair=False`` skips the text repair pass (for records known to be plain ASCII)."""
     if not isinstance(svc, dict):
         rows.issue(record_id, "service", None, "shape", "record is not a JSON object; not loaded", "blocking")
         return None
-    svc = deep_repair(svc)
+    if repair:
+        svc = deep_repair(svc)
     sid = rows.source_id
     org_id = None
     if isinstance(svc.get("organization"), dict):

@@ -8,6 +8,7 @@ never sinks a page.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import uuid
@@ -21,8 +22,16 @@ from warehouse.model import ORUK_TABLES, staging_columns
 PLACECAT_NS = uuid.UUID("6f1d7c52-3b5e-4a8e-9a57-1c0de5a7ca7e")
 
 
+_NS_BYTES = PLACECAT_NS.bytes
+
+
 def staging_id(source_id: str, table: str, source_record_id: str) -> str:
-    return str(uuid.uuid5(PLACECAT_NS, f"{source_id}/{table}/{source_record_id}"))
+    # uuid.uuid5 spelled out: the same value, without building UUID objects (it runs for every row).
+    digest = bytearray(hashlib.sha1(_NS_BYTES + f"{source_id}/{table}/{source_record_id}".encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def child_record_id(parent_record_id: str, table: str, key: Any) -> str:

@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from tests.support.faultyserver import FaultyServer, Reply
 
@@ -123,10 +124,12 @@ class OrukFeed:
         return self._reply(body, headers)
 
     def serve_detail(self, path_id: str) -> Reply:
-        for svc in self.services:
-            if str(svc.get("id")) == path_id:
-                return Reply.json(svc)
-        return Reply.raw("not found", 404, "text/plain")
+        index = getattr(self, "_index", None)
+        if index is None or index[0] is not self.services:  # rebuilt when the feed's list is replaced
+            index = (self.services, {str(s.get("id")): s for s in self.services})
+            self._index = index
+        svc = index[1].get(unquote(path_id))
+        return Reply.json(svc) if svc is not None else Reply.raw("not found", 404, "text/plain")
 
     def install(self, srv: FaultyServer, prefix: str = "") -> None:
         srv.route(prefix + "/services", self.serve_services)
