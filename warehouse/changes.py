@@ -4,7 +4,7 @@
 service that was added, updated or removed, with the fields that changed. Besides the service's
 own columns, the nested parts a consumer sees (``organization``, ``contacts``, ``phones``,
 ``schedules``, ``service_areas``, ``languages``, ``funding``, ``cost_options``, ``attributes``,
-``service_at_locations``) are compared through a per-service digest kept in
+``service_at_locations``, and the extension's ``replaces`` and ``provenance``) are compared through a per-service digest kept in
 ``publish.service_digest``, so a new opening time is a change too. A changed English
 ``description`` (or any other translatable text) is listed by name, so translators know what to redo.
 
@@ -43,6 +43,12 @@ DIGEST_PARTS = {
     "cost_options": "SELECT service_id AS sid, to_json(t)::VARCHAR AS j, t.id AS k FROM catalogue.cost_option t",
     "attributes": "SELECT a.link_id AS sid, to_json(a)::VARCHAR || coalesce(to_json(tt)::VARCHAR, '') AS j, a.id AS k "
                   "FROM catalogue.attribute a LEFT JOIN catalogue.taxonomy_term tt ON tt.id = a.taxonomy_term_id",
+    # The published extension: which source records the golden record replaces, and where each
+    # field came from (a different winning source is a change a hub should see).
+    "replaces": "SELECT replaced_by_id AS sid, source_id || '/' || source_record_id || '/' || coalesce(reason, '') AS j, "
+                "source_id || '/' || source_record_id AS k FROM catalogue.replaced_by WHERE entity = 'service'",
+    "provenance": "SELECT service_id AS sid, field || '=' || source_id || '/' || source_record_id AS j, field AS k "
+                  "FROM catalogue.field_provenance",
     "service_at_locations": """
         SELECT sal.service_id AS sid,
                to_json(sal)::VARCHAR || coalesce(to_json(l)::VARCHAR, '')

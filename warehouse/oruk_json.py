@@ -270,16 +270,15 @@ class ServiceBatch:
 
     def _trust_register(self, ids: str) -> tuple[dict[str, list[dict]], dict[str, dict]]:
         replaces: dict[str, list[dict]] = defaultdict(list)
-        for sid, src, rec, reason, publisher, score in self.con.execute(f"""
-                SELECT r.replaced_by_id, r.source_id, r.source_record_id, r.reason, s.publisher, ss.match_score
+        # No match scores here: they drift a little night to night and would make every merged service
+        # look changed to a hub (``placecat explain`` gives the reasons).
+        for sid, src, rec, reason, publisher in self.con.execute(f"""
+                SELECT r.replaced_by_id, r.source_id, r.source_record_id, r.reason, s.publisher
                 FROM catalogue.replaced_by r
                 LEFT JOIN ops.source s ON s.source_id = r.source_id
-                LEFT JOIN catalogue.service_source ss ON ss.service_id = r.replaced_by_id
-                     AND ss.source_id = r.source_id AND ss.source_record_id = r.source_record_id
                 WHERE r.entity = 'service' AND r.replaced_by_id {ids}
                 ORDER BY 1, 2, 3""").fetchall():
-            item = {"source_id": src, "source_record_id": rec, "publisher": publisher, "reason": reason,
-                    "match_score": score}
+            item = {"source_id": src, "source_record_id": rec, "publisher": publisher, "reason": reason}
             replaces[sid].append({k: v for k, v in item.items() if v is not None})
         provenance: dict[str, dict] = defaultdict(dict)
         for sid, field, src, rec in self.con.execute(f"""
