@@ -288,7 +288,7 @@ def build_coverage(con: duckdb.DuckDBPyConnection) -> int:
         SELECT t.level, t.area_code, t.area_name, t.lad_code, ty.esd_id, ty.label,
                coalesce(agg.services, 0), t.population,
                CASE WHEN t.population > 0 THEN coalesce(agg.services, 0) * 10000.0 / t.population END,
-               agg.drop_in_share, agg.referral_share, coalesce(agg.age_bands, []::VARCHAR[]), t.imd_rank
+               agg.drop_in_share, agg.referral_share, agg.age_bands, t.imd_rank
         FROM work.gap_area_total t CROSS JOIN work.gap_type ty
         LEFT JOIN agg ON agg.level = t.level AND agg.area_code = t.area_code AND agg.esd_id = ty.esd_id
     """)
@@ -364,31 +364,46 @@ def build_access(con: duckdb.DuckDBPyConnection, threshold_km: float) -> int:
                              cents["latitude"], cents["longitude"])
     import pandas as pd
     n_c = len(cents["lsoa11"])
+    # Integer codes, not strings, cross into DuckDB: 3 million rows for England x 100 types.
     frame = pd.DataFrame({
-        "lsoa11": np.tile(cents["lsoa11"], len(types)),
-        "esd_id": np.repeat([t[0] for t in types], n_c),
+        "lsoa_idx": np.tile(np.arange(n_c, dtype=np.int32), len(types)),
+        "type_idx": np.repeat(np.arange(len(types), dtype=np.int32), n_c),
         "distance_km": np.where(np.isfinite(dist), dist, np.nan).ravel(),
     })
     con.register("lsoa_distance", frame)
+    con.register("lsoa_codes", pd.DataFrame({"lsoa_idx": np.arange(n_c, dtype=np.int32), "lsoa11": cents["lsoa11"]}))
+    con.register("type_codes", pd.DataFrame({"type_idx": np.arange(len(types), dtype=np.int32),
+                                             "esd_id": [t[0] for t in types], "label": [t[1] for t in types]}))
     try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE lsoa_access AS
+            SELECT c.lsoa11, t.esd_id, t.label, x.distance_km,
+                   (x.distance_km IS NULL OR x.distance_km > {threshold_km}) AS beyond
+            FROM lsoa_distance x JOIN lsoa_codes c USING (lsoa_idx) JOIN type_codes t USING (type_idx)""")
+        con.execute(f"""
+            INSERT INTO gap.access
+            SELECT 'lsoa', a.lsoa11, l.lsoa11_name, l.lad, a.esd_id, a.label, l.population, a.distance_km,
+                   CASE WHEN a.beyond THEN l.population ELSE 0 END, CASE WHEN a.beyond THEN 1.0 ELSE 0.0 END,
+                   a.beyond, {threshold_km}
+            FROM lsoa_access a JOIN work.gap_lsoa l USING (lsoa11)""")
+        # Larger areas: population-weighted mean distance of their LSOAs, and the people beyond;
+        # an area counts as beyond when more than half its people are.
         con.execute(f"""
             INSERT INTO gap.access
             WITH d AS (
-                SELECT a.level, a.area_code, a.lsoa11, a.population, x.esd_id, x.distance_km,
-                       (x.distance_km IS NULL OR x.distance_km > {threshold_km}) AS beyond
-                FROM lsoa_distance x JOIN work.gap_area a ON a.lsoa11 = x.lsoa11)
-            SELECT d.level, d.area_code, t.area_name, t.lad_code, d.esd_id, ty.label, t.population,
-                   -- an LSOA's own distance; for larger areas the population-weighted mean of their LSOAs'
-                   sum(d.distance_km * d.population) / nullif(sum(d.population) FILTER (WHERE d.distance_km IS NOT NULL), 0),
-                   sum(d.population) FILTER (WHERE d.beyond),
-                   coalesce(sum(d.population) FILTER (WHERE d.beyond), 0) / nullif(t.population, 0),
-                   bool_or(d.beyond) FILTER (WHERE d.level = 'lsoa') OR (d.level <> 'lsoa' AND
-                       coalesce(sum(d.population) FILTER (WHERE d.beyond), 0) > 0.5 * t.population),
+                SELECT g.level, g.area_code, g.population, a.esd_id, a.label, a.distance_km, a.beyond
+                FROM lsoa_access a JOIN work.gap_area g ON g.lsoa11 = a.lsoa11 WHERE g.level <> 'lsoa'),
+            agg AS (
+                SELECT level, area_code, esd_id, any_value(label) AS label,
+                       sum(distance_km * population) / nullif(sum(population) FILTER (WHERE distance_km IS NOT NULL), 0) AS km,
+                       coalesce(sum(population) FILTER (WHERE beyond), 0) AS beyond_pop
+                FROM d GROUP BY level, area_code, esd_id)
+            SELECT agg.level, agg.area_code, t.area_name, t.lad_code, agg.esd_id, agg.label, t.population, agg.km,
+                   agg.beyond_pop, agg.beyond_pop / nullif(t.population, 0), agg.beyond_pop > 0.5 * t.population,
                    {threshold_km}
-            FROM d JOIN work.gap_area_total t ON t.level = d.level AND t.area_code = d.area_code
-            JOIN work.gap_type ty ON ty.esd_id = d.esd_id
-            GROUP BY d.level, d.area_code, t.area_name, t.lad_code, d.esd_id, ty.label, t.population
-        """)
+            FROM agg JOIN work.gap_area_total t USING (level, area_code)""")
     finally:
-        con.unregister("lsoa_distance")
+        for name in ("lsoa_distance", "lsoa_codes", "type_codes"):
+            con.unregister(name)
+        con.execute("DROP TABLE IF EXISTS lsoa_access")
     return con.execute("SELECT count(*) FROM gap.access").fetchone()[0]
