@@ -149,10 +149,16 @@ def install_key_macros(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(sql)
 
 
+_KEY_CON: duckdb.DuckDBPyConnection | None = None
+
+
 def normalise_with_sql(macro: str, *args) -> object:
     """Apply one key macro to a value (for tests and single-record callers)."""
-    con = duckdb.connect()
-    install_key_macros(con)
+    global _KEY_CON
+    if _KEY_CON is None:
+        _KEY_CON = duckdb.connect()
+        install_key_macros(_KEY_CON)
+    con = _KEY_CON
     placeholders = ", ".join("?" for _ in args)
     return con.execute(f"SELECT {macro}({placeholders})", list(args)).fetchone()[0]
 

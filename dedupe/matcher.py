@@ -81,14 +81,24 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
     n_clusters = _write_record_clusters(con, records, res, mid_l, mid_r, prob, g, model, explain, ids_of)
     t["writing"] = time.perf_counter()
     seconds = {k: round(t[k] - prev, 2) for prev, k in zip(list(t.values())[:-1], list(t)[1:])}
-    review = int(((prob >= REVIEW_PROBABILITY) & ~match_mask).sum())
+    review = int(reviewable(g, prob, match_mask, comparisons).sum())
     n_records = con.execute(f"SELECT count(*) FROM {records}").fetchone()[0]
     return MatchOutcome(n_records, len(g), len(res.accepted), review, n_clusters, blocking["rules"],
                         dict(res.refused), model, seconds)
 
 
+def reviewable(g: np.ndarray, prob: np.ndarray, match_mask: np.ndarray, comparisons) -> np.ndarray:
+    """Pairs worth a person's look: probable but not merged, and with names that share something
+    (siblings with unrelated names at one venue are certain non-matches, not review work)."""
+    names_differ = np.zeros(len(g), dtype=bool)
+    for k, c in enumerate(comparisons):
+        if c.role == "name":
+            names_differ |= g[:, k] == len(c.levels) - 1
+    return (prob >= REVIEW_PROBABILITY) & ~match_mask & ~names_differ
+
+
 def _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, model, comparisons) -> None:
-    keep = prob >= REVIEW_PROBABILITY
+    keep = (prob >= REVIEW_PROBABILITY) & (match_mask | reviewable(g, prob, match_mask, comparisons))
     same = np.array([res.root.get(a, a) == res.root.get(b, b) for a, b in zip(mid_l[keep].tolist(), mid_r[keep].tolist())],
                     dtype=bool)
     decision = np.where(same, "match", np.where(veto[keep], "veto", np.where(match_mask[keep], "refused", "review")))

@@ -131,7 +131,7 @@ def estimate_u(con: duckdb.DuckDBPyConnection, records: str, comparisons, sims, 
         SELECT DISTINCT least(a, b) AS mid_l, greatest(a, b) AS mid_r FROM (
             SELECT (SELECT min(mid) FROM {records}) + CAST(floor(random() * {n}) AS BIGINT) AS a,
                    (SELECT min(mid) FROM {records}) + CAST(floor(random() * {n}) AS BIGINT) AS b
-            FROM range({U_SAMPLE * (2 if link_only else 1)}))
+            FROM range({min(U_SAMPLE, 50 * n) * (2 if link_only else 1)}))
         WHERE a <> b
     """)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE random_pairs2 AS SELECT p.* FROM random_pairs p

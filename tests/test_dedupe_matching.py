@@ -1,0 +1,235 @@
+"""The matcher on hand-written listings: the hard cases, the guard against the venue trap,
+non-chaining clustering, overrides, `placecat match` and `placecat explain`."""
+import csv
+import json
+import subprocess
+import sys
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from dedupe.clustering import cluster_pairs
+from dedupe.matcher import match_records
+from dedupe.overrides import load_overrides
+from dedupe.records import MATCH_INPUT_DDL, key_records
+from dedupe.scoring import MATCH_PROBABILITY, Model, explain_pair, fetch_gammas, score_gammas
+from tests.conftest import REPO
+
+SOURCES = ("council", "nhs", "vcs")
+CLASSES = ["Aquafit", "Chair Yoga", "Walking Football", "Junior Gym", "Adult Swimming Lessons", "Pilates", "Zumba",
+           "Table Tennis", "Badminton", "Spin Class", "Tai Chi", "Netball"]
+DAYS = ["MO", "TU", "WE", "TH", "FR", "SA"]
+
+
+def listing(source, rid, name, *, org="Leeds Leisure", pc="LS11 5DJ", addr="Middleton Grove", phone="0113 395 0000",
+            lat=53.7717, lon=-1.5466, city="Leeds", day="MO", email=None, url=None, ids=()):
+    return {"staging_id": f"{source}/{rid}", "source_id": source, "source_record_id": rid, "name": name,
+            "description": f"{name} at the centre.", "url": url, "email": email, "org_name": org, "org_url": None,
+            "org_email": None, "identifiers": list(ids), "phones": [phone] if phone else [], "location_name": None,
+            "address": addr, "city": city, "postcode": pc, "latitude": lat, "longitude": lon,
+            "schedule": [f"{day}@10:00"], "terms": ["sport"], "staging_location_id": None, "staging_org_id": None}
+
+
+def leisure_world() -> list[dict]:
+    """A leisure centre whose twelve classes every source lists (with formatting noise), plus
+    real duplicates elsewhere, a franchise in two towns and near-identical names nearby."""
+    rows = []
+    phone_styles = {"council": "0113 395 0000", "nhs": "+44 113 395 0000", "vcs": "01133950000"}
+    for s in SOURCES:
+        for n, cls in enumerate(CLASSES):
+            name = cls.upper() if s == "nhs" else cls
+            rows.append(listing(s, f"{s}-class-{n}", name, phone=phone_styles[s], day=DAYS[n % 6]))
+    for n, (name, pc, lat, lon, phone) in enumerate([
+            ("Coffee & Chat", "LS2 7EY", 53.8019, -1.5456, "0113 389 3000"),
+            ("Beeston Men's Shed", "LS11 8PN", 53.7794, -1.5585, "0113 277 4122"),
+            ("Stop Smoking Clinic", "LS10 1LT", 53.7782, -1.5313, "0800 169 4219")]):
+        for s in SOURCES:
+            variant = {"vcs": name.replace("&", "and").replace("'", "")}.get(s, name)
+            rows.append(listing(s, f"{s}-svc-{n}", variant, org=f"Org {n}", pc=pc.lower().replace(" ", "") if s == "nhs" else pc,
+                                addr=f"{n + 1} Some Street", phone=phone, lat=lat, lon=lon, day="WE"))
+    for s in ("council", "nhs"):     # the same franchise name and national number in two towns
+        rows.append(listing(s, f"{s}-lunch-leeds", "Over 50s Lunch Club", org="Age UK", pc="LS15 8GB", addr="Cross Gates Centre",
+                            phone="0800 678 1602", lat=53.8067, lon=-1.4523, day="TU"))
+        rows.append(listing(s, f"{s}-lunch-york", "Over 50s Lunch Club", org="Age UK", pc="YO1 7HH", addr="York Hall",
+                            phone="0800 678 1602", lat=53.9600, lon=-1.0800, city="York", day="TU"))
+    rows.append(listing("council", "toddler-mary", "St Mary's Toddler Group", org="St Mary's", pc="LS6 1AA", addr="Church Lane",
+                        phone="0113 111 1111", lat=53.8200, lon=-1.5700, day="TH"))
+    rows.append(listing("nhs", "toddler-mark", "St Mark's Toddler Group", org="St Mark's", pc="LS6 1AB", addr="Church Road",
+                        phone="0113 222 2222", lat=53.8210, lon=-1.5710, day="TH"))
+    for n in range(80):     # unrelated services elsewhere, so that random pairs look like a real directory
+        s = SOURCES[n % 3]
+        rows.append(listing(s, f"{s}-other-{n}", f"{['Knit', 'Choir', 'Art', 'Chess', 'Book'][n % 5]} Group {n}", org=f"Group {n}",
+                            pc=f"LS{n % 28 + 1} {n % 9 + 1}QT", addr=f"{n} Other Road", phone=f"0113 4{n:02d} 1234",
+                            lat=53.7 + n / 400, lon=-1.6 + n / 300, day=DAYS[n % 6]))
+    return rows
+
+
+def keyed(rows) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA work")
+    con.execute(MATCH_INPUT_DDL)
+    con.register("rows_frame", pd.DataFrame(rows))
+    con.execute("INSERT INTO work.match_input SELECT * FROM rows_frame")
+    key_records(con)
+    return con
+
+
+def clusters(con) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for rid, cluster in con.execute("""SELECT r.source_record_id, c.cluster_mid FROM work.record_cluster c
+                                       JOIN work.match_record r USING (mid)""").fetchall():
+        out.setdefault(cluster, set()).add(rid)
+    return {min(v): v for v in out.values()}
+
+
+@pytest.fixture(scope="module")
+def matched():
+    con = keyed(leisure_world())
+    outcome = match_records(con)
+    return con, outcome, clusters(con)
+
+
+def cluster_of(groups, rid):
+    return next(v for v in groups.values() if rid in v)
+
+
+def test_real_duplicates_merge_across_sources_despite_formatting(matched):
+    _, _, groups = matched
+    for n in range(3):
+        assert cluster_of(groups, f"council-svc-{n}") == {f"{s}-svc-{n}" for s in SOURCES}
+
+
+def test_classes_at_one_venue_with_one_phone_stay_apart_but_each_class_merges(matched):
+    _, _, groups = matched
+    for n in range(len(CLASSES)):
+        assert cluster_of(groups, f"council-class-{n}") == {f"{s}-class-{n}" for s in SOURCES}
+
+
+def test_franchise_branches_in_different_towns_stay_apart(matched):
+    _, _, groups = matched
+    assert cluster_of(groups, "council-lunch-leeds") == {"council-lunch-leeds", "nhs-lunch-leeds"}
+    assert cluster_of(groups, "council-lunch-york") == {"council-lunch-york", "nhs-lunch-york"}
+
+
+def test_near_identical_names_at_nearby_venues_stay_apart(matched):
+    _, _, groups = matched
+    assert cluster_of(groups, "toddler-mary") == {"toddler-mary"}
+
+
+def test_the_gates_are_what_keeps_siblings_apart(matched):
+    """Shared venue and phone carry many bits of evidence; for siblings (names disagree) the gates
+    clamp them to zero, so the same weights without the gates score every sibling far higher."""
+    con, outcome, _ = matched
+    mid_l, mid_r, g = fetch_gammas(con, "work.pair_gamma", outcome.model.comparisons)
+    rid = dict(con.execute("SELECT mid, source_record_id FROM work.match_record").fetchall())
+    sibling = np.array(["-class-" in rid[a] and "-class-" in rid[b] and rid[a].split("-class-")[-1] != rid[b].split("-class-")[-1]
+                        for a, b in zip(mid_l.tolist(), mid_r.tolist())])
+    assert sibling.sum() > 100
+    m = outcome.model
+    ungated = Model(m.comparisons, m.m, m.u, m.prior, gates=False)
+    gated_weight, gated_prob, _ = score_gammas(m, g[sibling])
+    ungated_weight, _, _ = score_gammas(ungated, g[sibling])
+    assert (ungated_weight - gated_weight > 5).all()
+    assert (gated_prob < MATCH_PROBABILITY).all()
+    reason = explain_pair(m, g[sibling][0])
+    gated = {c["comparison"] for c in reason["comparisons"] if "gated" in c}
+    assert {"venue", "phone"} <= gated
+
+
+def test_naive_em_is_not_used_for_scoring(matched):
+    """The model is trained in sessions that hold the venue (or the name) fixed."""
+    _, outcome, _ = matched
+    assert set(outcome.model.trained_on) >= {"names_within_shared_places", "places_within_agreeing_names"}
+
+
+def test_match_reason_carries_levels_and_weights(matched):
+    con, _, _ = matched
+    reason = json.loads(con.execute("""SELECT c.reason FROM work.record_cluster c JOIN work.match_record r USING (mid)
+                                       WHERE r.source_record_id = 'nhs-svc-0'""").fetchone()[0])
+    assert reason["rule"] == "matched" or reason["rule"] == "founding record"
+    other = json.loads(con.execute("""SELECT c.reason FROM work.record_cluster c JOIN work.match_record r USING (mid)
+                                      WHERE r.source_record_id IN ('nhs-svc-0', 'vcs-svc-0', 'council-svc-0')
+                                      AND c.score < 1.0 LIMIT 1""").fetchone()[0])
+    levels = {c["comparison"]: c["level"] for c in other["comparisons"]}
+    assert levels["phone"] == "same local number" and levels["venue"].startswith("same postcode")
+    assert all("weight" in c for c in other["comparisons"])
+
+
+def test_clustering_does_not_chain():
+    # A≈B and B≈C are strong, A and C clearly differ (a scored pair below 5%): C stays out.
+    mid_l, mid_r = np.array([1, 2, 1]), np.array([2, 3, 3])
+    prob = np.array([0.99, 0.98, 0.01])
+    res = cluster_pairs(mid_l, mid_r, prob, prob >= 0.95, {1: "a", 2: "b", 3: "c"})
+    assert res.root[1] == res.root[2] != res.root[3]
+    assert res.refused["a member pair clearly differs"] == 1
+    # Without the A–C evidence, unscored names that clearly differ also stop the chain.
+    res = cluster_pairs(mid_l[:2], mid_r[:2], prob[:2], prob[:2] >= 0.95, {1: "a", 2: "b", 3: "c"},
+                        names={1: "chair yoga", 2: "chair yoga class", 3: "junior gym class"})
+    assert res.root[2] != res.root[3]
+
+
+def test_one_record_per_source_in_a_cluster():
+    mid_l, mid_r, prob = np.array([1, 2]), np.array([2, 3]), np.array([0.99, 0.98])
+    res = cluster_pairs(mid_l, mid_r, prob, prob >= 0.95, {1: "a", 2: "b", 3: "a"})
+    assert res.root[3] != res.root[2]
+    assert res.refused["one record per source"] == 1
+
+
+def test_overrides_are_honoured(tmp_path):
+    path = tmp_path / "overrides.yaml"
+    ov = load_overrides(path)
+    ov.add("cannot-link", ("council", "council-svc-0"), ("nhs", "nhs-svc-0"), "checked by phone")
+    ov.add("must-link", ("council", "council-class-0"), ("council", "council-class-1"), "renamed class")
+    ov.save()
+    assert load_overrides(path).version == 1
+    con = keyed(leisure_world())
+    match_records(con, overrides=load_overrides(path))
+    groups = clusters(con)
+    assert "nhs-svc-0" not in cluster_of(groups, "council-svc-0")
+    assert "council-class-1" in cluster_of(groups, "council-class-0")
+
+
+def test_a_malformed_overrides_file_is_one_clear_error(tmp_path):
+    from dedupe.overrides import OverridesError
+    path = tmp_path / "overrides.yaml"
+    path.write_text("decisions:\n  - decision: maybe\n")
+    with pytest.raises(OverridesError, match="decision 1"):
+        load_overrides(path)
+
+
+def oruk(row: dict) -> dict:
+    return {"source_id": row["source_id"], "id": row["source_record_id"], "name": row["name"], "status": "active",
+            "organization": {"id": "o-" + row["org_name"], "name": row["org_name"]},
+            "phones": [{"id": "p", "number": p} for p in row["phones"]],
+            "schedules": [{"id": "s", "freq": "WEEKLY", "byday": row["schedule"][0].split("@")[0], "opens_at": "10:00"}],
+            "service_at_locations": [{"id": "sal", "location": {
+                "id": "l-" + row["source_record_id"], "latitude": row["latitude"], "longitude": row["longitude"],
+                "addresses": [{"id": "a", "address_1": row["address"], "city": row["city"], "postal_code": row["postcode"]}]}}]}
+
+
+def test_placecat_match_writes_clusters_csv(tmp_path):
+    rows = leisure_world()
+    src = tmp_path / "services.jsonl"
+    src.write_text("\n".join(json.dumps(oruk(r)) for r in rows) + "\n")
+    out = tmp_path / "clusters.csv"
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "match", str(src), "--out", str(out)],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    with out.open() as f:
+        got = list(csv.DictReader(f))
+    assert list(got[0]) == ["source_id", "record_id", "cluster_id", "score"]
+    assert len(got) == len(rows)
+    cluster = {r["record_id"]: r["cluster_id"] for r in got}
+    assert len({cluster[f"{s}-svc-1"] for s in SOURCES}) == 1
+    assert len({cluster[f"council-class-{n}"] for n in range(len(CLASSES))}) == len(CLASSES)
+
+
+def test_placecat_match_reports_a_bad_line_in_one_line(tmp_path):
+    src = tmp_path / "bad.jsonl"
+    src.write_text('{"source_id": "a", "id": "1", "name": "x"}\n{oops\n')
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "match", str(src), "--out", str(tmp_path / "o.csv")],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2
+    assert "line 2" in proc.stderr and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
