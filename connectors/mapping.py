@@ -324,7 +324,7 @@ class BoundMapping:
         m = self.mapping
         if m.id_column:
             v = row.get(self.col(m.id_column))
-            return None if v is None or not _id_text(v) else _id_text(v)
+            return (_id_text(v) or None) if v is not None else None
         parts = [_norm(_id_text(row.get(self.col(c)))) if row.get(self.col(c)) is not None else ""
                  for c in m.key_columns]
         if not any(parts):
