@@ -110,19 +110,54 @@ def accuracy(args) -> None:
     print(f"placecat with the gates switched off (plain EM weights): {pair_counts(ungated_labels, 'cluster_mid')}")
     print(f"  hard-negative pairs merged: {hard_negative_merges(ungated_labels, 'cluster_mid')}")
     if args.splink:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "gen.parquet"
-            duckdb.connect().execute("SELECT 1")
+        run_splink_side_by_side(args.splink, "generator", frame)
+
+
+def run_splink_side_by_side(python: str, mode: str, frame: pd.DataFrame | None = None, fixtures: str | None = None) -> None:
+    """Splink in its own venv on the very same data (a parquet copy of the frame)."""
+    if not Path(python).exists():
+        print(f"splink: not run ({python} does not exist; create it with `python3 -m venv /work/splink-venv && "
+              "/work/splink-venv/bin/pip install splink`)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        arg = fixtures
+        if frame is not None:
+            arg = str(Path(tmp) / "data.parquet")
             con = duckdb.connect()
             con.register("f", frame)
-            con.execute(f"COPY (SELECT * FROM f) TO '{path}' (FORMAT parquet)")
-            proc = subprocess.run([args.splink, str(Path(__file__).with_name("splink_compare.py")), "generator", str(path)],
-                                  capture_output=True, text=True)
-            if proc.returncode != 0:
-                print("splink: could not run:", proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode)
-                return
-            pred = pd.read_parquet(Path(tmp) / "gen.parquet.splink.parquet") if False else None
-            print(proc.stdout.strip())
+            con.execute(f"COPY (SELECT * FROM f) TO '{arg}' (FORMAT parquet)")
+        proc = subprocess.run([python, str(Path(__file__).with_name("splink_compare.py")), mode, arg],
+                              capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("splink")]
+    if proc.returncode != 0 or not lines:
+        tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        print(f"splink: failed to run: {tail[0]}")
+        return
+    print("\n".join(lines))
+
+
+def fodors_zagats(args) -> None:
+    """Fodor's and Zagat's restaurant guides: venue name, street address, city, phone, cuisine."""
+    base = Path(args.fixtures) / "fodors_zagats"
+    f = pd.read_csv(base / "fodors.csv", dtype=str)
+    z = pd.read_csv(base / "zagats.csv", dtype=str)
+    m = pd.read_csv(base / "matches_fodors_zagats.csv", dtype=str)
+    truth = {("fodors", a): f"m{n}" for n, a in enumerate(m["fodors_id"])} | {("zagats", b): f"m{n}" for n, b in enumerate(m["zagats_id"])}
+    rows = []
+    for source, df in (("fodors", f), ("zagats", z)):
+        for r in df.to_dict("records"):
+            rows.append({"staging_id": f"{source}/{r['id']}", "source_id": source, "source_record_id": r["id"], "name": r["name"],
+                         "description": None, "url": None, "email": None, "org_name": None, "org_url": None, "org_email": None,
+                         "identifiers": [], "phones": [r["phone"]] if isinstance(r["phone"], str) else [], "location_name": None,
+                         "address": r["addr"], "city": r["city"], "postcode": None, "latitude": None, "longitude": None,
+                         "schedule": [], "terms": [r["type"]] if isinstance(r["type"], str) else [],
+                         "staging_location_id": None, "staging_org_id": None,
+                         "entity": truth.get((source, r["id"]), f"{source}/{r['id']}"), "venue": None, "org": None, "kind": "venue"})
+    frame = pd.DataFrame(rows)
+    labels, summary, seconds = run_placecat(frame)
+    print(f"placecat on Fodors-Zagats (service comparisons, untuned): {pair_counts(labels, 'cluster_mid')} in {seconds:.1f} s")
+    if args.splink:
+        run_splink_side_by_side(args.splink, "fodors", fixtures=str(args.fixtures))
 
 
 def peak_mb() -> float:
@@ -161,8 +196,11 @@ def main() -> None:
     s.add_argument("--records", type=int, default=1_000_000)
     s.add_argument("--new", type=int, default=10_000)
     s.add_argument("--seed", type=int, default=42)
+    fz = sub.add_parser("fodors")
+    fz.add_argument("--fixtures", default=str(Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "benchmarks"))
+    fz.add_argument("--splink", default=os.environ.get("SPLINK_PYTHON", "/work/splink-venv/bin/python"))
     args = p.parse_args()
-    accuracy(args) if args.what == "accuracy" else scale(args)
+    {"accuracy": accuracy, "scale": scale, "fodors": fodors_zagats}[args.what](args)
 
 
 if __name__ == "__main__":

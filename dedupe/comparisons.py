@@ -75,13 +75,14 @@ SERVICE_COMPARISONS = (
                                  "AND (len(l.loc_ids) = 0 OR len(r.loc_ids) = 0) AND (l.town IS NULL OR r.town IS NULL)", (
         Level("same UPRN", "len(list_intersect(l.loc_ids, r.loc_ids)) > 0", True),
         Level("same postcode and address", "l.postcode = r.postcode AND (sim.addr >= 85 OR l.addr_num = r.addr_num AND l.addr_num <> '')", True),
+        Level("same address in the same town", "l.town = r.town AND sim.addr >= 90", True),
         Level("within 100 m", "l.lat IS NOT NULL AND r.lat IS NOT NULL AND metres(l.lat, l.lon, r.lat, r.lon) <= 100", True),
         Level("same postcode", "l.postcode = r.postcode", True),
         Level("within 1 km", "l.lat IS NOT NULL AND r.lat IS NOT NULL AND metres(l.lat, l.lon, r.lat, r.lon) <= 1000"),
         Level("same postcode sector", "l.pc_sector = r.pc_sector"),
         Level("same town", "l.town = r.town AND (l.lat IS NULL OR r.lat IS NULL) AND (l.postcode IS NULL OR r.postcode IS NULL)"),
         Level("elsewhere", "true"),
-    ), words="venue", m_init=(0.3, 0.3, 0.2, 0.1, 0.04, 0.03, 0.02, 0.01)),
+    ), words="venue", m_init=(0.3, 0.3, 0.1, 0.1, 0.1, 0.04, 0.03, 0.02, 0.01)),
     Comparison("phone", "place", "len(l.phones) = 0 OR len(r.phones) = 0", (
         Level("same local number", "len(list_intersect(l.local_phones, r.local_phones)) > 0", True),
         Level("same national number", "len(list_intersect(l.phones, r.phones)) > 0"),

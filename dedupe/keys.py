@@ -91,6 +91,8 @@ def install_key_macros(con: duckdb.DuckDBPyConnection) -> None:
               WHEN phone_digits(x) LIKE '44%' AND len(phone_digits(x)) = 12 THEN '+' || phone_digits(x)
               WHEN phone_digits(x) LIKE '0%' AND len(phone_digits(x)) BETWEEN 10 AND 11 THEN '+44' || substr(phone_digits(x), 2)
               WHEN phone_digits(x) LIKE '+%' AND len(phone_digits(x)) >= 9 THEN phone_digits(x)
+              -- not a UK number: keep the digits, so that two listings of it still compare equal
+              WHEN len(replace(phone_digits(x), '+', '')) >= 9 THEN '#' || replace(phone_digits(x), '+', '')
             END)""",
         # Non-geographic numbers (03, 05, 08, 09) and mobiles are shared across branches of a franchise.
         "CREATE OR REPLACE MACRO phone_is_national(p) AS (p LIKE '+443%' OR p LIKE '+445%' OR p LIKE '+448%' OR p LIKE '+449%')",
@@ -135,7 +137,8 @@ def install_key_macros(con: duckdb.DuckDBPyConnection) -> None:
                  ELSE ident_scheme(t) || ':' || ident_value(v) END)""",
         # Words of one name with no look-alike in the other: 'netball' in 'walking netball' vs 'walking football'.
         """CREATE OR REPLACE MACRO unmatched_tokens(a, b) AS (
-            list_filter(a, lambda x: NOT coalesce(list_bool_or(list_transform(b, lambda y: x = y OR jaro_winkler_similarity(x, y) >= 0.9)), false)))""",
+            list_filter(a, lambda x: NOT coalesce(list_bool_or(list_transform(b, lambda y: x = y OR jaro_winkler_similarity(x, y) >= 0.9
+                OR (len(x) >= 4 AND len(y) >= 4 AND (starts_with(x, y) OR starts_with(y, x))))), false)))""",
         # Two names conflict when each has a word the other lacks (a different activity, saint or age group).
         "CREATE OR REPLACE MACRO names_conflict(a, b) AS (len(unmatched_tokens(a, b)) > 0 AND len(unmatched_tokens(b, a)) > 0)",
         # Geohash-like grid cells (~350 m), and distance in metres.
