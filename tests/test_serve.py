@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import os
 import shutil
@@ -303,3 +304,21 @@ def test_serve_cli_reports_a_missing_catalogue_in_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "missing.duckdb" in err and "not found" in err
     assert main(["serve", "--db", str(tmp_path / "missing.duckdb"), "--profile", "x"]) == 2
     assert "--profiles" in capsys.readouterr().err
+
+
+# -- dogfooding: our own validator and our own ORUK connector -------------------------------------------
+def test_placecat_validate_passes_against_serve(served, capsys):
+    from pipelines.cli import main
+    assert main(["validate", served, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] is True and report["version"] == "3"
+
+
+@pytest.mark.slow
+def test_oruk_connector_harvests_back_exactly_the_published_catalogue(served, published_sample, tmp_path):
+    from tests.support.roundtrip import assert_staging_equals_published, harvest_to_staging
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(f"sources:\n  - id: from-serve\n    kind: oruk\n    url: {served}\n"
+                       f"    publisher: placecat serve\n    role: none\n")
+    snapshot = harvest_to_staging(sources, tmp_path / "state", "from-serve")
+    assert_staging_equals_published(snapshot, "from-serve", published_sample)

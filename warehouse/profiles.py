@@ -164,6 +164,8 @@ def _table_columns(con: duckdb.DuckDBPyConnection, db: str, schema: str) -> dict
 POSTCODE_COLUMNS = ("postcode", "pcds", "pcd", "pcd7", "pcd8", "postal_code")
 LAT_COLUMNS = ("latitude", "lat")
 LONG_COLUMNS = ("longitude", "long", "lon", "lng")
+# Columns of a postcode table that hold ONS area codes (placecat reference load: ref.postcode).
+AREA_CODE_COLUMNS = ("lad", "ward", "oa11", "lsoa11", "msoa11", "utla", "ltla", "county", "rgn")
 
 
 def postcode_tables(con: duckdb.DuckDBPyConnection, db: str) -> list[dict]:
@@ -176,7 +178,7 @@ def postcode_tables(con: duckdb.DuckDBPyConnection, db: str) -> list[dict]:
             continue
         lat = next((lower[c] for c in LAT_COLUMNS if c in lower), None)
         lon = next((lower[c] for c in LONG_COLUMNS if c in lower), None)
-        codes = [c for c in cols if c.lower().endswith(("cd", "code")) and c != pc]
+        codes = [c for c in cols if c != pc and (c.lower().endswith(("cd", "code")) or c.lower() in AREA_CODE_COLUMNS)]
         found.append({"table": table, "postcode": pc, "lat": lat, "long": lon, "codes": codes})
     return found
 
