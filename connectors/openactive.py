@@ -256,6 +256,14 @@ class RawApplier:
     def __init__(self, writer, known: dict[str, int | None]):
         self.writer = writer
         self.known = known
+        # Tombstones are applied once per page (one DELETE, not one per item). An id put again
+        # after its tombstone leaves the set; one put before it is removed after the flush.
+        self.pending_deletes: set[str] = set()
+
+    def end_page(self) -> None:
+        if self.pending_deletes:
+            self.writer.delete_raw_many(self.pending_deletes)
+            self.pending_deletes.clear()
 
     def apply(self, item: Any, feed: Feed, page_url: str, run: FeedRun) -> None:
         if not isinstance(item, dict) or item.get("id") in (None, ""):
@@ -270,9 +278,10 @@ class RawApplier:
             return
         self.known[record_id] = modified if modified is not None else prev
         if str(item.get("state", "")).lower() == "deleted":
-            self.writer.delete_raw(record_id)
+            self.pending_deletes.add(record_id)
             run.deleted += 1
             return
+        self.pending_deletes.discard(record_id)
         data = item.get("data") if isinstance(item.get("data"), dict) else {}
         self.writer.put_raw(record_id, oa_type(data) or kind, item, page_url)
         run.updated += 1
@@ -307,6 +316,7 @@ def harvest_feed(client: HttpClient, applier: RawApplier, feed: Feed, fstate: di
         items = doc.get("items") or []
         for item in items:
             applier.apply(item, feed, url, run)
+        applier.end_page()
         run.state["items"] = int(run.state.get("items", 0)) + len(items)
         nxt = doc.get("next")
         if not isinstance(nxt, str) or not nxt.strip():
@@ -421,6 +431,7 @@ def harvest_local(source, writer, state: dict) -> HarvestOutcome:
         feed = Feed(str(f), kind_from_url(f.name))
         for item in doc["items"]:
             applier.apply(item, feed, str(f), run)
+        applier.end_page()
         run.pages += 1
     return HarvestOutcome("complete", f"{run.updated} updated, {run.deleted} deleted from {len(files)} file(s)",
                           records=run.updated + run.deleted, pages=run.pages,

@@ -259,6 +259,13 @@ class SnapshotWriter:
         self.flush_raw()
         self.con.execute("DELETE FROM raw.record WHERE record_id = ?", [str(record_id)])
 
+    def delete_raw_many(self, record_ids) -> None:
+        """Delete many records in one statement (an RPDE page can carry hundreds of tombstones)."""
+        ids = [str(r) for r in record_ids]
+        if ids:
+            self.flush_raw()
+            self.con.execute("DELETE FROM raw.record WHERE record_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+
     def flush_raw(self) -> None:
         if not self._raw:
             return
