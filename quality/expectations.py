@@ -29,6 +29,7 @@ import duckdb
 import pandas as pd
 
 from quality import rules as R
+from quality.bulk import insert_rows
 from warehouse.model import ADDRESS_TYPES, SCHEDULE_FREQS, SERVICE_STATUSES
 
 BLOCKING, WARNING = "blocking", "warning"
@@ -326,9 +327,11 @@ def store_validation(con: duckdb.DuckDBPyConnection, run_id: str, report: StageV
     con.execute(EXPECTATION_RESULT_DDL)
     con.execute("DELETE FROM quality.expectation_result WHERE run_id = ? AND stage = ?", [run_id, report.stage])
     if report.outcomes:
-        con.executemany("INSERT INTO quality.expectation_result VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-            [run_id, o.stage, o.suite, o.expectation, o.column, o.severity, o.success, o.element_count,
-             o.unexpected_count, o.unexpected_percent, o.exception] for o in report.outcomes])
+        insert_rows(con, "quality.expectation_result",
+                    ["run_id", "stage", "suite", "expectation", "column", "severity", "success", "element_count",
+                     "unexpected_count", "unexpected_percent", "exception"],
+                    [[run_id, o.stage, o.suite, o.expectation, o.column, o.severity, o.success, o.element_count,
+                      o.unexpected_count, o.unexpected_percent, o.exception] for o in report.outcomes])
 
 
 def stored_outcomes(con: duckdb.DuckDBPyConnection, run_id: str, stage: str) -> list[ExpectationOutcome]:

@@ -18,6 +18,7 @@ import duckdb
 import nh3
 
 from connectors.text import html_to_text, looks_like_html, repair_text
+from quality.bulk import insert_rows
 
 ALLOWED_TAGS = {"p", "br", "ul", "ol", "li", "a", "strong", "em", "b", "i"}
 ALLOWED_ATTRIBUTES = {"a": {"href"}}
@@ -83,7 +84,7 @@ CREATE TABLE IF NOT EXISTS catalogue.plain_text (
 
 def _update(con: duckdb.DuckDBPyConnection, table: str, field: str, pairs: list[tuple[str, str | None]]) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE sanitise_update (id VARCHAR, value VARCHAR)")
-    con.executemany("INSERT INTO sanitise_update VALUES (?, ?)", pairs)
+    insert_rows(con, "sanitise_update", ["id", "value"], pairs)
     con.execute(f'UPDATE catalogue.{table} t SET "{field}" = u.value FROM sanitise_update u WHERE u.id = t.id')
 
 
@@ -121,5 +122,5 @@ def write_plain_text(con: duckdb.DuckDBPyConnection) -> int:
             for row_id, v in con.execute(f'SELECT id, "{field}" FROM catalogue.{table} WHERE "{field}" IS NOT NULL').fetchall():
                 rows.append((table, row_id, field, plain_text(v) if any(ch in v for ch in "<&") else v.strip()))
     if rows:
-        con.executemany("INSERT INTO catalogue.plain_text VALUES (?, ?, ?, ?)", rows)
+        insert_rows(con, "catalogue.plain_text", ["table_name", "id", "field", "text"], rows)
     return len(rows)

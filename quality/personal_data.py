@@ -32,6 +32,8 @@ from typing import Iterable
 
 import duckdb
 
+from quality.bulk import insert_rows
+
 CONSUMER_DOMAINS = frozenset("""
 gmail.com googlemail.com hotmail.com hotmail.co.uk live.com live.co.uk msn.com outlook.com outlook.co.uk
 yahoo.com yahoo.co.uk ymail.com rocketmail.com aol.com aol.co.uk btinternet.com btopenworld.com
@@ -279,7 +281,8 @@ def detect_in_staging(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
             seen.add(key)
             unique.append(r)
     if unique:
-        con.executemany("INSERT INTO quality.personal_data VALUES (?, ?, ?, ?, ?, ?, ?, ?)", unique)
+        insert_rows(con, "quality.personal_data",
+                    ["run_id", "source_id", "record_id", "table_name", "field", "kind", "reason", "masked"], unique)
     # OpenActive organisers that are a Person: the connector records them as issues.
     con.execute("""
         INSERT INTO quality.personal_data
@@ -361,7 +364,7 @@ def scrub_catalogue(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, in
         for f in {u[1] for u in updates}:
             pairs = [(rid, new) for rid, ff, new in updates if ff == f]
             con.execute("CREATE OR REPLACE TEMP TABLE scrub_update (id VARCHAR, value VARCHAR)")
-            con.executemany("INSERT INTO scrub_update VALUES (?, ?)", pairs)
+            insert_rows(con, "scrub_update", ["id", "value"], pairs)
             con.execute(f'UPDATE catalogue.{table} t SET "{f}" = u.value FROM scrub_update u WHERE u.id = t.id')
             changed["values_rewritten"] += len(pairs)
     changed["values_rewritten"] += _scrub_conflicts(con, role, assurer_roles)
@@ -384,8 +387,10 @@ def _scrub_conflicts(con: duckdb.DuckDBPyConnection, role: dict[str, str], assur
             if f in ("email", "assurer_email") else scrub_text(v, role_email)
         if new != v:
             updates.append((rowid, new))
-    for rowid, new in updates:
-        con.execute("UPDATE catalogue.conflict SET value = ? WHERE rowid = ?", [new, rowid])
+    if updates:
+        con.execute("CREATE OR REPLACE TEMP TABLE scrub_conflict (rid BIGINT, value VARCHAR)")
+        insert_rows(con, "scrub_conflict", ["rid", "value"], updates)
+        con.execute("UPDATE catalogue.conflict t SET value = u.value FROM scrub_conflict u WHERE t.rowid = u.rid")
     return len(updates)
 
 
@@ -411,7 +416,7 @@ def record_residue(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
             for finding in find_in_text(v):
                 rows.append([run_id, "plain_text", "text", row_id, finding.kind])
     if rows:
-        con.executemany("INSERT INTO quality.personal_data_residue VALUES (?, ?, ?, ?, ?)", rows)
+        insert_rows(con, "quality.personal_data_residue", ["run_id", "table_name", "field", "row_id", "kind"], rows)
     return len(rows)
 
 
