@@ -484,11 +484,8 @@ def parse_days(text: str) -> tuple[list[str], list[str]]:
 
 def normalise_phone(v: Any) -> str:
     s = _as_text(v)
-    digits = re.sub(r"\D", "", s)
     # A number typed into Excel loses its leading zero: 1132224444 was 0113 222 4444.
-    if re.fullmatch(r"[1-9]\d{9}", s):
-        return "0" + s
-    return s if digits else s
+    return "0" + s if re.fullmatch(r"[1-9]\d{9}", s) else s
 
 
 class RowMapper:
@@ -499,8 +496,7 @@ class RowMapper:
         self.m = bound.mapping
         self.rows = rows
         self.types = {t: column_types(t) for t in MAPPABLE}
-        read = set(self.b.actual.values())
-        self.read_columns = read
+        self.read_columns = set(self.b.actual.values())
 
     # one field's value(s) in a row: (values, column for messages)
     def field_values(self, spec: FieldSpec, row: dict, probs: RowProblems) -> list[Any]:

@@ -67,8 +67,8 @@ SYNONYMS: dict[str, list[str]] = {
 }
 # Fields several columns may feed (joined in column order).
 JOINABLE = {"address.address_1"}
-ABBREVIATIONS = {"addr": "address", "desc": "description", "org": "organisation", "tel": "tel", "no": "no",
-                 "num": "number", "svc": "service", "pc": "postcode", "yrs": "age"}
+ABBREVIATIONS = {"addr": "address", "desc": "description", "org": "organisation", "num": "number",
+                 "svc": "service", "pc": "postcode", "yrs": "age"}
 
 _POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}$", re.I)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.I)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import io
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -267,14 +266,14 @@ def _open_csv(path: Path, header_row: int | None, encoding: str | None, delimite
                         continue
                     if n - h - 1 > max_rows:
                         raise TabularError(f"{path.name}: more than {max_rows:,} rows; split the file or raise the source's max_rows")
-                    yield n, _row_dict(columns, r, width, path.name, n)
+                    yield n, _row_dict(columns, r, width)
             except csv.Error as exc:
                 raise TabularError(f"{path.name}: row {n + 1}: not readable as CSV ({exc})") from None
 
     return Table(path, "csv", None, h + 1, columns, [], enc, delim, rows)
 
 
-def _row_dict(columns: list[str], values: list[Any], width: int, where: str, n: int) -> dict[str, Any]:
+def _row_dict(columns: list[str], values: list[Any], width: int) -> dict[str, Any]:
     if len(values) > width and any(not _blank(v) for v in values[width:]):
         # Cells beyond the header: keep them under generated names rather than drop them.
         extra = {f"Column {_col_letter(i + 1)}": v for i, v in enumerate(values[width:], start=width)
@@ -423,7 +422,7 @@ def _open_xlsx(path: Path, sheet: str | int | None, header_row: int | None, max_
             count += 1
             if count > max_rows:
                 raise TabularError(f"{path.name}: sheet '{title}' has more than {max_rows:,} rows; split it or raise the source's max_rows")
-            yield n, _row_dict(columns, vals, width, path.name, n)
+            yield n, _row_dict(columns, vals, width)
 
     return Table(path, "xlsx", title, h + 1, columns, hidden, None, None, rows)
 
