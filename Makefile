@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 DEMO_DB ?= demo/placecat.duckdb
+DEMO_REF = pipelines/sample/reference
 
 .PHONY: install demo test test-fast dagster clean
 
@@ -18,7 +19,11 @@ install: $(STAMP)
 ## Run the nightly job offline on the bundled sample sources.
 demo: $(STAMP)
 	@mkdir -p $(dir $(DEMO_DB))
+	@$(BIN)/placecat reference load --db $(DEMO_DB) --lga-services $(DEMO_REF)/lga_services.csv \
+	  --postcodes $(DEMO_REF)/postcodes.csv --areas $(DEMO_REF)/areas.csv --wards $(DEMO_REF)/wards.csv \
+	  --imd $(DEMO_REF)/imd.csv --population $(DEMO_REF)/imd.csv > /dev/null
 	$(BIN)/placecat run --sources pipelines/sample/sources.yaml --db $(DEMO_DB)
+	$(BIN)/placecat report --db $(DEMO_DB) --out $(dir $(DEMO_DB))report.html
 
 ## Run the whole test suite (the same command CI runs).
 test: $(STAMP)
