@@ -404,6 +404,9 @@ def harvest_remote(source, writer, state: dict, client: HttpClient) -> HarvestOu
         return HarvestOutcome("unchanged", f"no changes in {len(runs)} feed(s)", pages=stats["pages"],
                               state=new_state, stats=stats)
     msg = f"{stats['updated']} updated, {stats['deleted']} deleted from {len(runs)} feed(s), {stats['pages']} page(s)"
+    unfinished = [r.url for r in runs if r.polled and not r.state.get("at_end")]
+    if unfinished:
+        msg += f"; {len(unfinished)} feed(s) stopped at max_pages and continue next run"
     return HarvestOutcome("complete", msg, records=changed, pages=stats["pages"], state=new_state, stats=stats)
 
 

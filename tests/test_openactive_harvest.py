@@ -326,3 +326,16 @@ def test_modified_up_to_2_pow_60_as_number_or_string():
     assert openactive.parse_modified(str(2 ** 60 + 1)) == 2 ** 60 + 1
     assert openactive.parse_modified("not a number") is None
     assert openactive.parse_modified(True) is None
+
+
+def test_max_pages_stops_and_the_next_run_continues(tmp_path, fixtures_dir, server, fast_end_poll):
+    feed = RpdeFeed(server, "/series", [series_item(n) for n in range(20)], page_size=5)
+    source = write_sources(tmp_path, fixtures_dir, feeds=[feed.url], max_pages=3)
+    state_dir = tmp_path / "state"
+    rep = harvest_source(source, state_dir, "r1")
+    assert rep.status == "ok" and "continue next run" in rep.message
+    normalise_source(source, state_dir, rep.version, "r1")
+    assert len(service_names(state_dir)) == 15
+    assert run(source, state_dir, "r2").status == "ok"
+    assert len(service_names(state_dir)) == 20 and harvest_state(state_dir)["feeds"][feed.url]["at_end"] is True
+    assert server.count("/series") == 3 + 2  # no page read twice
