@@ -19,6 +19,8 @@ ROLE_RANK = {"owner": 0, "regulator": 1, "assurer": 2, "none": 3}
 # differences are not reported as disagreements).
 CONFLICT_FIELDS = ("name", "description", "url", "email", "status", "minimum_age", "maximum_age", "fees")
 
+ENTITY_CLUSTER_DDL = "CREATE TABLE IF NOT EXISTS work.{table} (staging_id VARCHAR PRIMARY KEY, cluster_key VARCHAR)"
+
 DET_UUID_MACRO = """
 CREATE OR REPLACE MACRO det_uuid(x) AS (
     substr(md5(x), 1, 8) || '-' || substr(md5(x), 9, 4) || '-5' || substr(md5(x), 14, 3) || '-8'
@@ -130,23 +132,30 @@ def build_children(con: duckdb.DuckDBPyConnection) -> None:
     for table in ORUK_TABLES:
         con.execute(f"DELETE FROM catalogue.{table}")
 
-    # Organisations: one golden organisation per staging organisation that a golden service uses.
+    # Organisations: one golden organisation per matched organisation (dedupe.entities) that a
+    # golden service uses; its row comes from the cluster's representative, its identifiers from all.
+    con.execute(ENTITY_CLUSTER_DDL.format(table="org_cluster"))
     con.execute("""
         CREATE OR REPLACE TABLE work.org_map AS
-        SELECT DISTINCT staging_org_id AS staging_id, det_uuid('organization/' || staging_org_id) AS id
-        FROM work.golden_service WHERE staging_org_id IS NOT NULL
+        WITH used AS (SELECT id AS staging_id FROM staging.organization),
+        cl AS (SELECT u.staging_id, coalesce(c.cluster_key, u.staging_id) AS key FROM used u LEFT JOIN work.org_cluster c USING (staging_id))
+        SELECT staging_id, det_uuid('organization/' || key) AS id, staging_id = min(staging_id) OVER (PARTITION BY key) AS rep FROM cl
     """)
     org_cols = [c for c in oruk_columns("organization") if c not in ("id", "parent_organization_id")]
     con.execute(f"""
         INSERT INTO catalogue.organization (id, {', '.join(org_cols)})
         SELECT om.id, {', '.join('o.' + c for c in org_cols)}
         FROM work.org_map om JOIN staging.organization o ON o.id = om.staging_id
+        WHERE om.rep AND om.id IN (SELECT m.id FROM work.golden_service g JOIN work.org_map m ON m.staging_id = g.staging_org_id)
     """)
     oi_cols = [c for c in oruk_columns("organization_identifier") if c not in ("id", "organization_id")]
     con.execute(f"""
         INSERT INTO catalogue.organization_identifier (id, organization_id, {', '.join(oi_cols)})
-        SELECT det_uuid('organization_identifier/' || i.id), om.id, {', '.join('i.' + c for c in oi_cols)}
+        SELECT DISTINCT ON (om.id, i.identifier_type, i.identifier)
+               det_uuid('organization_identifier/' || om.id || '/' || coalesce(i.identifier_type, '') || '/' || i.identifier),
+               om.id, {', '.join('i.' + c for c in oi_cols)}
         FROM staging.organization_identifier i JOIN work.org_map om ON om.staging_id = i.organization_id
+        WHERE om.id IN (SELECT id FROM catalogue.organization)
     """)
     svc_cols = [c for c in oruk_columns("service") if c not in ("id", "organization_id")]
     con.execute(f"""
@@ -182,14 +191,17 @@ def build_children(con: duckdb.DuckDBPyConnection) -> None:
         FROM ({_best_member_with(con, 'service_at_location', 'service_id')}) b
         JOIN staging.service_at_location sal ON sal.service_id = b.staging_id
     """)
+    # One golden location per matched venue (dedupe.entities); its rows come from the representative.
+    con.execute(ENTITY_CLUSTER_DDL.format(table="location_cluster"))
     con.execute("""
         CREATE OR REPLACE TABLE work.location_map AS
-        SELECT DISTINCT staging_location_id AS staging_id, det_uuid('location/' || staging_location_id) AS id
-        FROM work.sal
+        WITH used AS (SELECT id AS staging_id FROM staging.location),
+        cl AS (SELECT u.staging_id, coalesce(c.cluster_key, u.staging_id) AS key FROM used u LEFT JOIN work.location_cluster c USING (staging_id))
+        SELECT staging_id, det_uuid('location/' || key) AS id, staging_id = min(staging_id) OVER (PARTITION BY key) AS rep FROM cl
     """)
     con.execute("""
         INSERT INTO catalogue.service_at_location (id, service_id, location_id)
-        SELECT det_uuid('service_at_location/' || s.service_id || '/' || s.staging_sal_id), s.service_id, lm.id
+        SELECT DISTINCT ON (s.service_id, lm.id) det_uuid('service_at_location/' || s.service_id || '/' || s.staging_sal_id), s.service_id, lm.id
         FROM work.sal s JOIN work.location_map lm ON lm.staging_id = s.staging_location_id
     """)
     loc_cols = [c for c in oruk_columns("location") if c != "id"]
@@ -197,6 +209,7 @@ def build_children(con: duckdb.DuckDBPyConnection) -> None:
         INSERT INTO catalogue.location (id, {', '.join(loc_cols)})
         SELECT lm.id, {', '.join('l.' + c for c in loc_cols)}
         FROM work.location_map lm JOIN staging.location l ON l.id = lm.staging_id
+        WHERE lm.rep AND lm.id IN (SELECT location_id FROM catalogue.service_at_location)
     """)
     for table in ("address", "accessibility"):
         cols = [c for c in oruk_columns(table) if c not in ("id", "location_id")]
@@ -204,6 +217,7 @@ def build_children(con: duckdb.DuckDBPyConnection) -> None:
             INSERT INTO catalogue.{table} (id, location_id, {', '.join(cols)})
             SELECT det_uuid('{table}/' || t.id), lm.id, {', '.join('t.' + c for c in cols)}
             FROM staging.{table} t JOIN work.location_map lm ON lm.staging_id = t.location_id
+            WHERE lm.rep AND lm.id IN (SELECT id FROM catalogue.location)
         """)
 
     # Taxonomy: the attributes of the best member that has any, with their terms and taxonomies.
@@ -263,6 +277,21 @@ def record_conflicts_and_trust(con: duckdb.DuckDBPyConnection) -> None:
     """)
 
 
+def record_entity_trust(con: duckdb.DuckDBPyConnection) -> None:
+    """Trust register rows for organisations and locations: each source record and its golden record."""
+    con.execute("DELETE FROM catalogue.replaced_by WHERE entity IN ('organization', 'location')")
+    for entity, table, mapping in (("organization", "organization", "org_map"), ("location", "location", "location_map")):
+        con.execute(f"""
+            INSERT INTO catalogue.replaced_by
+            SELECT '{entity}', t.source_id, t.source_record_id, m.id,
+                   CASE WHEN m.rep THEN 'preferred record of its golden {entity}'
+                        ELSE 'the same {entity} as ' || r.source_id || '/' || r.source_record_id
+                             || ' ({"shared identifier, or same name and web or email domain" if entity == "organization" else "shared UPRN, or same postcode and address, or within 30 m"})' END
+            FROM work.{mapping} m JOIN staging.{table} t ON t.id = m.staging_id
+            JOIN work.{mapping} m2 ON m2.id = m.id AND m2.rep JOIN staging.{table} r ON r.id = m2.staging_id
+        """)
+
+
 def build_golden_records(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     con.execute(DET_UUID_MACRO)
     ids = assign_golden_ids(con)
@@ -270,6 +299,7 @@ def build_golden_records(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     build_services(con)
     build_children(con)
     record_conflicts_and_trust(con)
+    record_entity_trust(con)
     golden = con.execute("SELECT count(*) FROM catalogue.service").fetchone()[0]
     members = con.execute("SELECT count(*) FROM catalogue.service_source").fetchone()[0]
     return {"golden_services": golden, "source_records": members, "duplicates_merged": members - golden, **ids}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import duckdb
 
 from dedupe.exact import CLUSTER_DDL, eligible_services_sql
+from dedupe.entities import match_entities
 from dedupe.matcher import match_records
 from dedupe.overrides import load_overrides
 from dedupe.records import flatten_staging, key_records
@@ -34,9 +35,10 @@ MATCH_STATE_DDL = [
 def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, overrides_path=None) -> dict:
     con.execute("CREATE SCHEMA IF NOT EXISTS work")
     con.execute(CLUSTER_DDL)
+    entities = match_entities(con)
     n = flatten_staging(con, eligible_services_sql(run_id))
     if n == 0:
-        return {"records": 0, "clusters": 0}
+        return {"records": 0, "clusters": 0, **entities}
     key_records(con)
     overrides = load_overrides(overrides_path)
     outcome = match_records(con, overrides=overrides)
@@ -52,7 +54,7 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
         con.execute(ddl)
     con.execute("DELETE FROM catalogue.match_model")
     con.execute("INSERT INTO catalogue.match_model VALUES (?, ?)", [run_id, outcome.model.to_json()])
-    return {**outcome.summary(), "overrides": str(overrides.path) if overrides.path else "",
+    return {**outcome.summary(), **entities, "overrides": str(overrides.path) if overrides.path else "",
             "override_decisions": len(overrides.decisions)}
 
 
