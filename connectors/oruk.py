@@ -31,7 +31,7 @@ from urllib.parse import quote
 from connectors.base import HarvestError, HarvestOutcome
 from connectors.http import FetchError, HttpClient, HttpPolicy
 from connectors.staging import StagingRows, child_record_id, staging_id
-from connectors.text import html_to_text, repair_text
+from connectors.text import html_to_text, repair_json_text, repair_text
 
 INCREMENTAL = False
 
@@ -207,9 +207,10 @@ def parse_envelope(doc: Any, url: str) -> Envelope:
     raise FetchError(url, f"not an ORUK paging envelope (no 'contents' or 'content' list; keys: {keys})")
 
 
-def items_hash(items: list) -> str:
-    return hashlib.sha256(json.dumps(items, sort_keys=True, ensure_ascii=False, default=str)
-                          .encode("utf-8")).hexdigest()
+def items_key(items: list) -> str:
+    """What a page lists (its item ids in order): equal keys mean a repeated page."""
+    ids = [it.get("id") if isinstance(it, dict) else it for it in items]
+    return hashlib.sha256(json.dumps(ids, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -217,8 +218,9 @@ class Page:
     number: int
     url: str
     envelope: Envelope | None      # None when the server answered 304 Not Modified
-    hash: str | None
+    hash: str | None               # of the body: "unchanged since last time"
     validators: dict = field(default_factory=dict)
+    key: str | None = None         # of the listed ids: "the same page again"
 
     @property
     def items(self) -> list:
@@ -246,7 +248,8 @@ class FeedHarvest:
         if res.not_modified:
             return Page(n, res.url, None, (self.state.get("page_hashes") or {}).get(str(n)), res.validators)
         env = parse_envelope(doc, res.url)
-        return Page(n, res.url, env, items_hash(env.items), res.validators)
+        # The body's hash, not the items': as good for "unchanged", without re-serialising the page.
+        return Page(n, res.url, env, hashlib.sha256(res.body).hexdigest(), res.validators, items_key(env.items))
 
     def fetch_pages(self, numbers: list[int], conditional: bool = True) -> dict[int, Page]:
         """Fetch pages concurrently; the first failure cancels the rest and is raised with its page."""
@@ -312,7 +315,7 @@ class FeedHarvest:
         self.pages.update(self.fetch_pages(list(range(2, planned + 1))))
         # Read on past the announced last page while the feed plainly has more.
         n = max(self.pages)
-        seen = {p.hash for p in self.pages.values() if p.items}
+        seen = {p.key for p in self.pages.values() if p.items}
         while self._more_after(self.pages[n], page_size, self._unique_count(), total_items):
             if n >= self.max_pages:
                 raise PageLimit(self.max_pages, None)
@@ -325,16 +328,12 @@ class FeedHarvest:
                 n = k
                 if not page.items:
                     break
-                if page.hash in seen:
+                if page.key in seen:
                     self.warnings.append(f"page {k} repeats an earlier page; stopped reading there")
                     stop = True
                     break
-                seen.add(page.hash)
-            if stop:
-                break
-            if not self.pages[n].items:
-                break
-            if n == 1 and self.pages[1].envelope is not None:
+                seen.add(page.key)
+            if stop or not self.pages[n].items:
                 break
 
     def _unique_count(self) -> int:
@@ -351,9 +350,9 @@ class FeedHarvest:
         for n in numbers:
             if n < (max(nonempty) if nonempty else 0) and self.pages[n].envelope is not None and not self.pages[n].items:
                 self.warnings.append(f"page {n} was empty part-way through the feed")
-        first_hash = self.pages[1].hash
+        first_key = self.pages[1].key
         later = [n for n in numbers if n > 1 and self.pages[n].items]
-        if later and all(self.pages[n].hash == first_hash for n in later):
+        if first_key and later and all(self.pages[n].key == first_key for n in later):
             return (f"the server returned page 1 for every page number (pages 2-{max(later)} repeat it); "
                     f"only {len(self.pages[1].items)} services could be read")
         seen: dict[str, int] = {}
@@ -361,10 +360,10 @@ class FeedHarvest:
             p = self.pages[n]
             if not p.items:
                 continue
-            if p.hash in seen:
-                self.warnings.append(f"page {n} repeats page {seen[p.hash]}")
+            if p.key in seen:
+                self.warnings.append(f"page {n} repeats page {seen[p.key]}")
             else:
-                seen[p.hash] = n
+                seen[p.key] = n
         return None
 
     # -- details ---------------------------------------------------------------------
@@ -641,7 +640,7 @@ def add_location(rows: StagingRows, loc: dict, root: str) -> str:
 
 def normalise_v3_service(rows: StagingRows, svc: dict, record_id: str, repair: bool = True) -> str | None:
     """Map one v3 service object (as in a /services/{id} response) to staging rows.
-    ``repair=False`` skips the text repair pass (for records known to be plain ASCII)."""
+    ``repair=False`` skips the text repair pass (``normalise`` repairs the JSON text instead)."""
     sid = rows.source_id
     if not isinstance(svc, dict):
         rows.issue(record_id, "service", None, "shape", "record is not a JSON object", "blocking")
@@ -714,27 +713,26 @@ def normalise_v3_service(rows: StagingRows, svc: dict, record_id: str, repair: b
     return service_id
 
 
-def needs_repair(text: str) -> bool:
-    """Could this raw JSON text hold mojibake or control characters? Plain ASCII without \\u
-    escapes cannot, and most records are that: they skip the (slower) repair pass."""
-    return not text.isascii() or "\\u" in text
-
-
 def normalise(source, records, rows: StagingRows) -> None:
     from connectors.oruk_v1 import normalise_v1_service
 
     for record_id, record_type, text, _where in records:
         try:
-            payload = json.loads(text) if isinstance(text, str) else text
+            if isinstance(text, str):
+                # Mojibake is repaired on the whole JSON text in one go; a pass over the parsed
+                # value is only needed when its strings hold control characters.
+                text, deep = repair_json_text(text)
+                payload = json.loads(text, strict=False)
+            else:
+                payload, deep = text, True
         except ValueError as exc:
             rows.issue(record_id, "service", None, "json", f"raw record is not JSON ({exc}); not loaded", "blocking")
             continue
-        repair = needs_repair(text) if isinstance(text, str) else True
         try:
             if record_type == "service_v1":
-                normalise_v1_service(rows, payload, record_id, repair=repair)
+                normalise_v1_service(rows, payload, record_id, repair=deep)
             else:
-                normalise_v3_service(rows, payload, record_id, repair=repair)
+                normalise_v3_service(rows, payload, record_id, repair=deep)
         except Exception as exc:  # one malformed record must not sink the page
             rows.issue(record_id, "service", None, "normalise",
                        f"could not normalise: {type(exc).__name__}: {exc}", "blocking")

@@ -21,13 +21,32 @@ _FTFY_CONFIG = ftfy.TextFixerConfig(unescape_html=False, uncurl_quotes=False, fi
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+# UTF-8 read as Windows-1252 or Latin-1 leaves a lead byte (Â..ô) followed by what a continuation
+# byte (0x80-0xBF) turns into in those encodings. Text without such a pair has no mojibake to fix.
+_MOJIBAKE_HINT = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+    # ... or a no-break space (C2 A0 / C3 A0) whose A0 was later flattened to a plain space.
+    "|[\u00c2\u00c3] ")
+
+
 def repair_text(value):
     """Mojibake repaired and control characters removed; non-strings are returned unchanged."""
     if not isinstance(value, str) or not value:
         return value
-    if value.isascii():
+    if value.isascii() or not _MOJIBAKE_HINT.search(value):
         return _CONTROL_RE.sub("", value) if _CONTROL_RE.search(value) else value
     return ftfy.fix_text(value, _FTFY_CONFIG)
+
+
+def repair_json_text(text: str) -> tuple[str, bool]:
+    """Repair mojibake in a whole JSON document at once (its syntax is ASCII, and repairs only ever
+    produce non-ASCII characters, so the structure is untouched). Returns the text and whether its
+    strings may still need ``repair_text`` (control characters, or text hidden in \\u escapes)."""
+    if not text.isascii() and _MOJIBAKE_HINT.search(text):
+        text = ftfy.fix_text(text, _FTFY_CONFIG)
+    # \u escapes hide control characters (and, in ASCII-only JSON, any mojibake) from the text pass.
+    return text, "\\u" in text or bool(_CONTROL_RE.search(text))
 
 
 def looks_like_html(text: str) -> bool:
