@@ -162,11 +162,14 @@ def place_locations(con: duckdb.DuckDBPyConnection) -> int:
         LEFT JOIN ref.postcode p ON p.postcode_key = upper(replace(a.postcode, ' ', ''))
     """)
     _nearest_lsoa_for_unmatched(con)
-    con.execute("""
-        UPDATE gap.location_geo g SET msoa11 = a.msoa11, lad = a.lad
-        FROM ref.lsoa_area a WHERE a.lsoa11 = g.lsoa11""")
-    if _exists(con, "ref", "lsoa_ward"):
-        con.execute("UPDATE gap.location_geo g SET ward = w.ward FROM ref.lsoa_ward w WHERE w.lsoa11 = g.lsoa11")
+    # Rewriting the table with its areas is much cheaper than updating a million rows in place.
+    ward = ("(SELECT lsoa11, ward FROM ref.lsoa_ward)" if _exists(con, "ref", "lsoa_ward")
+            else "(SELECT NULL::VARCHAR AS lsoa11, NULL::VARCHAR AS ward WHERE false)")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE gap.location_geo AS
+        SELECT g.* REPLACE (a.msoa11 AS msoa11, w.ward AS ward, a.lad AS lad)
+        FROM gap.location_geo g LEFT JOIN ref.lsoa_area a ON a.lsoa11 = g.lsoa11
+        LEFT JOIN {ward} w ON w.lsoa11 = g.lsoa11""")
     # The derived coordinates go into the catalogue too (so the republished feed can be mapped);
     # gap.location_geo.coordinates_from records that they came from the postcode centroid.
     con.execute("""
@@ -244,8 +247,9 @@ def _prepare_areas(con: duckdb.DuckDBPyConnection) -> None:
         FROM work.gap_area GROUP BY level, area_code
     """)
     st = _service_type_table(con)
-    bands = ", ".join(f"CASE WHEN coalesce(s.minimum_age, 0) <= {hi} AND coalesce(s.maximum_age, 200) >= {lo} "
-                      f"THEN '{name}' END" for name, lo, hi in AGE_BANDS)
+    # Age bands as bits (cheap to OR together per area), turned into names only for the output rows.
+    bits = " + ".join(f"CASE WHEN coalesce(s.minimum_age, 0) <= {hi} AND coalesce(s.maximum_age, 200) >= {lo} "
+                      f"THEN {1 << i} ELSE 0 END" for i, (name, lo, hi) in enumerate(AGE_BANDS))
     con.execute(f"""
         CREATE OR REPLACE TABLE work.gap_service AS
         WITH attending AS (
@@ -257,7 +261,7 @@ def _prepare_areas(con: duckdb.DuckDBPyConnection) -> None:
                               'drop[ -]?in') AS drop_in,
                regexp_matches(lower(coalesce(s.description, '') || ' ' || coalesce(sch.txt, '')),
                               'referr(al|ed)|refer you|by referral|voucher') AS referral,
-               list_filter([{bands}], lambda b: b IS NOT NULL) AS age_bands
+               {bits} AS age_bits
         FROM catalogue.service s LEFT JOIN attending sch ON sch.service_id = s.id
     """)
     con.execute(f"""
@@ -273,7 +277,9 @@ def _prepare_areas(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def build_coverage(con: duckdb.DuckDBPyConnection) -> int:
-    con.execute("""
+    age_list = "list_filter([" + ", ".join(f"CASE WHEN agg.age_bits & {1 << i} <> 0 THEN '{name}' END"
+                                           for i, (name, _, _) in enumerate(AGE_BANDS)) + "], lambda b: b IS NOT NULL)"
+    con.execute(f"""
         INSERT INTO gap.coverage
         WITH per_area AS (
             SELECT a.level, a.area_code, s.esd_id, s.service_id
@@ -282,13 +288,13 @@ def build_coverage(con: duckdb.DuckDBPyConnection) -> int:
         agg AS (
             SELECT p.level, p.area_code, p.esd_id, count(*) AS services,
                    avg(v.drop_in::INT) AS drop_in_share, avg(v.referral::INT) AS referral_share,
-                   list_sort(list_distinct(flatten(list(v.age_bands)))) AS age_bands
+                   bit_or(v.age_bits) AS age_bits
             FROM per_area p JOIN work.gap_service v USING (service_id)
             GROUP BY ALL)
         SELECT t.level, t.area_code, t.area_name, t.lad_code, ty.esd_id, ty.label,
                coalesce(agg.services, 0), t.population,
                CASE WHEN t.population > 0 THEN coalesce(agg.services, 0) * 10000.0 / t.population END,
-               agg.drop_in_share, agg.referral_share, agg.age_bands, t.imd_rank
+               agg.drop_in_share, agg.referral_share, {age_list}, t.imd_rank
         FROM work.gap_area_total t CROSS JOIN work.gap_type ty
         LEFT JOIN agg ON agg.level = t.level AND agg.area_code = t.area_code AND agg.esd_id = ty.esd_id
     """)
