@@ -194,6 +194,14 @@ def _parse_source(path: Path, n: int, entry: Any, defaults: dict) -> Source:
             raise fail("table", "missing; a sql source needs 'table:' or 'query:'")
     if kind == "oruk" and "version" in entry and entry["version"] not in (1, 3):
         raise fail("version", f"'{entry['version']}' is not supported; use 1 or 3, or leave it out to detect it")
+    if kind == "openactive":
+        for name in ("feeds", "feed_kinds"):
+            v = entry.get(name)
+            if v is not None and not (isinstance(v, list) and v and all(isinstance(x, str) and x.strip() for x in v)):
+                raise fail(name, "must be a list of strings (e.g. [https://example.org/feeds/session-series])")
+        for u in entry.get("feeds") or []:
+            if not _is_url(u):
+                raise fail("feeds", f"'{u}' is not a URL; list RPDE feed URLs starting with https://")
 
     enabled = entry.get("enabled", True)
     if not isinstance(enabled, bool):

@@ -13,7 +13,7 @@ import pytest
 
 from connectors import openactive
 from connectors.base import harvest_source, normalise_source
-from connectors.config import load_sources
+from connectors.config import ConfigError, load_sources
 from connectors.snapshot import SourceStore
 from tests.support.faultyserver import FaultyServer, Reply
 from tests.support.rpdeserver import RpdeFeed, dataset_site_html
@@ -339,3 +339,14 @@ def test_max_pages_stops_and_the_next_run_continues(tmp_path, fixtures_dir, serv
     assert run(source, state_dir, "r2").status == "ok"
     assert len(service_names(state_dir)) == 20 and harvest_state(state_dir)["feeds"][feed.url]["at_end"] is True
     assert server.count("/series") == 3 + 2  # no page read twice
+
+
+@pytest.mark.parametrize("feeds", ["https://example.org/feed", ["not a url"], []])
+def test_bad_feeds_field_is_one_line_at_load_time(tmp_path, feeds):
+    path = tmp_path / "sources.yaml"
+    path.write_text("sources:\n  - id: oa\n    kind: openactive\n    publisher: P\n"
+                    f"    url: https://example.org/\n    feeds: {json.dumps(feeds)}\n")
+    with pytest.raises(ConfigError) as err:
+        load_sources(path)
+    msg = str(err.value)
+    assert "\n" not in msg and "field 'feeds'" in msg and str(path) in msg
