@@ -117,3 +117,17 @@ def test_mapping_file_errors_name_the_row(tmp_path):
     bad.write_text("scheme,code,label,esd_id\nopenactive,,Yoga,453\nlocal,,Knitting,abc\n")
     with pytest.raises(TaxonomyFileError, match=r"map.csv: row 3: field 'esd_id'"):
         load_mapping_csv(bad)
+
+
+def test_a_users_mapping_file_loaded_by_reference_load_replaces_the_bundled_one(tmp_path, lga_2015):
+    from pipelines.cli import main
+    mapping = tmp_path / "my_mapping.csv"
+    mapping.write_text("scheme,code,label,esd_id,esd_label,note\n"
+                       "openactive,https://openactive.io/activity-list#swim,,1597,Swimming pool and spa pool monitoring,by concept id\n")
+    assert main(["reference", "load", "--db", str(tmp_path / "placecat.duckdb"), "--esd-mapping", str(mapping)]) == 0
+    con = _catalogue(tmp_path, load_lga_services_csv(lga_2015))   # start_build copies ref.esd_mapping in
+    classify_catalogue(con)
+    got = dict(con.execute("SELECT service_id, esd_id || '/' || method FROM catalogue.service_type WHERE rank = 1").fetchall())
+    assert got["s-swim"] == "1597/mapped"
+    assert got["s-local"].endswith("/inferred")      # the bundled "Sport and leisure" row no longer applies
+    con.close()

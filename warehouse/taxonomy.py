@@ -211,9 +211,10 @@ class Mapper:
             if r.label:
                 self.by_label[_norm_label(r.label)].append(r)
 
-    def lookup(self, code: str | None, label: str | None) -> list[MappingRow]:
-        if code and _code_key(code) in self.by_code:
-            return self.by_code[_code_key(code)]
+    def lookup(self, codes: str | tuple | None, label: str | None) -> list[MappingRow]:
+        for code in (codes if isinstance(codes, tuple) else (codes,)):
+            if code and _code_key(code) in self.by_code:
+                return self.by_code[_code_key(code)]
         if label and _norm_label(label) in self.by_label:
             return self.by_label[_norm_label(label)]
         return []
@@ -421,7 +422,7 @@ def classify_service(svc: ServiceTerms, labels: dict[str, str], mapper: Mapper,
         if esd_id:
             source.setdefault(esd_id, name or labels.get(esd_id) or esd_id)
             continue
-        for row in mapper.lookup(code or uri, name):
+        for row in mapper.lookup((uri, code), name or code):
             mapped.setdefault(row.esd_id, (row.esd_label, f"{row.scheme}:{name or code or uri}"))
     if source:
         return [Classification(svc.service_id, e, labels.get(e, lbl), "source", 1.0, i, [f"esd:{e}"])
