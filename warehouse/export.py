@@ -191,19 +191,18 @@ def write_static_api(con: duckdb.DuckDBPyConnection, out: Path, profile: Profile
     return {"services": total, "service_at_locations": len(sal_items)}
 
 
-def _fsync_tree(root: Path) -> None:
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fd = os.open(dirpath, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def _sync_to_disk(root: Path) -> None:
+    """Everything written under root on disk before it is renamed into place.
+
+    One ``sync`` instead of an fsync per file: an export writes ~2 files per service, and hundreds
+    of thousands of fsyncs cost far more than one flush of the file system.
+    """
+    os.sync()
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def switch_current(out: Path, version_dir: Path) -> None:
@@ -261,7 +260,7 @@ def export_catalogue(db_path: str | Path, out: str | Path, profile: Profile = DE
                     "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     "source_db": str(Path(db_path).resolve()), "counts": counts}
         (building / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
-        _fsync_tree(building)
+        _sync_to_disk(building)
         os.replace(building, final)
         switch_current(out, final)
     except OSError as exc:

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Iterator
 import duckdb
 import nh3
 
-from warehouse.model import oruk_columns
+from warehouse.model import ORUK_TABLES, oruk_columns
 
 EXTENSION = "placecat"
 BATCH = 20_000
@@ -179,10 +179,28 @@ def json_value(v: Any) -> Any:
     return v
 
 
+def select_list(table: str, columns: list[str], alias: str = "") -> str:
+    """Columns as JSON-ready values: dates, times and timestamps formatted by DuckDB, not Python."""
+    types = {c: t for c, t, _ in ORUK_TABLES[table]}
+    out = []
+    for c in columns:
+        q = f'{alias}"{c}"'
+        t = types.get(c, "VARCHAR")
+        if t == "TIMESTAMP":
+            out.append(f"strftime({q}, '%Y-%m-%dT%H:%M:%S.%fZ')")
+        elif t in ("DATE", "TIME"):
+            out.append(f"CAST({q} AS VARCHAR)")
+        else:
+            out.append(q)
+    return ", ".join(out)
+
+
 def make_object(table: str, columns: list[str], row: tuple) -> dict:
-    obj = {c: json_value(v) for c, v in zip(columns, row) if v is not None}
+    """A row (from ``select_list``) as an ORUK object: nulls left out, required strings filled."""
+    obj = {c: v for c, v in zip(columns, row) if v is not None}
     for c in REQUIRED_STRINGS.get(table, ()):
-        obj.setdefault(c, "")
+        if c not in obj:
+            obj[c] = ""
     return obj
 
 
@@ -193,11 +211,17 @@ class Rows:
                  columns: list[str] | None = None, order: str = "id"):
         self.columns = columns or oruk_columns(table)
         self.table = table
-        cols = ", ".join(f'"{c}"' for c in self.columns)
-        rows = con.execute(f'SELECT "{key}", {cols} FROM catalogue.{table} WHERE {where} ORDER BY "{key}", {order}').fetchall()
+        rows = con.execute(f'SELECT "{key}", {select_list(table, self.columns)} FROM catalogue.{table} '
+                           f'WHERE {where} ORDER BY "{key}", {order}').fetchall()
         self.by_key: dict[Any, list[dict]] = defaultdict(list)
+        cols = self.columns
+        required = REQUIRED_STRINGS.get(table, ())
         for r in rows:
-            self.by_key[r[0]].append(make_object(table, self.columns, r[1:]))
+            obj = {c: v for c, v in zip(cols, r[1:]) if v is not None}
+            for c in required:
+                if c not in obj:
+                    obj[c] = ""
+            self.by_key[r[0]].append(obj)
 
     def get(self, key: Any) -> list[dict]:
         return self.by_key.get(key, [])
@@ -209,7 +233,7 @@ def _in(ids_sql: str) -> str:
 
 def _terms(con: duckdb.DuckDBPyConnection, where: str) -> dict[str, dict]:
     cols = oruk_columns("taxonomy_term")
-    rows = con.execute(f"SELECT {', '.join(cols)} FROM catalogue.taxonomy_term WHERE {where}").fetchall()
+    rows = con.execute(f"SELECT {select_list('taxonomy_term', cols)} FROM catalogue.taxonomy_term WHERE {where}").fetchall()
     return {r[0]: make_object("taxonomy_term", cols, r) for r in rows}
 
 
@@ -243,9 +267,10 @@ class ServiceBatch:
         contact_ids = f"(SELECT id FROM catalogue.contact WHERE service_id {ids})"
         self.service_cols = oruk_columns("service")
         self.services = con.execute(
-            f"SELECT {', '.join(self.service_cols)} FROM catalogue.service WHERE id {ids} ORDER BY name, id").fetchall()
+            f"SELECT {select_list('service', self.service_cols)} FROM catalogue.service WHERE id {ids} "
+            f"ORDER BY name, id").fetchall()
         self.orgs = {r["id"]: r for r in (make_object("organization", oruk_columns("organization"), row) for row in
-                     con.execute(f"SELECT {', '.join(oruk_columns('organization'))} FROM catalogue.organization "
+                     con.execute(f"SELECT {select_list('organization', oruk_columns('organization'))} FROM catalogue.organization "
                                  f"WHERE id IN {org_ids}").fetchall())}
         self.org_identifiers = Rows(con, "organization_identifier", "organization_id", f"organization_id IN {org_ids}")
         self.schedules = Rows(con, "schedule", "service_id", f"service_id {ids}")
@@ -260,7 +285,7 @@ class ServiceBatch:
         self.service_phones = Rows(con, "phone", "service_id", f"service_id {ids} AND contact_id IS NULL")
         self.sals = Rows(con, "service_at_location", "service_id", f"service_id {ids}")
         self.locations = {r["id"]: r for r in (make_object("location", oruk_columns("location"), row) for row in
-                          con.execute(f"SELECT {', '.join(oruk_columns('location'))} FROM catalogue.location "
+                          con.execute(f"SELECT {select_list('location', oruk_columns('location'))} FROM catalogue.location "
                                       f"WHERE id IN {loc_ids}").fetchall())}
         self.addresses = Rows(con, "address", "location_id", f"location_id IN {loc_ids}")
         self.accessibility = Rows(con, "accessibility", "location_id", f"location_id IN {loc_ids}")
@@ -278,8 +303,12 @@ class ServiceBatch:
                 LEFT JOIN ops.source s ON s.source_id = r.source_id
                 WHERE r.entity = 'service' AND r.replaced_by_id {ids}
                 ORDER BY 1, 2, 3""").fetchall():
-            item = {"source_id": src, "source_record_id": rec, "publisher": publisher, "reason": reason}
-            replaces[sid].append({k: v for k, v in item.items() if v is not None})
+            item = {"source_id": src, "source_record_id": rec}
+            if publisher is not None:
+                item["publisher"] = publisher
+            if reason is not None:
+                item["reason"] = reason
+            replaces[sid].append(item)
         provenance: dict[str, dict] = defaultdict(dict)
         for sid, field, src, rec in self.con.execute(f"""
                 SELECT service_id, field, source_id, source_record_id FROM catalogue.field_provenance
@@ -387,14 +416,14 @@ def iter_service_documents(con: duckdb.DuckDBPyConnection, ids_sql: str = "SELEC
 def taxonomies(con: duckdb.DuckDBPyConnection) -> list[dict]:
     cols = oruk_columns("taxonomy")
     return [make_object("taxonomy", cols, r) for r in
-            con.execute(f"SELECT {', '.join(cols)} FROM catalogue.taxonomy ORDER BY name, id").fetchall()]
+            con.execute(f"SELECT {select_list('taxonomy', cols)} FROM catalogue.taxonomy ORDER BY name, id").fetchall()]
 
 
 def taxonomy_terms(con: duckdb.DuckDBPyConnection) -> list[dict]:
     cols = oruk_columns("taxonomy_term")
     taxa = {t["id"]: t for t in taxonomies(con)}
     out = []
-    for r in con.execute(f"SELECT {', '.join(cols)} FROM catalogue.taxonomy_term ORDER BY name, id").fetchall():
+    for r in con.execute(f"SELECT {select_list('taxonomy_term', cols)} FROM catalogue.taxonomy_term ORDER BY name, id").fetchall():
         term = make_object("taxonomy_term", cols, r)
         if term.get("taxonomy_id") in taxa:
             term["taxonomy_detail"] = taxa[term["taxonomy_id"]]
