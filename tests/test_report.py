@@ -195,3 +195,24 @@ def test_report_on_a_missing_catalogue_is_one_line(tmp_path, capsys):
     assert main(["report", "--db", str(tmp_path / "nope.duckdb"), "--out", str(tmp_path / "r.html")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope.duckdb" in err and "placecat run" in err
+
+
+def test_report_shows_the_latest_feed_health_scorecard(sample_gap_catalogue, tmp_path):
+    build, _, _ = sample_gap_catalogue
+    db = tmp_path / "published.duckdb"
+    shutil.copyfile(build.path, db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE IF NOT EXISTS quality.source_health (run_id VARCHAR, run_at TIMESTAMP, source_id VARCHAR, "
+                    "status VARCHAR, up BOOLEAN, valid BOOLEAN, records BIGINT, richness DOUBLE)")
+        con.execute("DELETE FROM quality.source_health")
+        con.execute("""INSERT INTO quality.source_health VALUES
+            ('r1', '2026-11-20 02:00', 'council', 'failed', false, false, 0, NULL),
+            ('r2', '2026-11-21 02:00', 'council', 'ok', true, true, 600, 81.5),
+            ('r2', '2026-11-21 02:00', 'nhs', 'stale', true, false, 150, 64.25)""")
+    out = tmp_path / "report.html"
+    assert main(["report", "--db", str(db), "--out", str(out)]) == 0
+    health = out.read_text().split("<h2>Feed health</h2>")[1].split("</section>")[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", health)[1:]
+    assert len(rows) == 2                                   # the latest row per source only
+    assert "council" in rows[0] and '<span class="ok">ok</span>' in rows[0] and "81.5" in rows[0]
+    assert "nhs" in rows[1] and '<span class="warn">stale</span>' in rows[1] and '<span class="bad">no</span>' in rows[1]

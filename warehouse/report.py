@@ -249,9 +249,12 @@ def feed_health(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[list]]:
         order = "run_at" if "run_at" in cols else ("checked_at" if "checked_at" in cols else None)
         latest = (f"QUALIFY row_number() OVER (PARTITION BY source_id ORDER BY {order} DESC) = 1" if order and "source_id" in cols
                   else "")
-        keep = [c for c in cols if c not in ("run_id",)][:9]
+        preferred = ["source_id", "status", "up", "valid", "records", "records_quarantined", "richness",
+                     "median_age_days", "stale", "pct_tagged", "duplicates", "conflicts", "personal_data"]
+        keep = [c for c in preferred if c in cols] if "source_id" in cols else []
+        keep = keep if len(keep) >= 4 else [c for c in cols if c not in ("run_id",)][:9]
         rows = con.execute(f"SELECT {', '.join(keep)} FROM quality.source_health {latest} ORDER BY 1").fetchall()
-        return keep, [[_health_cell(c, v) for c, v in zip(keep, r)] for r in rows]
+        return [c.replace("_", " ") for c in keep], [[_health_cell(c, v) for c, v in zip(keep, r)] for r in rows]
     if _count(con, "ops.source_status"):
         rows = con.execute("""
             SELECT source_id, status, records_in, records_quarantined, harvested_at, message FROM ops.source_status
@@ -262,6 +265,8 @@ def feed_health(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[list]]:
 
 
 def _health_cell(column: str, value):
+    if isinstance(value, bool):
+        return Markup(f'<span class="{"ok" if value else "bad"}">{"yes" if value else "no"}</span>')
     if column in ("status", "grade", "rag") and isinstance(value, str):
         cls = "ok" if value.lower() in ("ok", "unchanged", "green", "a", "pass") else \
               "bad" if value.lower() in ("failed", "dropped", "red", "e", "f", "fail") else "warn"
