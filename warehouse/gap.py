@@ -27,7 +27,7 @@ import os
 import duckdb
 import numpy as np
 
-DEFAULT_ACCESS_KM = float(os.environ.get("PLACECAT_ACCESS_KM", "2.0"))
+DEFAULT_ACCESS_KM = 2.0  # override per deployment with PLACECAT_ACCESS_KM
 EARTH_KM = 6371.0088
 # England's most deprived fifth of LSOAs by IMD 2019 rank (1 = most deprived).
 NATIONAL_LSOAS = 32844
@@ -96,7 +96,8 @@ def build_overlap(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def build_gap_tables(con: duckdb.DuckDBPyConnection, access_km: float | None = None) -> dict:
-    access_km = DEFAULT_ACCESS_KM if access_km is None else access_km
+    if access_km is None:
+        access_km = float(os.environ.get("PLACECAT_ACCESS_KM") or DEFAULT_ACCESS_KM)
     con.execute("CREATE SCHEMA IF NOT EXISTS gap")
     for ddl in DDL.values():
         con.execute(ddl)
