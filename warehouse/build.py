@@ -31,7 +31,9 @@ from warehouse.schema import create_all
 HISTORY_TABLES = ("ops.run", "ops.source_status", "publish.change", "quality.source_health")
 # The previous run's results that matching and the change feed compare against.
 PREVIOUS_TABLES = ("catalogue.service", "catalogue.service_source", "catalogue.replaced_by",
-                   "publish.service_digest")
+                   "publish.service_digest",
+                   # incremental matching (dedupe.nightly_match): last run's keys, scored pairs and model
+                   "catalogue.match_record", "catalogue.match_pair", "catalogue.match_model")
 ISSUE_HISTORY_RUNS = 30
 
 
@@ -124,7 +126,8 @@ def start_build(db_path: Path, run_id: str) -> Build:
     try:
         con = duckdb.connect(str(build.path))
     except duckdb.Error as exc:
-        raise PublishError(f"{build.path}: cannot create the build file ({str(exc).splitlines()[0]}); "
+        build.path.unlink(missing_ok=True)
+        raise PublishError(f"{build.path}: cannot create the build file ({storage_problem(exc)}); "
                            f"the published catalogue is unchanged") from None
     try:
         _fill_new_build(con, db_path, run_id)
