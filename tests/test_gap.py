@@ -16,8 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytestmark = pytest.mark.slow  # one shared setup loads England's reference files (~10-20 s)
-
 from warehouse.build import Build, start_build
 from warehouse.gap import build_gap_tables
 from warehouse.reference import copy_reference_into, reference_path
@@ -29,6 +27,7 @@ LADS = {"E08000035": "Leeds", "E08000003": "Manchester", "E06000023": "Bristol, 
 TYPES = {"163": "Counselling", "328": "Bereavement support", "651": "Debt counselling", "1284": "Mental health support",
          "640": "Older people's  activities", "1674": "Swimming pools"}
 NS = uuid.UUID("2b0a9d9e-8d8e-4c55-a1d0-000000000008")
+pytestmark = pytest.mark.slow  # one shared setup loads England's reference files (~10-20 s)
 
 
 def load_shared_reference(db_path: Path, fixtures: Path) -> None:
