@@ -66,10 +66,54 @@ def assign_golden_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
                 gid = str(uuid.uuid5(PLACECAT_NS, f"golden-service/{key}/{gid}"))
         used.add(gid)
         rows.append((key, gid))
+    record_id_events(con, dict(rows))
     con.execute("CREATE OR REPLACE TABLE work.golden_id (cluster_key VARCHAR PRIMARY KEY, service_id VARCHAR)")
     if rows:
         con.executemany("INSERT INTO work.golden_id VALUES (?, ?)", rows)
     return {"clusters": len(keys), "inherited": len(inherited)}
+
+
+ID_EVENT_DDL = """
+CREATE TABLE IF NOT EXISTS catalogue.id_event (
+    run_id              VARCHAR,
+    event               VARCHAR,   -- split: a golden service's records now form several; merge: several now form one
+    service_id          VARCHAR,   -- the golden id that lives on
+    related_service_id  VARCHAR,   -- split: the previous id the records came from; merge: the previous id absorbed
+    records             BIGINT     -- source records that moved
+)
+"""
+
+
+def record_id_events(con: duckdb.DuckDBPyConnection, golden_of: dict[str, str]) -> None:
+    """Splits and merges of golden services since the previous run, for the trust register."""
+    con.execute(ID_EVENT_DDL)
+    if not _table_exists(con, "previous", "service_source"):
+        return
+    run = con.execute("SELECT run_id FROM ops.run ORDER BY started_at DESC LIMIT 1").fetchone()
+    run_id = run[0] if run else None
+    con.execute("DELETE FROM catalogue.id_event WHERE run_id = ?", [run_id])
+    moves = con.execute("""
+        SELECT c.cluster_key, p.service_id, count(*) FROM work.service_cluster c
+        JOIN previous.service_source p USING (source_id, source_record_id) GROUP BY 1, 2
+    """).fetchall()
+    clusters_of: dict[str, list[tuple[str, int]]] = {}
+    previous_in: dict[str, list[tuple[str, int]]] = {}
+    for key, prev, n in moves:
+        clusters_of.setdefault(prev, []).append((key, n))
+        previous_in.setdefault(key, []).append((prev, n))
+    events = []
+    for prev, parts in clusters_of.items():
+        if len(parts) > 1:
+            for key, n in parts:
+                if golden_of[key] != prev:
+                    events.append((run_id, "split", golden_of[key], prev, n))
+    for key, prevs in previous_in.items():
+        if len(prevs) > 1:
+            for prev, n in prevs:
+                if golden_of[key] != prev:
+                    events.append((run_id, "merge", golden_of[key], prev, n))
+    if events:
+        con.executemany("INSERT INTO catalogue.id_event VALUES (?, ?, ?, ?, ?)", events)
 
 
 def rank_members(con: duckdb.DuckDBPyConnection) -> None:

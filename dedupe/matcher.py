@@ -46,6 +46,33 @@ class MatchOutcome:
                 "seconds": self.seconds}
 
 
+def _mark_changed(con: duckdb.DuckDBPyConnection, records: str, previous: str) -> int:
+    con.execute(f"""
+        CREATE OR REPLACE TABLE work.changed AS
+        SELECT r.mid FROM {records} r
+        WHERE NOT EXISTS (SELECT 1 FROM {previous}.match_record p
+                          WHERE p.source_id = r.source_id AND p.source_record_id = r.source_record_id
+                            AND p.content_hash = r.content_hash)
+    """)
+    return con.execute("SELECT count(*) FROM work.changed").fetchone()[0]
+
+
+def _add_reused_pairs(con: duckdb.DuckDBPyConnection, records: str, previous: str, comparisons) -> int:
+    """Last run's scored pairs between records that are still there and unchanged."""
+    gcols = ", ".join(f'p."g_{c.name}"' for c in comparisons)
+    con.execute(f"""
+        INSERT INTO work.pair_gamma
+        SELECT least(a.mid, b.mid), greatest(a.mid, b.mid), {gcols}
+        FROM {previous}.match_pair p
+        JOIN {previous}.match_record pa ON pa.mid = p.mid_l
+        JOIN {previous}.match_record pb ON pb.mid = p.mid_r
+        JOIN {records} a ON a.source_id = pa.source_id AND a.source_record_id = pa.source_record_id AND a.content_hash = pa.content_hash
+        JOIN {records} b ON b.source_id = pb.source_id AND b.source_record_id = pb.source_record_id AND b.content_hash = pb.content_hash
+        WHERE least(a.mid, b.mid) NOT IN (SELECT mid FROM work.changed) AND greatest(a.mid, b.mid) NOT IN (SELECT mid FROM work.changed)
+    """)
+    return con.execute("SELECT count(*) FROM work.pair_gamma").fetchone()[0]
+
+
 def _record_lookup(con: duckdb.DuckDBPyConnection, records: str) -> tuple[dict[int, str], dict[int, str], dict]:
     raw = con.execute(f"SELECT mid, source_id, source_record_id, name FROM {records}").fetchnumpy()
     mids = np.asarray(raw["mid"], np.int64).tolist()
@@ -58,15 +85,27 @@ def _record_lookup(con: duckdb.DuckDBPyConnection, records: str) -> tuple[dict[i
 def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_record", link_only: bool = True,
                   overrides=None, model: Model | None = None, explain: bool = True, gates: bool = True,
                   comparisons=SERVICE_COMPARISONS, sims=SERVICE_SIMILARITIES, rules=SERVICE_BLOCKING,
-                  match_probability: float = MATCH_PROBABILITY) -> MatchOutcome:
+                  match_probability: float = MATCH_PROBABILITY, previous: str | None = None) -> MatchOutcome:
+    """Match the records (see the module docstring).
+
+    Incremental mode (``previous`` names a schema holding the last run's ``match_record`` and
+    ``match_pair``, and ``model`` is the last run's model): only pairs that involve a new or
+    changed record (by content hash) are blocked and compared; pairs between unchanged records
+    are taken over from the last run with their comparison levels, and re-scored and re-clustered.
+    """
     t = {"start": time.perf_counter()}
-    blocking = generate_candidates(con, rules, records, link_only=link_only)
+    incremental = previous is not None and model is not None
+    if incremental:
+        changed = _mark_changed(con, records, previous)
+    blocking = generate_candidates(con, rules, records, link_only=link_only, probe="work.changed" if incremental else None)
     t["blocking"] = time.perf_counter()
     compute_gammas(con, "work.candidate", records, comparisons, sims)
     t["comparisons"] = time.perf_counter()
     if model is None:
         model = train_model(con, "work.pair_gamma", records, comparisons, sims, link_only=link_only, gates=gates)
     t["training"] = time.perf_counter()
+    if incremental:
+        _add_reused_pairs(con, records, previous, comparisons)
     mid_l, mid_r, g = fetch_gammas(con, "work.pair_gamma", comparisons)
     weight, prob, veto = score_gammas(model, g)
     t["scoring"] = time.perf_counter()

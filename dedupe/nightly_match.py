@@ -14,7 +14,9 @@ import duckdb
 from dedupe.exact import CLUSTER_DDL, eligible_services_sql
 from dedupe.entities import match_entities
 from dedupe.matcher import match_records
+from dedupe.comparisons import SERVICE_COMPARISONS
 from dedupe.overrides import load_overrides
+from dedupe.scoring import Model
 from dedupe.records import flatten_staging, key_records
 
 REVIEW_QUEUE_DDL = """
@@ -41,7 +43,8 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
         return {"records": 0, "clusters": 0, **entities}
     key_records(con)
     overrides = load_overrides(overrides_path)
-    outcome = match_records(con, overrides=overrides)
+    model, previous = previous_model(con)
+    outcome = match_records(con, overrides=overrides, model=model, previous=previous)
     con.execute("""
         INSERT INTO work.service_cluster
         SELECT r.staging_id, r.source_id, r.source_record_id, f.staging_id, c.score, c.reason
@@ -54,8 +57,34 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
         con.execute(ddl)
     con.execute("DELETE FROM catalogue.match_model")
     con.execute("INSERT INTO catalogue.match_model VALUES (?, ?)", [run_id, outcome.model.to_json()])
-    return {**outcome.summary(), **entities, "overrides": str(overrides.path) if overrides.path else "",
+    # Kept for the next run's incremental matching and for `placecat explain`.
+    con.execute("CREATE OR REPLACE TABLE catalogue.match_record AS SELECT * FROM work.match_record")
+    con.execute("CREATE OR REPLACE TABLE catalogue.match_pair AS SELECT * FROM work.match_pair")
+    mode = {"mode": "incremental", "new_or_changed_records": con.execute("SELECT count(*) FROM work.changed").fetchone()[0]} \
+        if previous else {"mode": "full"}
+    return {**outcome.summary(), **entities, **mode, "overrides": str(overrides.path) if overrides.path else "",
             "override_decisions": len(overrides.decisions)}
+
+
+# Above this share of new or changed records a run re-learns the weights and compares everything.
+INCREMENTAL_MAX_CHANGED = 0.3
+
+
+def previous_model(con: duckdb.DuckDBPyConnection):
+    """The last run's model and schema, if incremental matching applies to this run."""
+    have = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'previous'").fetchall()}
+    if not {"match_record", "match_pair", "match_model"} <= have:
+        return None, None
+    changed, total = con.execute("""
+        SELECT count(*) FILTER (WHERE p.content_hash IS NULL), count(*) FROM work.match_record r
+        LEFT JOIN previous.match_record p USING (source_id, source_record_id, content_hash)""").fetchone()
+    if total == 0 or changed / total > INCREMENTAL_MAX_CHANGED:
+        return None, None
+    try:
+        model = Model.from_json(con.execute("SELECT model FROM previous.match_model").fetchone()[0], SERVICE_COMPARISONS)
+    except (ValueError, TypeError, KeyError):
+        return None, None   # the comparisons changed since: learn afresh
+    return model, "previous"
 
 
 def write_review_queue(con: duckdb.DuckDBPyConnection, comparisons) -> int:
