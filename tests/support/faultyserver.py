@@ -53,6 +53,14 @@ class Fault:
 Handler = Callable[[dict, dict], Reply]
 
 
+def _hang_up(req: BaseHTTPRequestHandler) -> None:
+    req.close_connection = True
+    try:
+        req.connection.shutdown(2)
+    except OSError:
+        pass
+
+
 def _with_raw_control_chars(body: bytes) -> bytes:
     """JSON as sloppy servers write it: escaped newlines and tabs inside strings sent raw, and a
     stray BEL character in the first string value (what the real Bristol v1 page holds)."""
@@ -95,6 +103,8 @@ class FaultyServer:
             if getattr(self, "_stopped", False):
                 return
             self._stopped = True
+        # Connections kept alive by clients would otherwise go on being served by their threads.
+        self.dead = True
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -144,6 +154,9 @@ class FaultyServer:
         return None
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
+        if getattr(self, "dead", False):
+            _hang_up(req)
+            return
         parts = urlsplit(req.path)
         path, query = parts.path, dict(parse_qsl(parts.query, keep_blank_values=True))
         headers = {k: v for k, v in req.headers.items()}
@@ -152,11 +165,8 @@ class FaultyServer:
         fault = self._take_fault(path, req.path)
         if fault and fault.kind == "die":
             # The server is killed mid-harvest: this request gets no answer, later ones are refused.
-            req.close_connection = True
-            try:
-                req.connection.shutdown(2)
-            except OSError:
-                pass
+            self.dead = True
+            _hang_up(req)
             threading.Thread(target=self.stop, daemon=True).start()
             return
         if fault and fault.kind == "delay":
