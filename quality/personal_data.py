@@ -341,7 +341,8 @@ def scrub_catalogue(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, in
         f"SELECT t.id, t.number FROM catalogue.phone t WHERE {CANDIDATE_SQL.format(c='t.number')}").fetchall()
         if MOBILE_RE.search(number or "")]
     if mobiles:
-        con.execute("DELETE FROM catalogue.phone WHERE list_contains(?, id)", [mobiles])
+        _load_ids(con, mobiles)
+        con.execute("DELETE FROM catalogue.phone WHERE id IN (SELECT id FROM scrub_ids)")
         changed["phones_left_out"] = len(mobiles)
     for table, fields in TEXT_FIELDS.items():
         service_col = {"service": "id", "contact": "service_id", "phone": "service_id", "schedule": "service_id",
@@ -371,9 +372,15 @@ def scrub_catalogue(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, in
     named = [cid for cid, name in con.execute("SELECT id, name FROM catalogue.contact WHERE name IS NOT NULL").fetchall()
              if is_named_individual(name)]
     if named:
-        con.execute("UPDATE catalogue.contact SET name = NULL WHERE list_contains(?, id)", [named])
+        _load_ids(con, named)
+        con.execute("UPDATE catalogue.contact SET name = NULL WHERE id IN (SELECT id FROM scrub_ids)")
         changed["contact_names_left_out"] = len(named)
     return changed
+
+
+def _load_ids(con: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE scrub_ids (id VARCHAR)")
+    insert_rows(con, "scrub_ids", ["id"], [[i] for i in ids])
 
 
 def _scrub_conflicts(con: duckdb.DuckDBPyConnection, role: dict[str, str], assurer_roles: dict[str, str]) -> int:
