@@ -207,9 +207,9 @@ def apply_rules(con: duckdb.DuckDBPyConnection, run_id: str, rules=STAGING_RULES
     con.execute(HAVERSINE_MACRO)
     prepare_postcode_centroids(con)
     # Re-running the stage in the same build replaces its own findings rather than doubling them.
-    for r in rules:
-        con.execute("DELETE FROM quality.issue WHERE run_id = ? AND table_name = ? AND field IS NOT DISTINCT FROM ? "
-                    "AND rule = ? AND severity = ?", [run_id, r.table, r.field, r.name, r.severity])
+    keys = ", ".join(f"({_q(r.table)}, {_q(r.field or '')}, {_q(r.name)}, {_q(r.severity)})" for r in rules)
+    con.execute(f"DELETE FROM quality.issue WHERE run_id = ? AND (table_name, coalesce(field, ''), rule, severity) IN ({keys})",
+                [run_id])
     counts: dict[str, int] = {}
     for r in rules:
         if r.needs and not _table_exists(con, r.needs):

@@ -5,6 +5,8 @@ case changes one value with an UPDATE and checks the issue appears (or not) for 
 """
 from __future__ import annotations
 
+import shutil
+
 import duckdb
 import pytest
 
@@ -16,10 +18,20 @@ RUN = "run-1"
 SVC0 = "(SELECT id FROM staging.service WHERE source_record_id = (SELECT min(source_record_id) FROM staging.service))"
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("quality-rules") / "template.duckdb"
+    with duckdb.connect(str(path)) as c:
+        make_staging(c, services=2, sources=("src-a", "src-b"))
+    return path
+
+
 @pytest.fixture
-def con():
-    c = duckdb.connect()
-    make_staging(c, services=2, sources=("src-a", "src-b"))
+def con(template, tmp_path):
+    # A copy of one well-formed build per test: making the schema is the slow part.
+    path = tmp_path / "build.duckdb"
+    shutil.copyfile(template, path)
+    c = duckdb.connect(str(path))
     yield c
     c.close()
 
@@ -97,13 +109,19 @@ CASES = [
 
 @pytest.mark.parametrize("rule,table,field,fail_sql,pass_sql", CASES, ids=[f"{c[1]}.{c[2]}:{c[0]}" for c in CASES])
 def test_rule_fails_then_passes(con, rule, table, field, fail_sql, pass_sql):
+    under_test = [r for r in STAGING_RULES if (r.name, r.table, r.field) == (rule, table, field)]
     con.execute(fail_sql.format(svc=SVC0))
-    apply_rules(con, RUN)
+    apply_rules(con, RUN, under_test)
     assert issues(con, rule, table, field), fail_sql
     # A re-run replaces the stage's findings, so after the fix the issue is gone.
     con.execute(pass_sql.format(svc=SVC0))
-    apply_rules(con, RUN)
+    apply_rules(con, RUN, under_test)
     assert not issues(con, rule, table, field), pass_sql
+
+
+def test_well_formed_data_raises_no_issue(con):
+    counts = apply_rules(con, RUN)
+    assert len(counts) >= len(STAGING_RULES) - 1 and not any(counts.values())
 
 
 def test_every_rule_has_a_case():
@@ -111,15 +129,12 @@ def test_every_rule_has_a_case():
     assert {(r.name, r.table, r.field) for r in STAGING_RULES} <= covered
 
 
-def test_source_ids_must_be_uuids_only_for_oruk_sources():
-    for kind, expected in (("oruk", 1), ("spreadsheet", 0)):
-        c = duckdb.connect()
-        make_staging(c, services=1, kind=kind)
-        c.execute("UPDATE staging.service SET source_record_id = 'row-7'")
-        apply_rules(c, RUN)
-        found = [i for i in issues(c, "uuid", "service", "id") if i[2] == "warning"]
-        assert len(found) == expected and (not found or found[0][1] == "row-7")
-        c.close()
+def test_source_ids_must_be_uuids_only_for_oruk_sources(con):
+    con.execute("UPDATE staging.service SET source_record_id = 'row-' || source_id || id")
+    con.execute("UPDATE ops.source SET kind = 'spreadsheet' WHERE source_id = 'src-b'")
+    apply_rules(con, RUN, [r for r in STAGING_RULES if r.name == "uuid"])
+    found = [i for i in issues(con, "uuid", "service", "id") if i[2] == "warning"]
+    assert len(found) == 2 and {f[0] for f in found} == {"src-a"} and all(f[1].startswith("row-") for f in found)
 
 
 def test_child_issue_is_recorded_against_its_service(con):
