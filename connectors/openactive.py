@@ -326,9 +326,8 @@ def harvest_feed(client: HttpClient, applier: RawApplier, feed: Feed, fstate: di
         nxt = urljoin(url, nxt.strip())
         run.state["ordering"] = ordering_of(nxt) or run.state.get("ordering")
         if same_url(nxt, url):
-            if items:
-                # Items, yet pointing at itself: would loop. Treat as the end and poll again later.
-                pass
+            # The end (RPDE: no items, next = this page). A page WITH items that points at itself
+            # would loop forever, so it ends the crawl too; the next run polls it again.
             run.state.update(next=url, at_end=True, polled_at=time.time(), max_age=max_age_of(res.headers))
             break
         if nxt in visited:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from connectors.staging import StagingRows, child_record_id, staging_id
+from connectors.staging import StagingRows, child_record_id
 
 log = logging.getLogger("placecat.openactive")
 

@@ -6,7 +6,6 @@ tombstones, late updates and orphan sessions. Everything goes through ``harvest_
 ``normalise_source`` into real snapshot files, as a nightly run does.
 """
 import json
-import textwrap
 
 import duckdb
 import pytest
