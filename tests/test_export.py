@@ -18,7 +18,7 @@ from tests.support.published import (FORBIDDEN_STRINGS, FORMULA_LOCATION, FORMUL
 @pytest.fixture(scope="module")
 def exported(published_sample, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
-    export_catalogue(published_sample, out, per_page=10)
+    export_catalogue(published_sample, out, per_page=10, item_files=True)
     return out
 
 

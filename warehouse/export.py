@@ -1,6 +1,6 @@
 """Export the catalogue as a static API, the ORUK tabular data package and Parquet (atomically).
 
-``placecat export --db FILE --out DIR [--profile NAME --profiles FILE] [--per-page N] [--keep K]``
+``placecat export --db FILE --out DIR [--profile NAME --profiles FILE] [--per-page N] [--keep K] [--item-files]``
 
 Layout of ``DIR`` (``current`` always points at a complete version)::
 
@@ -10,8 +10,8 @@ Layout of ``DIR`` (``current`` always points at a complete version)::
         api/index.json                     the `/` response
         api/services.json                  one full dump: every service fully nested, in a v3 page
         api/services/page-<n>.json         v3 pages of list items (--per-page, default 50)
-        api/services/<id>.json             each service fully nested
-        api/service_at_locations/page-<n>.json, api/service_at_locations/<id>.json
+        api/services/<id>.json             each service fully nested (--item-files)
+        api/service_at_locations/page-<n>.json, api/service_at_locations/<id>.json (--item-files)
         api/taxonomies/page-<n>.json,  api/taxonomies/<id>.json
         api/taxonomy_terms/page-<n>.json, api/taxonomy_terms/<id>.json
         tabular/datapackage.json + one CSV per ORUK table (official file names), plus placecat_*.csv
@@ -140,7 +140,7 @@ def write_parquet(con: duckdb.DuckDBPyConnection, out: Path) -> None:
                 f"(FORMAT parquet, COMPRESSION zstd)")
 
 
-def _write(path: Path, body: bytes) -> None:
+def _write(path: Path | str, body: bytes) -> None:
     with open(path, "wb") as f:
         f.write(body)
 
@@ -154,7 +154,7 @@ def _write_pages(folder: Path, items: list[bytes], per_page: int) -> int:
 
 
 def write_static_api(con: duckdb.DuckDBPyConnection, out: Path, profile: Profile, per_page: int,
-                     run_id: str | None) -> dict[str, int]:
+                     run_id: str | None, item_files: bool = False) -> dict[str, int]:
     api = out
     for sub in ("services", "service_at_locations", "taxonomies", "taxonomy_terms"):
         (api / sub).mkdir(parents=True)
@@ -167,20 +167,23 @@ def write_static_api(con: duckdb.DuckDBPyConnection, out: Path, profile: Profile
         head["empty"] = total == 0
         head.pop("contents")
         dump.write(oruk_json.dumps(head)[:-1] + b',"contents":[')
+        services_dir, sal_dir = str(api / "services"), str(api / "service_at_locations")
         for n, doc in enumerate(oruk_json.iter_service_documents(con)):
             full = oruk_json.dumps(doc.full)
             dump.write((b"," if n else b"") + full)
-            _write(api / "services" / f"{doc.id}.json", full)
-            service_items.append(oruk_json.dumps(doc.item))
-            for item in doc.service_at_location_items():
-                sal_items.append(oruk_json.dumps(item))
-                _write(api / "service_at_locations" / f"{item['id']}.json",
-                       oruk_json.dumps(doc.service_at_location_full(item["id"])))
+            item = oruk_json.dumps(doc.item)
+            service_items.append(item)
+            for sal_id, body in doc.service_at_location_item_bytes(item):
+                sal_items.append(body)
+                if item_files:
+                    _write(f"{sal_dir}/{sal_id}.json", oruk_json.dumps(doc.service_at_location_full(sal_id)))
+            if item_files:
+                _write(f"{services_dir}/{doc.id}.json", full)
         dump.write(b"]}")
     _write_pages(api / "services", service_items, per_page)
     _write_pages(api / "service_at_locations", sal_items, per_page)
     for name, objs in (("taxonomies", oruk_json.taxonomies(con)), ("taxonomy_terms", oruk_json.taxonomy_terms(con))):
-        for obj in objs:
+        for obj in objs:  # few of these: always one file each
             _write(api / name / f"{obj['id']}.json", oruk_json.dumps(obj))
         _write_pages(api / name, [oruk_json.dumps(o) for o in objs], per_page)
     _write(api / "index.json", oruk_json.dumps({
@@ -234,7 +237,7 @@ def prune_versions(out: Path, keep: int) -> None:
 
 
 def export_catalogue(db_path: str | Path, out: str | Path, profile: Profile = DEFAULT_PROFILE,
-                     per_page: int = 50, keep: int = 3) -> dict:
+                     per_page: int = 50, keep: int = 3, item_files: bool = False) -> dict:
     """Write a new export version and make it current. Raises CatalogueUnavailable/ExportError."""
     started = time.perf_counter()
     out = Path(out)
@@ -253,7 +256,7 @@ def export_catalogue(db_path: str | Path, out: str | Path, profile: Profile = DE
         run = con.execute("SELECT run_id FROM ops.run ORDER BY started_at DESC LIMIT 1").fetchall()
         run_id = run[0][0] if run else None
         building.mkdir(parents=True)
-        counts = write_static_api(con, building / "api", profile, per_page, run_id)
+        counts = write_static_api(con, building / "api", profile, per_page, run_id, item_files)
         counts["tables"] = write_tabular(con, building / "tabular", profile, run_id)
         write_parquet(con, building / "parquet")
         manifest = {"run_id": run_id, "publishing_profile": profile.name, "profile_filters": profile.filters,
@@ -279,6 +282,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profiles", help="the publishing profiles YAML file")
     p.add_argument("--per-page", type=int, default=50, help="items per static page (default 50)")
     p.add_argument("--keep", type=int, default=3, help="how many export versions to keep (default 3)")
+    p.add_argument("--item-files", action="store_true",
+                   help="also write one file per service and per service_at_location (api/services/<id>.json)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -287,7 +292,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         profile = resolve_profile(args.profile, args.profiles)
-        res = export_catalogue(args.db, args.out, profile, per_page=args.per_page, keep=args.keep)
+        res = export_catalogue(args.db, args.out, profile, per_page=args.per_page, keep=args.keep,
+                               item_files=args.item_files)
     except (ProfileError, CatalogueUnavailable, ExportError) as exc:
         print(f"placecat: {exc}", file=sys.stderr)
         return 2

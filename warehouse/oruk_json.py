@@ -386,13 +386,14 @@ class ServiceDocument:
     def __init__(self, sid: str, full: dict, item: dict):
         self.id, self.full, self.item = sid, full, item
 
-    def service_at_location_items(self) -> list[dict]:
-        """service_at_location list items: one-to-one fields of the link, its location and service."""
+    def service_at_location_item_bytes(self, item_bytes: bytes) -> list[tuple[str, bytes]]:
+        """(id, serialised list item) per service_at_location, reusing the service item's bytes."""
         out = []
         for sal in self.full["service_at_locations"]:
             loc = {k: v for k, v in sal.get("location", {}).items() if not isinstance(v, list)}
-            out.append({"id": sal["id"], "service_id": sal.get("service_id"), "location_id": sal.get("location_id"),
-                        **({"location": loc} if loc else {}), "service": self.item})
+            head = {"id": sal["id"], "service_id": sal.get("service_id"), "location_id": sal.get("location_id"),
+                    **({"location": loc} if loc else {})}
+            out.append((sal["id"], dumps(head)[:-1] + b',"service":' + item_bytes + b"}"))
         return out
 
     def service_at_location_full(self, sal_id: str) -> dict | None:

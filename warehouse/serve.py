@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
 from warehouse import oruk_json
@@ -85,10 +86,10 @@ class Snapshot:
         for doc in oruk_json.iter_service_documents(self.con):
             self.order.append(doc.id)
             self.service_full[doc.id] = oruk_json.dumps(doc.full)
-            self.service_item[doc.id] = oruk_json.dumps(doc.item)
-            for item in doc.service_at_location_items():
-                self.sal_item[item["id"]] = oruk_json.dumps(item)
-                self.sal_service[item["id"]] = doc.id
+            item = self.service_item[doc.id] = oruk_json.dumps(doc.item)
+            for sal_id, body in doc.service_at_location_item_bytes(item):
+                self.sal_item[sal_id] = body
+                self.sal_service[sal_id] = doc.id
         self.taxonomies = oruk_json.taxonomies(self.con)
         self.taxonomy_by_id = {t["id"]: oruk_json.dumps(t) for t in self.taxonomies}
         self.terms = oruk_json.taxonomy_terms(self.con)
@@ -387,7 +388,7 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
                                   "changes_url": f"{base}/changes", "v1_url": f"{base}/v1/services"}})
 
     @app.get("/services", summary="Paginated services (one-to-one fields; full=true for nested)")
-    def services(request: Request, search: str | None = None, page: int = 1, per_page: int = DEFAULT_PER_PAGE,
+    async def services(request: Request, search: str | None = None, page: int = 1, per_page: int = DEFAULT_PER_PAGE,
                  taxonomy_term_id: str | None = None, taxonomy_id: str | None = None,
                  organization_id: str | None = None, minimum_age: float | None = None,
                  maximum_age: float | None = None, day: str | None = None, start_time: str | None = None,
@@ -396,7 +397,10 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
         page, per_page = _page_args(page, per_page)
         filters = ServiceFilters(search, taxonomy_term_id, taxonomy_id, organization_id, minimum_age, maximum_age,
                                  day, start_time, end_time, modified_after)
-        total, ids = _filtered_ids(snap, filters, page, per_page)
+        if filters.any():  # DuckDB work: off the event loop
+            total, ids = await run_in_threadpool(_filtered_ids, snap, filters, page, per_page)
+        else:
+            total, ids = _filtered_ids(snap, filters, page, per_page)
         source = snap.service_full if full else snap.service_item
         return _respond(request, snap, oruk_json.page_bytes(total, page, per_page, [source[i] for i in ids]))
 
