@@ -123,6 +123,9 @@ def start_build(db_path: Path, run_id: str) -> Build:
     for stale in build.path.parent.glob("*.duckdb*"):
         # Leftovers of killed runs: never published, safe to remove.
         stale.unlink()
+    for stale in db_path.parent.glob(f".{db_path.name}.*.tmp"):
+        # A copy to another file system that a killed run never renamed into place.
+        stale.unlink()
     try:
         con = duckdb.connect(str(build.path))
     except duckdb.Error as exc:
