@@ -31,7 +31,7 @@ from urllib.parse import quote
 from connectors.base import HarvestError, HarvestOutcome
 from connectors.http import FetchError, HttpClient, HttpPolicy
 from connectors.staging import StagingRows, child_record_id, staging_id
-from connectors.text import html_to_text, repair_json_text, repair_text
+from connectors.text import html_to_text, json_needs_repair, repair_text
 
 INCREMENTAL = False
 
@@ -526,14 +526,15 @@ NESTED_SERVICE_KEYS = {"id", "organization", "organization_id", "schedules", "se
                        "attributes", "phones", "metadata"}
 
 
-def deep_repair(value: Any) -> Any:
-    """Every string in a JSON value with its mojibake and control characters repaired."""
+def deep_repair(value: Any, ascii_too: bool = True) -> Any:
+    """Every string in a JSON value with its mojibake and control characters repaired.
+    ``ascii_too=False``: leave ASCII strings alone (known to hold no control characters)."""
     if isinstance(value, str):
-        return repair_text(value)
+        return repair_text(value) if ascii_too or not value.isascii() else value
     if isinstance(value, dict):
-        return {k: deep_repair(v) for k, v in value.items()}
+        return {k: deep_repair(v, ascii_too) for k, v in value.items()}
     if isinstance(value, list):
-        return [deep_repair(v) for v in value]
+        return [deep_repair(v, ascii_too) for v in value]
     return value
 
 
@@ -640,7 +641,7 @@ def add_location(rows: StagingRows, loc: dict, root: str) -> str:
 
 def normalise_v3_service(rows: StagingRows, svc: dict, record_id: str, repair: bool = True) -> str | None:
     """Map one v3 service object (as in a /services/{id} response) to staging rows.
-    ``repair=False`` skips the text repair pass (``normalise`` repairs the JSON text instead)."""
+    ``repair=False`` skips the text repair pass (``normalise`` does when the raw text shows no need)."""
     sid = rows.source_id
     if not isinstance(svc, dict):
         rows.issue(record_id, "service", None, "shape", "record is not a JSON object", "blocking")
@@ -719,10 +720,10 @@ def normalise(source, records, rows: StagingRows) -> None:
     for record_id, record_type, text, _where in records:
         try:
             if isinstance(text, str):
-                # Mojibake is repaired on the whole JSON text in one go; a pass over the parsed
-                # value is only needed when its strings hold control characters.
-                text, deep = repair_json_text(text)
+                deep = json_needs_repair(text)
                 payload = json.loads(text, strict=False)
+                if deep == "mojibake":  # only non-ASCII strings can need it: repair them here
+                    payload, deep = deep_repair(payload, ascii_too=False), False
             else:
                 payload, deep = text, True
         except ValueError as exc:

@@ -235,7 +235,7 @@ def add_v1_location(rows: StagingRows, loc: dict, record_id: str) -> str:
 
 def normalise_v1_service(rows: StagingRows, svc: Any, record_id: str, repair: bool = True) -> str | None:
     """Map one v1 service object (list item or /services/{id} detail) to v3 staging rows.
-    ``repair=False`` skips the text repair pass (``normalise`` repairs the JSON text instead)."""
+    ``repair=False`` skips the text repair pass (``normalise`` does when the raw text shows no need)."""
     if not isinstance(svc, dict):
         rows.issue(record_id, "service", None, "shape", "record is not a JSON object; not loaded", "blocking")
         return None

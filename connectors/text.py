@@ -39,14 +39,15 @@ def repair_text(value):
     return ftfy.fix_text(value, _FTFY_CONFIG)
 
 
-def repair_json_text(text: str) -> tuple[str, bool]:
-    """Repair mojibake in a whole JSON document at once (its syntax is ASCII, and repairs only ever
-    produce non-ASCII characters, so the structure is untouched). Returns the text and whether its
-    strings may still need ``repair_text`` (control characters, or text hidden in \\u escapes)."""
+def json_needs_repair(text: str) -> bool | str:
+    """Could the strings of this JSON text hold mojibake or control characters? Most records are
+    plain (ASCII, or UTF-8 without mojibake) and skip the repair pass: False. True: every string
+    needs ``repair_text``; "mojibake": only the non-ASCII ones do."""
+    if "\\u" in text or _CONTROL_RE.search(text):  # escapes may hide control characters (or mojibake)
+        return True
     if not text.isascii() and _MOJIBAKE_HINT.search(text):
-        text = ftfy.fix_text(text, _FTFY_CONFIG)
-    # \u escapes hide control characters (and, in ASCII-only JSON, any mojibake) from the text pass.
-    return text, "\\u" in text or bool(_CONTROL_RE.search(text))
+        return "mojibake"
+    return False
 
 
 def looks_like_html(text: str) -> bool:
