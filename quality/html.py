@@ -120,7 +120,8 @@ def write_plain_text(con: duckdb.DuckDBPyConnection) -> int:
     for table, fields in HTML_FIELDS.items():
         for field in fields:
             for row_id, v in con.execute(f'SELECT id, "{field}" FROM catalogue.{table} WHERE "{field}" IS NOT NULL').fetchall():
-                rows.append((table, row_id, field, plain_text(v) if any(ch in v for ch in "<&") else v.strip()))
+                # The value was sanitised (and scrubbed) already: only the HTML-to-text step is left.
+                rows.append((table, row_id, field, html_to_text(v) if any(ch in v for ch in "<&") else v.strip()))
     if rows:
         insert_rows(con, "catalogue.plain_text", ["table_name", "id", "field", "text"], rows)
     return len(rows)
