@@ -171,19 +171,43 @@ def _best_member_with(con: duckdb.DuckDBPyConnection, table: str, fk: str) -> st
     """
 
 
+def _entity_map_sql(entity: str, cluster_table: str) -> str:
+    """staging id -> golden id (+ whether it is the representative) for organisations or locations.
+
+    A cluster keeps the golden id that most of its members had in the previous catalogue (the trust
+    register), so a new member does not change it; its representative row is a member that was
+    already there, so the golden row does not change either.
+    """
+    return f"""
+        WITH cl AS (
+            SELECT t.id AS staging_id, t.source_id, t.source_record_id, coalesce(c.cluster_key, t.id) AS key
+            FROM staging.{entity} t LEFT JOIN work.{cluster_table} c ON c.staging_id = t.id),
+        prev AS (
+            SELECT cl.staging_id, p.replaced_by_id AS pid FROM cl
+            JOIN previous_register p ON p.entity = '{entity}' AND p.source_id = cl.source_id AND p.source_record_id = cl.source_record_id),
+        votes AS (SELECT cl.key, prev.pid, count(*) AS n FROM cl JOIN prev USING (staging_id) GROUP BY 1, 2),
+        inherit AS (SELECT key, arg_max(pid, n) AS pid FROM votes GROUP BY key)
+        SELECT cl.staging_id, coalesce(inherit.pid, det_uuid('{entity}/' || cl.key)) AS id,
+               row_number() OVER (PARTITION BY cl.key ORDER BY (prev.pid IS NULL), cl.staging_id) = 1 AS rep
+        FROM cl LEFT JOIN inherit USING (key) LEFT JOIN prev USING (staging_id)
+    """
+
+
 def build_children(con: duckdb.DuckDBPyConnection) -> None:
     """Copy each golden service's child objects from its best member that has them."""
     for table in ORUK_TABLES:
         con.execute(f"DELETE FROM catalogue.{table}")
 
+    if _table_exists(con, "previous", "replaced_by"):
+        con.execute("CREATE OR REPLACE TEMP VIEW previous_register AS SELECT * FROM previous.replaced_by")
+    else:
+        con.execute("CREATE OR REPLACE TEMP VIEW previous_register AS SELECT * FROM catalogue.replaced_by WHERE false")
     # Organisations: one golden organisation per matched organisation (dedupe.entities) that a
     # golden service uses; its row comes from the cluster's representative, its identifiers from all.
     con.execute(ENTITY_CLUSTER_DDL.format(table="org_cluster"))
     con.execute("""
         CREATE OR REPLACE TABLE work.org_map AS
-        WITH used AS (SELECT id AS staging_id FROM staging.organization),
-        cl AS (SELECT u.staging_id, coalesce(c.cluster_key, u.staging_id) AS key FROM used u LEFT JOIN work.org_cluster c USING (staging_id))
-        SELECT staging_id, det_uuid('organization/' || key) AS id, staging_id = min(staging_id) OVER (PARTITION BY key) AS rep FROM cl
+        """ + _entity_map_sql("organization", "org_cluster") + """
     """)
     org_cols = [c for c in oruk_columns("organization") if c not in ("id", "parent_organization_id")]
     con.execute(f"""
@@ -239,9 +263,7 @@ def build_children(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(ENTITY_CLUSTER_DDL.format(table="location_cluster"))
     con.execute("""
         CREATE OR REPLACE TABLE work.location_map AS
-        WITH used AS (SELECT id AS staging_id FROM staging.location),
-        cl AS (SELECT u.staging_id, coalesce(c.cluster_key, u.staging_id) AS key FROM used u LEFT JOIN work.location_cluster c USING (staging_id))
-        SELECT staging_id, det_uuid('location/' || key) AS id, staging_id = min(staging_id) OVER (PARTITION BY key) AS rep FROM cl
+        """ + _entity_map_sql("location", "location_cluster") + """
     """)
     con.execute("""
         INSERT INTO catalogue.service_at_location (id, service_id, location_id)

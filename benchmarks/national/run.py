@@ -30,6 +30,7 @@ import duckdb
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
+print = __import__("functools").partial(print, flush=True)  # progress shows as it happens
 
 
 # -- memory of a process tree ----------------------------------------------------------------------
