@@ -26,6 +26,7 @@ ship in the published file too.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Iterable
@@ -101,6 +102,7 @@ def _is_role(local: str) -> bool:
     return any(local.startswith(w) for w in ROLE_WORDS)
 
 
+@functools.lru_cache(maxsize=65536)
 def email_finding(address: str) -> Finding | None:
     """Why an email address is personal, or None for a role address."""
     m = EMAIL_RE.fullmatch(address.strip()) if address else None
