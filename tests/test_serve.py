@@ -196,10 +196,10 @@ def test_each_service_says_what_it_replaces_and_where_its_fields_came_from(serve
     provenance = catalogue(published_sample, "SELECT service_id, field, source_id, source_record_id "
                                              "FROM catalogue.field_provenance")
     merged = [sid for sid, n in catalogue(published_sample, "SELECT replaced_by_id, count(*) FROM catalogue.replaced_by "
-                                                            "GROUP BY 1 HAVING count(*) > 1")]
+                                                            "WHERE entity = 'service' GROUP BY 1 HAVING count(*) > 1")]
     assert merged
     single = [r[0] for r in catalogue(published_sample, "SELECT replaced_by_id FROM catalogue.replaced_by "
-                                                         "GROUP BY 1 HAVING count(*) = 1 LIMIT 1")]
+                                                         "WHERE entity = 'service' GROUP BY 1 HAVING count(*) = 1 LIMIT 1")]
     for sid in merged + single:
         ext = get(f"{served}/services/{sid}").json()["placecat"]
         assert ext["record"] == "golden"

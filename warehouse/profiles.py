@@ -272,7 +272,10 @@ REACH = {
 }
 LINK_TABLES = {
     "service_source": "service_id IN (SELECT id FROM ids)",
-    "replaced_by": "replaced_by_id IN (SELECT id FROM ids)",
+    # The trust register covers services, organisations and locations: keep the published ones'.
+    "replaced_by": "replaced_by_id IN (SELECT id FROM ids) OR (entity = 'organization' AND replaced_by_id IN "
+                   "(SELECT id FROM catalogue.organization)) OR (entity = 'location' AND replaced_by_id IN "
+                   "(SELECT id FROM catalogue.location))",
     "field_provenance": "service_id IN (SELECT id FROM ids)",
 }
 
