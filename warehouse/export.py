@@ -269,6 +269,9 @@ def export_catalogue(db_path: str | Path, out: str | Path, profile: Profile = DE
     except OSError as exc:
         shutil.rmtree(building, ignore_errors=True)
         raise ExportError(f"{out}: export failed ({exc.strerror or exc}); the previous export is still current") from None
+    except duckdb.Error as exc:
+        shutil.rmtree(building, ignore_errors=True)
+        raise ExportError(f"{out}: export failed ({str(exc).splitlines()[0]}); the previous export is still current") from None
     finally:
         con.close()
     prune_versions(out, keep)
