@@ -85,7 +85,10 @@ def check_file(path: Path, source: Source) -> None:
 
     mapping = source_mapping(source)
     table = open_table(path, **reader_options(source, mapping))
-    mapping.bind(table.columns, table.where)
+    try:
+        mapping.bind(table.columns, table.where)
+    finally:
+        table.close()
 
 
 def _stamp() -> str:

@@ -251,7 +251,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         table = open_table(args.file, sheet=args.sheet, header_row=args.header_row)
-        suggestion = suggest_mapping(table)
+        try:
+            suggestion = suggest_mapping(table)
+        finally:
+            table.close()
     except (ConfigError, HarvestError, OSError) as exc:  # a user's file: one line, no traceback
         print(f"placecat: {exc}", file=sys.stderr)
         return 2

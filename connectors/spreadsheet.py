@@ -106,11 +106,14 @@ def harvest(source, writer, state: dict, ctx) -> HarvestOutcome:
         if state.get("sha256") == digest:
             return HarvestOutcome("unchanged", f"{path.name}: same content as the last harvest", state=state)
         table = open_table(path, **reader_options(source, mapping))
-        bound = mapping.bind(table.columns, table.where)
-        locator = str(source.path) if source.path is not None else source.url
-        place = f"{locator}!{table.sheet}" if table.sheet else locator
-        stats = put_rows(writer, bound, table.rows(), place,
-                         convert=None if table.format == "csv" else json_safe_row)
+        try:
+            bound = mapping.bind(table.columns, table.where)
+            locator = str(source.path) if source.path is not None else source.url
+            place = f"{locator}!{table.sheet}" if table.sheet else locator
+            stats = put_rows(writer, bound, table.rows(), place,
+                             convert=None if table.format == "csv" else json_safe_row)
+        finally:
+            table.close()
     stats.update(file=path.name, sheet=table.sheet, header_row=table.header_row,
                  encoding=table.encoding, delimiter=table.delimiter, hidden_columns=table.hidden_columns)
     return HarvestOutcome("complete", f"{stats['rows']} rows from {table.where}", records=stats["rows"],

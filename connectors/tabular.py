@@ -52,6 +52,7 @@ class Table:
     encoding: str | None = None
     delimiter: str | None = None
     _rows: Callable[[], Iterator[Row]] | None = None
+    _close: Callable[[], None] | None = None
 
     @property
     def where(self) -> str:
@@ -61,6 +62,11 @@ class Table:
     def rows(self) -> Iterator[Row]:
         assert self._rows is not None
         return self._rows()
+
+    def close(self) -> None:
+        """Let go of the file (an XLSX workbook stays open while its rows are read)."""
+        if self._close is not None:
+            self._close()
 
 
 def open_table(path: str | Path, *, sheet: str | int | None = None, header_row: int | None = None,
@@ -378,27 +384,25 @@ def _open_xlsx(path: Path, sheet: str | int | None, header_row: int | None, max_
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
         raise TabularError(f"{path.name}: not a readable XLSX workbook ({type(exc).__name__}); open and re-save it in Excel") from None
+    # One workbook and one sheet object for the header scan and the rows: opening a sheet parses
+    # its dimensions, which means reading the whole sheet when the exporter wrote none.
     try:
         ws = _pick_sheet(wb, path, sheet)
         title = ws.title
         merges, hidden_cols = _sheet_layout(ws)
-    finally:
+        ws.reset_dimensions()  # exporters often write a wrong <dimension>; read what is there
+    except BaseException:
         wb.close()
+        raise
 
     def cells(min_row: int = 1) -> Iterator[tuple[int, list[Any]]]:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        try:
-            sh = book[title]
-            sh.reset_dimensions()  # exporters often write a wrong <dimension>; read what is there
-            fill = _MergeFill(merges)
-            for n, values in enumerate(sh.iter_rows(min_row=1, values_only=True), start=1):
-                vals = [_excel_value(v) for v in values]
-                if merges:
-                    fill.apply(n, vals)
-                if n >= min_row:
-                    yield n, vals
-        finally:
-            book.close()
+        fill = _MergeFill(merges)
+        for n, values in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1):
+            vals = [_excel_value(v) for v in values]
+            if merges:
+                fill.apply(n, vals)
+            if n >= min_row:
+                yield n, vals
 
     head: list[list[Any]] = []
     for _n, vals in cells():
@@ -406,9 +410,11 @@ def _open_xlsx(path: Path, sheet: str | int | None, header_row: int | None, max_
         if len(head) >= HEADER_SCAN_ROWS:
             break
     if not head:
+        wb.close()
         raise TabularError(f"{path.name}: sheet '{title}' is empty")
     h = header_row - 1 if header_row else find_header_row(head)
     if h >= len(head):
+        wb.close()
         raise TabularError(f"{path.name}: sheet '{title}' has no row {h + 1} to use as the header")
     width = _trim_width(head[h], head[h + 1:])
     columns = unique_headers((list(head[h]) + [None] * width)[:width])
@@ -424,7 +430,7 @@ def _open_xlsx(path: Path, sheet: str | int | None, header_row: int | None, max_
                 raise TabularError(f"{path.name}: sheet '{title}' has more than {max_rows:,} rows; split it or raise the source's max_rows")
             yield n, _row_dict(columns, vals, width)
 
-    return Table(path, "xlsx", title, h + 1, columns, hidden, None, None, rows)
+    return Table(path, "xlsx", title, h + 1, columns, hidden, None, None, rows, wb.close)
 
 
 class _MergeFill:
@@ -455,4 +461,7 @@ class _MergeFill:
 def read_rows(path: str | Path, **options: Any) -> tuple[Table, list[Row]]:
     """The whole table in memory: for small files (tests, `mapping suggest` samples)."""
     t = open_table(path, **options)
-    return t, list(t.rows())
+    try:
+        return t, list(t.rows())
+    finally:
+        t.close()
