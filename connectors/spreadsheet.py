@@ -49,16 +49,35 @@ def json_safe_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def put_rows(writer, bound: BoundMapping, rows: Iterable[tuple[int, dict]], place: str,
-             convert=json_safe_row) -> dict[str, int]:
+             convert=json_safe_row, chunk: int = 5000) -> dict[str, int]:
     """Every row as a raw record under its stable id. Rows without an id, and rows repeating an
-    earlier row's id, are kept too (under their row number) so that normalise can report them."""
-    first_row: dict[str, int] = {}
+    earlier row's id, are kept too (under their row number) so that normalise can report them.
+    Earlier ids are looked up in the snapshot chunk by chunk, not held in memory, so memory stays
+    flat however long the table."""
     stats = {"rows": 0, "without_id": 0, "duplicates": 0}
+    batch: list[tuple[int, dict, str | None]] = []
     for n, row in rows:
         stats["rows"] += 1
+        batch.append((n, row, bound.row_id(row)))
+        if len(batch) >= chunk:
+            _put_batch(writer, batch, place, convert, stats)
+            batch = []
+    _put_batch(writer, batch, place, convert, stats)
+    return stats
+
+
+def _put_batch(writer, batch: list[tuple[int, dict, str | None]], place: str, convert, stats: dict) -> None:
+    writer.flush_raw()
+    ids = [rid for _n, _row, rid in batch if rid is not None]
+    first_row: dict[str, int] = {}
+    if ids:
+        for rid, where in writer.con.execute(
+                "SELECT record_id, fetched_from FROM raw.record WHERE record_id IN (SELECT unnest(?::VARCHAR[]))",
+                [ids]).fetchall():
+            first_row[rid] = int(where.rsplit(":", 1)[1])
+    for n, row, rid in batch:
         payload = convert(row) if convert else row
         where = f"{place}:{n}"
-        rid = bound.row_id(row)
         if rid is None:
             stats["without_id"] += 1
             writer.put_raw(f"@row{n}", "row_without_id", payload, where)
@@ -68,7 +87,6 @@ def put_rows(writer, bound: BoundMapping, rows: Iterable[tuple[int, dict]], plac
         else:
             first_row[rid] = n
             writer.put_raw(rid, "row", payload, where)
-    return stats
 
 
 # -- harvest ---------------------------------------------------------------------------------

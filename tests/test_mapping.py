@@ -217,3 +217,18 @@ def test_sql_url_with_a_password_in_it_is_refused_but_an_env_var_is_fine(tmp_pat
         load_sources(sources_yaml(tmp_path, [{**base, "url": "postgresql://u:secret@h/db"}]))
     cfg = load_sources(sources_yaml(tmp_path, [{**base, "url": "postgresql://u:${DIR_PASSWORD}@h/db"}]))
     assert cfg.sources[0].url == "postgresql://u:${DIR_PASSWORD}@h/db"
+
+
+def test_duplicate_ids_are_found_across_chunks(tmp_path):
+    from connectors.snapshot import SourceStore
+    from connectors.spreadsheet import put_rows
+
+    bound = parse_mapping({"id": "Ref", "columns": {"service.name": "Name"}}, "m.yaml").bind(["Ref", "Name"], "f.csv")
+    writer = SourceStore(tmp_path, "s").begin()
+    rows = [(n + 2, {"Ref": ref, "Name": f"S{n}"}) for n, ref in enumerate(["1", "2", "3", "1", "", "2"])]
+    stats = put_rows(writer, bound, rows, "f.csv", convert=None, chunk=2)
+    assert stats == {"rows": 6, "without_id": 1, "duplicates": 2}
+    kept = sorted(writer.con.execute("SELECT record_id, record_type FROM raw.record").fetchall())
+    writer.abandon()
+    assert kept == [("1", "row"), ("1@row5", "duplicate_row:2"), ("2", "row"), ("2@row7", "duplicate_row:3"),
+                    ("3", "row"), ("@row6", "row_without_id")]
