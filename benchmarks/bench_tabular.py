@@ -114,6 +114,15 @@ def sql_source(folder: Path, table: str):
                                                "kind": "sql", "url": PG_URL, "table": table}])).sources[0]
 
 
+def high_water_kb() -> int:
+    """This process's peak RSS. Not ru_maxrss: Linux carries that over from the parent across exec."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def memory_child(table: str, folder: str) -> None:
     """In a fresh process: RSS after imports, then the peak while harvesting the table."""
     import gc
@@ -124,13 +133,13 @@ def memory_child(table: str, folder: str) -> None:
     import tracemalloc
 
     gc.collect()
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = high_water_kb()
     source = sql_source(Path(folder), table)
     tracemalloc.start()
     report = harvest_source(source, Path(folder) / "state", "bench")
     py_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = high_water_kb()
     print(json.dumps({"status": report.status, "rows": report.stats.get("rows"), "base_kb": base, "peak_kb": peak,
                       "python_peak_kb": py_peak // 1024}))
 
@@ -173,6 +182,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--xlsx-rows", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--parts", default="csv,xlsx,postgresql",
+                    help="which to measure, comma-separated (default all: csv,xlsx,postgresql)")
     ap.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
@@ -181,11 +192,15 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; medians of {args.repeat} runs")
     with tempfile.TemporaryDirectory(prefix="placecat-bench-") as tmp:
         folder = Path(tmp)
-        csv_path = write_csv(folder / "directory.csv", HEADER, body(args.rows))
-        bench_file("csv", csv_path, args.rows, args.repeat, folder)
-        xlsx_path = write_xlsx(folder / "directory.xlsx", HEADER, body(args.xlsx_rows), write_only=True)
-        bench_file("xlsx", xlsx_path, args.xlsx_rows, args.repeat, folder)
-        bench_pg(args.rows, args.repeat, folder)
+        parts = set(args.parts.split(","))
+        if "csv" in parts:
+            csv_path = write_csv(folder / "directory.csv", HEADER, body(args.rows))
+            bench_file("csv", csv_path, args.rows, args.repeat, folder)
+        if "xlsx" in parts:
+            xlsx_path = write_xlsx(folder / "directory.xlsx", HEADER, body(args.xlsx_rows), write_only=True)
+            bench_file("xlsx", xlsx_path, args.xlsx_rows, args.repeat, folder)
+        if "postgresql" in parts:
+            bench_pg(args.rows, args.repeat, folder)
 
 
 if __name__ == "__main__":
