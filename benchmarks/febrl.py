@@ -23,25 +23,27 @@ FEBRL_SIMILARITIES = (
 )
 
 
-def _fuzzy(name: str, col: str, sim: str) -> Comparison:
-    return Comparison(name, "service", f"l.{col} IS NULL OR r.{col} IS NULL", (
+def _fuzzy(name: str, col: str, sim: str, role: str = "place") -> Comparison:
+    return Comparison(name, role, f"l.{col} IS NULL OR r.{col} IS NULL", (
         Level("exact", f"l.{col} = r.{col}", True), Level("very similar", f"sim.{sim} >= 88", True),
         Level("similar", f"sim.{sim} >= 70"), Level("different", "true")), m_init=(0.7, 0.15, 0.1, 0.05))
 
 
 FEBRL_COMPARISONS = (
-    _fuzzy("given_name", "given_name", "given"), _fuzzy("surname", "surname", "surname"),
-    Comparison("date_of_birth", "service", "l.dob IS NULL OR r.dob IS NULL", (
+    # Roles only steer the two EM sessions here (names learned where other fields agree and vice
+    # versa); the gates are off for persons.
+    _fuzzy("given_name", "given_name", "given", role="name"), _fuzzy("name", "surname", "surname", role="name"),
+    Comparison("date_of_birth", "place", "l.dob IS NULL OR r.dob IS NULL", (
         Level("exact", "l.dob = r.dob", True), Level("one typo", "levenshtein(l.dob, r.dob) <= 1", True),
         Level("two typos", "levenshtein(l.dob, r.dob) <= 2"), Level("different", "true")), m_init=(0.7, 0.15, 0.1, 0.05)),
-    Comparison("soc_sec_id", "service", "l.ssn IS NULL OR r.ssn IS NULL", (
+    Comparison("soc_sec_id", "place", "l.ssn IS NULL OR r.ssn IS NULL", (
         Level("exact", "l.ssn = r.ssn", True), Level("one typo", "levenshtein(l.ssn, r.ssn) <= 1", True),
         Level("different", "true")), m_init=(0.8, 0.15, 0.05)),
     _fuzzy("address", "address", "addr"), _fuzzy("suburb", "suburb", "suburb"),
-    Comparison("postcode", "service", "l.postcode IS NULL OR r.postcode IS NULL", (
+    Comparison("postcode", "place", "l.postcode IS NULL OR r.postcode IS NULL", (
         Level("exact", "l.postcode = r.postcode", True), Level("one typo", "levenshtein(l.postcode, r.postcode) <= 1"),
         Level("different", "true")), m_init=(0.8, 0.15, 0.05)),
-    Comparison("street_number", "service", "l.street_number IS NULL OR r.street_number IS NULL", (
+    Comparison("street_number", "place", "l.street_number IS NULL OR r.street_number IS NULL", (
         Level("exact", "l.street_number = r.street_number"), Level("different", "true")), m_init=(0.9, 0.1)),
 )
 

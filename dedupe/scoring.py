@@ -231,7 +231,7 @@ def score_gammas(model: Model, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
         if c.certain:
             certain |= g[:, k] == 0
         for i, lv in enumerate(c.levels):
-            if (c.name, lv.label) in VETO_LEVELS:
+            if model.gates and (c.name, lv.label) in VETO_LEVELS:   # the vetoes belong to the guard
                 veto |= g[:, k] == i
     weight = np.where(certain, np.maximum(weight, 30.0), weight)
     prob = 1 / (1 + np.exp2(-np.clip(weight, -60, 60)))
