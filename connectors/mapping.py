@@ -568,7 +568,7 @@ class RowMapper:
         probs = RowProblems(self.rows, record_id, fetched_from)
         shared = self.values_of(self.m.fields, row, probs)
         groups = [self.values_of(g, row, probs) for g in self.m.service_groups] or [{}]
-        extras = {k: _json_safe(v) for k, v in row.items() if k not in self.read_columns and not _blank(v)}
+        extras = {k: json_safe_value(v) for k, v in row.items() if k not in self.read_columns and not _blank(v)}
         org_id: str | None = None
         made = 0
         for n, group in enumerate(groups, start=1):
@@ -689,7 +689,8 @@ class RowMapper:
         }, root_record_id=rid)
 
 
-def _json_safe(v: Any) -> Any:
+def json_safe_value(v: Any) -> Any:
+    """A cell's value as JSON can hold it (dates and times as ISO text)."""
     if isinstance(v, (dt.date, dt.time, dt.datetime)):
         return v.isoformat()
     return v

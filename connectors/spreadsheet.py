@@ -8,7 +8,6 @@ the file, sheet, row and column, and the good rows load.
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import tempfile
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from connectors.base import HarvestError, HarvestOutcome, iter_json_records
-from connectors.mapping import BoundMapping, Mapping, RowMapper, describe_place, load_mapping
+from connectors.mapping import BoundMapping, Mapping, RowMapper, describe_place, json_safe_value, load_mapping
 from connectors.staging import StagingRows
 from connectors.tabular import open_table
 
@@ -45,7 +44,7 @@ def file_digest(path: Path) -> str:
 
 
 def json_safe_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, (dt.date, dt.time, dt.datetime)) else v) for k, v in row.items()}
+    return {k: json_safe_value(v) for k, v in row.items()}
 
 
 def put_rows(writer, bound: BoundMapping, rows: Iterable[tuple[int, dict]], place: str,
