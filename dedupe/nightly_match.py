@@ -95,10 +95,11 @@ def write_review_queue(con: duckdb.DuckDBPyConnection, comparisons) -> int:
         + " ELSE 'not compared' END" for c in comparisons)
     con.execute(f"""
         INSERT INTO catalogue.review_queue
-        SELECT l.source_id, l.source_record_id, l.name, r.source_id, r.source_record_id, r.name,
+        SELECT l.source_id, l.source_record_id, coalesce(sl.name, l.name), r.source_id, r.source_record_id, coalesce(sr.name, r.name),
                p.probability, p.decision, to_json({{{levels}}})
         FROM work.match_pair p
         JOIN work.match_record l ON l.mid = p.mid_l JOIN work.match_record r ON r.mid = p.mid_r
+        LEFT JOIN staging.service sl ON sl.id = l.staging_id LEFT JOIN staging.service sr ON sr.id = r.staging_id
         WHERE p.decision <> 'match'
         ORDER BY p.probability DESC
     """)
