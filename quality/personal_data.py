@@ -371,6 +371,7 @@ def scrub_catalogue(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, in
             con.execute(f'UPDATE catalogue.{table} t SET "{f}" = u.value FROM scrub_update u WHERE u.id = t.id')
             changed["values_rewritten"] += len(pairs)
     changed["values_rewritten"] += _scrub_conflicts(con, role, assurer_roles)
+    changed["values_rewritten"] += _scrub_other_columns(con)
     named = [cid for cid, name in con.execute("SELECT id, name FROM catalogue.contact WHERE name IS NOT NULL").fetchall()
              if is_named_individual(name)]
     if named:
@@ -378,6 +379,32 @@ def scrub_catalogue(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, in
         con.execute("UPDATE catalogue.contact SET name = NULL WHERE id IN (SELECT id FROM scrub_ids)")
         changed["contact_names_left_out"] = len(named)
     return changed
+
+
+def _catalogue_text_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """Every VARCHAR column of every catalogue.* table, whoever added the table."""
+    return con.execute("""SELECT table_name, column_name FROM duckdb_columns()
+                          WHERE database_name = current_database() AND schema_name = 'catalogue'
+                            AND data_type = 'VARCHAR' ORDER BY 1, 2""").fetchall()
+
+
+def _scrub_other_columns(con: duckdb.DuckDBPyConnection) -> int:
+    """Text in catalogue tables other stages add (match explanations, labels, ...): emails and
+    mobiles in it are replaced with placeholders, so a new table can never leak them."""
+    handled = {(t, f) for t, fs in TEXT_FIELDS.items() for f in fs} | {("conflict", "value")}
+    n = 0
+    for table, column in _catalogue_text_columns(con):
+        if (table, column) in handled:
+            continue
+        rows = con.execute(f'SELECT rowid, "{column}" FROM catalogue.{table} t '
+                           f'WHERE {CANDIDATE_SQL.format(c=chr(34) + column + chr(34))}').fetchall()
+        updates = [(rid, new) for rid, v in rows if (new := scrub_text(v)) != v]
+        if updates:
+            con.execute("CREATE OR REPLACE TEMP TABLE scrub_other (rid BIGINT, value VARCHAR)")
+            insert_rows(con, "scrub_other", ["rid", "value"], updates)
+            con.execute(f'UPDATE catalogue.{table} t SET "{column}" = u.value FROM scrub_other u WHERE t.rowid = u.rid')
+            n += len(updates)
+    return n
 
 
 def _load_ids(con: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
@@ -417,18 +444,15 @@ def record_residue(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     for cid, name in con.execute("SELECT id, name FROM catalogue.contact WHERE name IS NOT NULL").fetchall():
         if is_named_individual(name):
             rows.append([run_id, "contact", "name", cid, "named_individual"])
-    for rowid, f, v in con.execute(f"SELECT rowid, field, value FROM catalogue.conflict t WHERE {CANDIDATE_SQL.format(c='t.value')}").fetchall():
-        for finding in find_in_text(v):
-            rows.append([run_id, "conflict", f, str(rowid), finding.kind])
-    if _has_plain_text(con):
-        for row_id, v in con.execute(f"SELECT id, text FROM catalogue.plain_text t WHERE {CANDIDATE_SQL.format(c='t.text')}").fetchall():
+    handled = {(t, f) for t, fs in TEXT_FIELDS.items() for f in fs}
+    for table, column in _catalogue_text_columns(con):
+        if (table, column) in handled:
+            continue
+        col = chr(34) + column + chr(34)
+        for rowid, v in con.execute(f"SELECT rowid, {col} FROM catalogue.{table} t WHERE {CANDIDATE_SQL.format(c=col)}").fetchall():
             for finding in find_in_text(v):
-                rows.append([run_id, "plain_text", "text", row_id, finding.kind])
+                rows.append([run_id, table, column, str(rowid), finding.kind])
     if rows:
         insert_rows(con, "quality.personal_data_residue", ["run_id", "table_name", "field", "row_id", "kind"], rows)
     return len(rows)
 
-
-def _has_plain_text(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                            "AND schema_name = 'catalogue' AND table_name = 'plain_text'").fetchone()[0])

@@ -98,6 +98,9 @@ def catalogue_con():
                 "('c1', 's1', 'Mrs Jane Smith', 'Coordinator', 'jane.smith@2wayst.org.uk'), ('c2', 's2', 'Reception', NULL, 'info@solo.org')")
     con.execute("INSERT INTO catalogue.phone (id, service_id, number) VALUES ('p1', 's1', '07813 016 911'), ('p2', 's1', '0117 922 2000')")
     con.execute("INSERT INTO catalogue.conflict VALUES ('s1', 'email', 'src', 'r1', 'our2wayst@hotmail.com', false)")
+    # A table another stage adds to catalogue.* (e.g. match explanations quoting descriptions).
+    con.execute("CREATE TABLE catalogue.match_record (service_id VARCHAR, descr VARCHAR)")
+    con.execute("INSERT INTO catalogue.match_record VALUES ('s1', 'Call 07597922718 or our2wayst@hotmail.com'), ('s2', 'plain')")
     # An assurer role address at the same domain exists in staging: it replaces the personal one.
     con.execute("INSERT INTO staging.service (id, name, assurer_email, source_id, source_record_id) "
                 "VALUES ('x', 'x', 'directory@thecareforum.org.uk', 'src', 'r9')")
@@ -120,6 +123,8 @@ def test_scrub_catalogue_holds_back_every_finding(catalogue_con):
         (None, "Coordinator", "hello@2wayst.org.uk"), ("Reception", None, "info@solo.org")]
     assert con.execute("SELECT number FROM catalogue.phone").fetchall() == [("0117 922 2000",)]
     assert con.execute("SELECT value FROM catalogue.conflict").fetchall() == [("hello@2wayst.org.uk",)]
+    assert con.execute("SELECT descr FROM catalogue.match_record ORDER BY service_id").fetchall() == [
+        (f"Call {PHONE_WITHHELD} or {EMAIL_WITHHELD}",), ("plain",)]
     assert record_residue(con, "r") == 0
 
 
