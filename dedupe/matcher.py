@@ -189,12 +189,14 @@ def _write_record_clusters(con, records, res, mid_l, mid_r, prob, g, model, expl
                 reason["rule"] = "must-link override"
             rows_reason.append(json.dumps(reason))
     frame = pd.DataFrame({"mid": np.array(rows_mid, dtype=np.int64), "cluster_mid": np.array(rows_cluster, dtype=np.int64),
-                          "score": np.array(rows_score, dtype=np.float64), "reason": rows_reason})
+                          "score": np.array(rows_score, dtype=np.float64),
+                          # object dtype: an empty list would otherwise become a float column
+                          "reason": pd.Series(rows_reason, dtype=object)})
     con.register("cluster_frame", frame)
     con.execute(f"""
         CREATE OR REPLACE TABLE work.record_cluster AS
         SELECT r.mid, coalesce(c.cluster_mid, r.mid) AS cluster_mid, coalesce(c.score, 1.0) AS score,
-               coalesce(c.reason, '{{"rule": "founding record"}}') AS reason
+               coalesce(CAST(c.reason AS VARCHAR), '{{"rule": "founding record"}}') AS reason
         FROM {records} r LEFT JOIN cluster_frame c USING (mid)
     """)
     con.unregister("cluster_frame")

@@ -111,7 +111,13 @@ def test_golden_ids_survive_a_new_member(tmp_path):
     assert {r[1]: r[2] for r in after if r[0] == "leeds-council"} == before
     clinic_ids = {r[2] for r in after if r[3] == "Stop Smoking Clinic"}
     assert len(clinic_ids) == 1
-    assert res.changes.get("updated", 0) == 0 and res.changes.get("added", 0) == 0
+    assert res.changes.get("added", 0) == 0 and res.changes.get("removed", 0) == 0
+    # The clinic's golden record now also replaces the VCS record: its trust register changed,
+    # which hubs must see, but none of its content did.
+    with duckdb.connect(str(db), read_only=True) as con:
+        updated = con.execute("SELECT service_id, fields_changed FROM publish.change WHERE run_id = ?",
+                              [res.run_id]).fetchall()
+    assert [(sid, list(f)) for sid, f in updated] == [(clinic_ids.pop(), ["replaces"])]
 
 
 def test_a_broken_source_is_reported_and_the_rest_publish(tmp_path):
@@ -170,3 +176,11 @@ def test_nightly_schedule_asks_for_every_source(sample_sources, db_path):
     requests = list(schedule.evaluate_tick(ctx).run_requests)
     assert sorted(r.partition_key for r in requests) == ["leeds-council", "leeds-nhs-directory", "leeds-vcs-directory"]
     assert {r.tags["placecat/night"] for r in requests} == {"2026-11-23"}
+
+
+def test_a_single_source_with_nothing_to_merge_publishes(tmp_path):
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(f"sources:\n  - {{id: only, kind: oruk, path: {SAMPLE / 'feeds' / 'leeds-nhs-directory'}, publisher: P}}\n")
+    res = run_nightly(sources, tmp_path / "c.duckdb")
+    assert res.published, res.error
+    assert res.golden_services == res.source_records == 7
