@@ -32,6 +32,7 @@ from warehouse.model import ORUK_TABLES, staging_columns
 from warehouse.schema import QUALITY_ISSUE_DDL, RAW_RECORD_DDL, create_staging_tables
 
 KEEP_SNAPSHOTS = 3
+FULL_HARVEST_MARK = "NEEDS_FULL_HARVEST"
 _RAW_BATCH = 5000
 
 
@@ -153,7 +154,7 @@ class SourceStore:
     def harvest_state(self) -> dict:
         """What the last promoted harvest left for the next one (ETags, page hashes, RPDE next)."""
         cur = self.current()
-        if cur is None or cur.note:
+        if cur is None or cur.note or (self.root / FULL_HARVEST_MARK).exists():
             # The snapshot in force is missing or damaged: harvest afresh so a good one replaces it.
             return {}
         return dict(cur.meta.get("harvest_state") or {})
@@ -196,7 +197,14 @@ class SourceStore:
         os.replace(partial, final)
         fsync_dir(self.snapshots)
         atomic_write_text(self.root / "CURRENT", version + "\n")
+        (self.root / FULL_HARVEST_MARK).unlink(missing_ok=True)
         self.prune()
+
+    def request_full_harvest(self, reason: str) -> None:
+        """A damaged file can keep a readable header, so its harvest state may look usable while
+        its data is not: the next harvest must ignore that state and fetch everything."""
+        self.ensure()
+        atomic_write_text(self.root / FULL_HARVEST_MARK, reason + "\n")
 
     def discard(self, version: str) -> None:
         for suffix in (".duckdb.partial", ".duckdb.partial.wal"):

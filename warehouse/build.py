@@ -251,6 +251,7 @@ def _load_source(con: duckdb.DuckDBPyConnection, build: Build, source, now: dt.d
         try:
             _copy_snapshot(con, build, source.id, cur)
         except duckdb.Error as exc:
+            store.request_full_harvest(f"snapshot {cur.version} could not be loaded")
             problems.append(f"snapshot {cur.path} is unreadable ({str(exc).splitlines()[0][:160]})")
             continue
         if problems:
