@@ -32,22 +32,28 @@ def available_commands() -> dict[str, tuple[str, str]]:
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(load: set[str] | None = None) -> argparse.ArgumentParser:
+    """The parser. Only the commands in ``load`` (all when None) import their module, so a
+    problem in one command's dependencies never stops the others (above all `run`) from starting."""
     parser = argparse.ArgumentParser(
         prog="placecat",
         description="Turn England's scattered directories of local services into one deduplicated ORUK place catalogue.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in available_commands().items():
-        mod = importlib.import_module(module)
-        p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip().splitlines()[0])
-        mod.configure_parser(p)
-        p.set_defaults(_module=mod)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if load is None or name in load:
+            mod = importlib.import_module(module)
+            p.description = (mod.__doc__ or help_text).strip().splitlines()[0]
+            mod.configure_parser(p)
+            p.set_defaults(_module=mod)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(load={chosen} if chosen else set())
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
