@@ -639,6 +639,20 @@ def add_location(rows: StagingRows, loc: dict, root: str) -> str:
     return loc_id
 
 
+def add_contacts(rows: StagingRows, contacts: Any, service_id: str, record_id: str) -> None:
+    """A service's contacts and their phones (the same in v1 and v3)."""
+    for n, contact in enumerate(_list(contacts)):
+        c_rid = _rid(contact, record_id, "contact", n)
+        contact_id = rows.add("contact", c_rid, {
+            "service_id": service_id, **_pick(contact, ("name", "title", "department", "email")),
+        }, root_record_id=record_id)
+        for m, phone in enumerate(_list(contact.get("phones"))):
+            rows.add("phone", _rid(phone, c_rid, "phone", m), {
+                "contact_id": contact_id, "service_id": service_id,
+                **_pick(phone, ("number", "description")),
+            }, root_record_id=record_id)
+
+
 def normalise_v3_service(rows: StagingRows, svc: dict, record_id: str, repair: bool = True) -> str | None:
     """Map one v3 service object (as in a /services/{id} response) to staging rows.
     ``repair=False`` skips the text repair pass (``normalise`` does when the raw text shows no need)."""
@@ -696,16 +710,7 @@ def normalise_v3_service(rows: StagingRows, svc: dict, record_id: str, repair: b
             "service_id": service_id,
             **_pick(cost, ("valid_from", "valid_to", "option", "amount", "amount_description", "currency")),
         }, root_record_id=record_id)
-    for n, contact in enumerate(_list(svc.get("contacts"))):
-        c_rid = _rid(contact, record_id, "contact", n)
-        contact_id = rows.add("contact", c_rid, {
-            "service_id": service_id, **_pick(contact, ("name", "title", "department", "email")),
-        }, root_record_id=record_id)
-        for m, phone in enumerate(_list(contact.get("phones"))):
-            rows.add("phone", _rid(phone, c_rid, "phone", m), {
-                "contact_id": contact_id, "service_id": service_id,
-                **_pick(phone, ("number", "description")),
-            }, root_record_id=record_id)
+    add_contacts(rows, svc.get("contacts"), service_id, record_id)
     for n, phone in enumerate(_list(svc.get("phones"))):
         rows.add("phone", _rid(phone, record_id, "phone", n), {
             "service_id": service_id, **_pick(phone, ("number", "description")),

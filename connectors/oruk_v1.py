@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.oruk import _list, _pick, _rid, add_organization, deep_repair, description_extras
+from connectors.oruk import _list, _pick, _rid, add_contacts, add_organization, deep_repair, description_extras
 from connectors.staging import StagingRows, staging_id
 from connectors.vocab import canonical_term
 from warehouse.model import SERVICE_STATUSES
@@ -322,14 +322,5 @@ def normalise_v1_service(rows: StagingRows, svc: Any, record_id: str, repair: bo
             "service_id": service_id,
             **_pick(cost, ("valid_from", "valid_to", "option", "amount", "amount_description")),
         }, root_record_id=record_id)
-    for n, contact in enumerate(_list(svc.get("contacts"))):
-        c_rid = _rid(contact, record_id, "contact", n)
-        contact_id = rows.add("contact", c_rid, {
-            "service_id": service_id, **_pick(contact, ("name", "title", "department", "email")),
-        }, root_record_id=record_id)
-        for m, phone in enumerate(_list(contact.get("phones"))):
-            rows.add("phone", _rid(phone, c_rid, "phone", m), {
-                "contact_id": contact_id, "service_id": service_id,
-                **_pick(phone, ("number", "description")),
-            }, root_record_id=record_id)
+    add_contacts(rows, svc.get("contacts"), service_id, record_id)
     return service_id
