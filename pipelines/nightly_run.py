@@ -40,7 +40,7 @@ class NightlyResult:
     sources: list[dict] = field(default_factory=list)
     golden_services: int = 0
     source_records: int = 0
-    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    checks: list[tuple[str, bool, str, bool]] = field(default_factory=list)  # name, passed, metadata, blocking
     changes: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     # stage -> [start, end] (epoch seconds): "sources" for all partitions, then each cross-source asset
@@ -113,8 +113,9 @@ def run_nightly(sources_file: str | Path, db_path: str | Path, full_reread: bool
     out = NightlyResult(published=result.success, db_path=db_path, run_id=result.run_id)
     out.stages = {**stages, **_stage_times(instance, result.run_id)}
     for ev in result.get_asset_check_evaluations():
-        meta = ", ".join(f"{k}={v.value}" for k, v in ev.metadata.items() if not isinstance(v.value, (list, dict)))
-        out.checks.append((ev.check_name, ev.passed, meta))
+        meta = ", ".join(f"{k}={json.dumps(v.value, default=str)[:120] if isinstance(v.value, (list, dict)) else v.value}"
+                         for k, v in ev.metadata.items())
+        out.checks.append((ev.check_name, ev.passed, meta, ev.severity == dg.AssetCheckSeverity.ERROR))
     if not result.success:
         out.error = _step_failure_message(result) or "the catalogue run failed"
     _fill_summary(out, config, state_dir, result.run_id)
@@ -154,10 +155,12 @@ def format_summary(res: NightlyResult) -> str:
         if res.changes:
             lines.append("changes since last run: " + ", ".join(f"{k} {v}" for k, v in sorted(res.changes.items())))
     passed = sum(1 for c in res.checks if c[1])
-    lines.append(f"checks: {passed} passed, {len(res.checks) - passed} failed")
-    for name, ok, meta in res.checks:
+    failed = sum(1 for c in res.checks if not c[1] and c[3])
+    warned = len(res.checks) - passed - failed
+    lines.append(f"checks: {passed} passed, {failed} failed" + (f", {warned} warning(s)" if warned else ""))
+    for name, ok, meta, blocking in res.checks:
         if not ok:
-            lines.append(f"  FAILED {name}: {meta}")
+            lines.append(f"  {'FAILED' if blocking else 'WARNING'} {name}: {meta}")
     lines.append(f"catalogue published to {res.db_path}" if res.published else f"nothing published: {res.error}")
     return "\n".join(lines)
 
