@@ -168,6 +168,22 @@ def detect_version(client: HttpClient, base: str, pinned: Any = None) -> tuple[s
     return (found, "GET / says so") if found else ("1", "GET / names no version")
 
 
+def map_concurrently(fn, keys, workers: int, name: str) -> dict:
+    """{key: fn(key)} with bounded threads; the first failure cancels what has not started and is raised."""
+    out = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
+        futures = {pool.submit(fn, k): k for k in keys}
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for f in pending:
+            f.cancel()
+        for f in done:
+            if f.exception() is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise f.exception()
+            out[futures[f]] = f.result()
+    return out
+
+
 @dataclass
 class Envelope:
     items: list
@@ -260,16 +276,7 @@ class FeedHarvest:
             for n in numbers:
                 out[n] = self._fetch_or_explain(n, conditional)
             return out
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="oruk-page") as pool:
-            futures = {pool.submit(self._fetch_or_explain, n, conditional): n for n in numbers}
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in pending:
-                f.cancel()
-            for f in done:
-                if f.exception() is not None:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise f.exception()
-                out[futures[f]] = f.result()
+        out.update(map_concurrently(lambda n: self._fetch_or_explain(n, conditional), numbers, self.workers, "oruk-page"))
         return out
 
     def _fetch_or_explain(self, n: int, conditional: bool) -> Page:
@@ -396,16 +403,7 @@ class FeedHarvest:
 
     def fetch_details(self, ids: list[str]) -> dict[str, tuple[dict | None, str]]:
         out: dict[str, tuple[dict | None, str]] = {}
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="oruk-detail") as pool:
-            futures = {pool.submit(self.fetch_detail, i): i for i in ids}
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in pending:
-                f.cancel()
-            for f in done:
-                if f.exception() is not None:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise f.exception()
-                out[futures[f]] = f.result()
+        out.update(map_concurrently(self.fetch_detail, ids, self.workers, "oruk-detail"))
         return out
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import duckdb
 
+from connectors.snapshot import fsync_dir
 from warehouse import oruk_json
 from warehouse.changes import prepare_feed
 from warehouse.model import ORUK_TABLES, oruk_columns
@@ -201,11 +202,7 @@ def _sync_to_disk(root: Path) -> None:
     of thousands of fsyncs cost far more than one flush of the file system.
     """
     os.sync()
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(root)
 
 
 def switch_current(out: Path, version_dir: Path) -> None:
@@ -218,11 +215,7 @@ def switch_current(out: Path, version_dir: Path) -> None:
     if link.exists() and not link.is_symlink():
         raise ExportError(f"{link}: exists and is not a symlink; move it aside so export can manage it")
     os.replace(tmp, link)
-    fd = os.open(out, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(out)
 
 
 def prune_versions(out: Path, keep: int) -> None:
