@@ -257,6 +257,14 @@ def _not_modified(request: Request, etag: str, snap: Snapshot) -> bool:
     return False
 
 
+def _found(mapping: dict, key: str, what: str):
+    """The published object with this id, or a 404 naming what was asked for."""
+    value = mapping.get(key)
+    if value is None:
+        raise HTTPException(404, f"no {what} with id {key}")
+    return value
+
+
 def _respond(request: Request, snap: Snapshot, body: bytes | Any, status: int = 200) -> Response:
     etag = _etag(snap, request)
     headers = {"ETag": etag, "Last-Modified": snap.last_modified, "Cache-Control": "public, max-age=60"}
@@ -407,9 +415,7 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
     @app.get("/services/{service_id}", summary="One service, fully nested")
     async def service(request: Request, service_id: str):
         snap = holder.current
-        body = snap.service_full.get(service_id)
-        if body is None:
-            raise HTTPException(404, f"no published service with id {service_id}")
+        body = _found(snap.service_full, service_id, "published service")
         return _respond(request, snap, body)
 
     @app.get("/service_at_locations", summary="Paginated services at locations; postcode + proximity (metres)")
@@ -453,9 +459,7 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
     @app.get("/service_at_locations/{sal_id}", summary="One service at location, fully nested")
     async def service_at_location(request: Request, sal_id: str):
         snap = holder.current
-        sid = snap.sal_service.get(sal_id)
-        if sid is None:
-            raise HTTPException(404, f"no published service_at_location with id {sal_id}")
+        sid = _found(snap.sal_service, sal_id, "published service_at_location")
         doc = oruk_json.ServiceDocument(sid, json.loads(snap.service_full[sid]), {})
         return _respond(request, snap, doc.service_at_location_full(sal_id))
 
@@ -469,9 +473,7 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
     @app.get("/taxonomies/{taxonomy_id}", summary="One taxonomy")
     async def taxonomy(request: Request, taxonomy_id: str):
         snap = holder.current
-        body = snap.taxonomy_by_id.get(taxonomy_id)
-        if body is None:
-            raise HTTPException(404, f"no taxonomy with id {taxonomy_id}")
+        body = _found(snap.taxonomy_by_id, taxonomy_id, "taxonomy")
         return _respond(request, snap, body)
 
     @app.get("/taxonomy_terms", summary="Paginated taxonomy terms")
@@ -486,9 +488,7 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
     @app.get("/taxonomy_terms/{term_id}", summary="One taxonomy term")
     async def taxonomy_term(request: Request, term_id: str):
         snap = holder.current
-        body = snap.term_by_id.get(term_id)
-        if body is None:
-            raise HTTPException(404, f"no taxonomy term with id {term_id}")
+        body = _found(snap.term_by_id, term_id, "taxonomy term")
         return _respond(request, snap, body)
 
     @app.get("/changes", summary="RPDE change feed of golden services (modified + id ordering, tombstones)")
@@ -533,9 +533,7 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
     @app.get("/v1/services/{service_id}", summary="ORUK v1: one service")
     def v1_service(request: Request, service_id: str):
         snap = holder.current
-        body = snap.service_full.get(service_id)
-        if body is None:
-            raise HTTPException(404, f"no published service with id {service_id}")
+        body = _found(snap.service_full, service_id, "published service")
         return _respond(request, snap, oruk_json.v1_service(json.loads(body)))
 
     return app
