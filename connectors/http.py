@@ -262,3 +262,9 @@ class HttpClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def __enter__(self) -> "HttpClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -358,11 +358,8 @@ def harvest(source, writer, state: dict, ctx) -> HarvestOutcome:
         writer.con.execute("DELETE FROM raw.record")
     if source.path is not None:
         return harvest_local(source, writer, state)
-    client = HttpClient(HttpPolicy.from_source(source))
-    try:
+    with HttpClient(HttpPolicy.from_source(source)) as client:
         return harvest_remote(source, writer, state, client)
-    finally:
-        client.close()
 
 
 def harvest_remote(source, writer, state: dict, client: HttpClient) -> HarvestOutcome:
@@ -453,11 +450,8 @@ def activity_list_for(source, rows: StagingRows):
     def fetch(url: str) -> bytes:
         policy = HttpPolicy.from_source(source)
         policy.max_retries, policy.time_budget = 1, min(policy.time_budget, 60.0)
-        client = HttpClient(policy)
-        try:
+        with HttpClient(policy) as client:
             return client.get(url).body
-        finally:
-            client.close()
 
     try:
         return load_activity_list(loc, fetch=fetch)

@@ -99,11 +99,8 @@ def harvest_local(source, writer, state: dict) -> HarvestOutcome:
 def harvest(source, writer, state: dict, ctx) -> HarvestOutcome:
     if source.path is not None:
         return harvest_local(source, writer, state)
-    client = HttpClient(HttpPolicy.from_source(source))
-    try:
+    with HttpClient(HttpPolicy.from_source(source)) as client:
         return harvest_http(source, writer, state, client)
-    finally:
-        client.close()
 
 
 # -- harvest over HTTP ----------------------------------------------------------------------

@@ -93,11 +93,8 @@ def fetch_to_file(source, state: dict, workdir: Path) -> tuple[Path | None, dict
     """Download the source's URL; (None, state) when the server says it has not changed."""
     from connectors.http import HttpClient, HttpPolicy, looks_like_html
 
-    client = HttpClient(HttpPolicy.from_source(source))
-    try:
+    with HttpClient(HttpPolicy.from_source(source)) as client:
         res = client.get(source.url, validators=state.get("validators"))
-    finally:
-        client.close()
     if res.not_modified:
         return None, state
     if looks_like_html(res.body):

@@ -514,11 +514,8 @@ class FeedValidator:
 def validate_feed(url: str, version: str | None = None, sample: int = 5, timeout: float = 30.0,
                   time_budget: float = 300.0) -> Report:
     policy = HttpPolicy(timeout=timeout, time_budget=time_budget, max_retries=2)
-    client = HttpClient(policy)
-    try:
+    with HttpClient(policy) as client:
         return FeedValidator(url, client, version, sample).run()
-    finally:
-        client.close()
 
 
 # -- the command ------------------------------------------------------------------------------
