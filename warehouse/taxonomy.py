@@ -220,6 +220,21 @@ class Mapper:
         return []
 
 
+    def lookup_concept(self, concept_id: str | None, label: str | None,
+                       broader: Iterable[tuple[str | None, str | None]] = ()) -> tuple[list[MappingRow], str | None]:
+        """The rows for a concept, else for its nearest broader concept that has rows.
+
+        The table maps a few hundred broad activities; a publisher's narrower one ("Body Pump")
+        takes the type of the nearest broader one that is mapped ("Group Exercise"). Returns the
+        rows and the label of the concept that matched (None when nothing did).
+        """
+        for uri, name in ((concept_id, label), *broader):
+            rows = self.lookup((uri,), name)
+            if rows:
+                return rows, name or uri
+        return [], None
+
+
 def _code_key(code: str) -> str:
     # OpenActive concepts appear as full URIs or bare UUIDs: compare on the fragment.
     return code.strip().rsplit("#", 1)[-1].rsplit("/", 1)[-1].lower()
@@ -242,18 +257,46 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _TAG = re.compile(r"<[^>]+>")
 
 
+_VOWELS = frozenset("aeiouy")
+
+
+def _short_syllable(t: str) -> bool:
+    return t[0] not in _VOWELS and t[1] in _VOWELS and t[2] not in _VOWELS | {"w", "x"}
+
+
 def stem(token: str) -> str:
-    """A deliberately light stemmer: plurals and common suffixes, enough to join 'carers'/'carer'."""
+    """A deliberately light stemmer: plurals and common suffixes, so that 'carers'/'carer',
+    'swimming'/'swim', 'cycle'/'cycling' and 'dance'/'dancing' meet.
+
+    Order: possessive, then one suffix (plural, -ing, -ed, -ers), then a doubled final consonant
+    is undoubled ('swimm' -> 'swim') and a final silent 'e' dropped on longer words ('cycle' ->
+    'cycl', like 'cycling' -> 'cycl'); short words keep theirs, and a short stem left by -ing/-ed
+    gets its 'e' back, so 'caring' meets 'care' and not 'car'.
+    """
     t = token.replace("'s", "")
-    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ers", "er"), ("s", "")):
-        if t.endswith(suffix) and len(t) - len(suffix) >= 3 and not (suffix == "s" and t.endswith(("ss", "us"))):
-            return t[: len(t) - len(suffix)] + repl
+    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("ers", "er"), ("s", "")):
+        if t.endswith(suffix) and len(t) - len(suffix) >= 3 and not (suffix == "s" and t.endswith(("ss", "us", "is"))):
+            t = t[: len(t) - len(suffix)] + repl
+            if suffix in ("ing", "ed") and len(t) >= 4 and t[-1] == t[-2] and t[-1] not in _VOWELS | {"l", "s", "z"}:
+                t = t[:-1]
+            elif suffix in ("ing", "ed") and len(t) == 3 and _short_syllable(t):
+                t += "e"                      # 'caring' -> 'care', 'riding' -> 'ride', not 'car', 'rid'
+            break
+    if len(t) >= 5 and t.endswith("e") and t[-2] not in _VOWELS:
+        t = t[:-1]
     return t
+
+
+# Session and service names carry when they run ("Body Pump Tues 7.30pm", "Teens 12-16yrs"): days,
+# clock times, bare numbers and durations say nothing about what the service is. "50s" stays
+# ("over 50s" names older people's activities).
+_WHEN = re.compile(r"^(?:\d+|\d+(?:am|pm|hr|hrs|yr|yrs|min|mins|th|st|nd|rd)|mon|monday|tue|tues|tuesday|wed|weds|"
+                   r"wednesday|thu|thur|thurs|thursday|fri|frid|friday|sat|saturday|sun|sunday|am|pm)$")
 
 
 def tokens(text: str | None) -> list[str]:
     text = _TAG.sub(" ", (text or "")).lower().replace("&amp;", " and ").replace("&nbsp;", " ")
-    return [stem(t) for t in _TOKEN.findall(text) if t not in STOP_WORDS and len(t) > 1]
+    return [stem(t) for t in _TOKEN.findall(text) if t not in STOP_WORDS and len(t) > 1 and not _WHEN.match(t)]
 
 
 def load_keywords_csv(path: Path = DEFAULT_KEYWORDS) -> dict[str, list[str]]:
@@ -279,9 +322,14 @@ class Prediction:
 # Keyword weights by where the keyword came from: the label and synonyms say what a type is;
 # the description only hints.
 W_LABEL, W_SYNONYM, W_DESCRIPTION = 3.0, 3.0, 0.6
+# Labels lent by a mapped vocabulary (activity list concepts) name the thing as surely as a synonym.
+W_VOCABULARY = 3.0
+# ... but a single word out of a longer lent label ("fit" in "Active Fit", "Cheer Fitness", ...) only hints.
+W_VOCABULARY_PART = 1.0
 # Words in a service's name count more than words in its description.
 W_NAME, W_TEXT = 2.0, 1.0
 FUZZY_CUTOFF = 88
+TF_K = 1.2
 NORM_ALPHA = 0.5
 
 
@@ -289,28 +337,45 @@ class KeywordClassifier:
     """Scores service types by the IDF-weighted keywords found in a service's name and description."""
 
     def __init__(self, types: Iterable[ServiceType], synonyms: dict[str, list[str]] | None = None,
-                 use_descriptions: bool = True):
+                 use_descriptions: bool = True, vocabulary: dict[str, list[str]] | None = None):
+        """``synonyms``: hand-written keywords per type; ``vocabulary``: keywords lent by a mapped
+        vocabulary (see ``vocabulary_keywords``), which can run to hundreds for one type."""
         self.types = {t.esd_id: t for t in types}
         synonyms = synonyms or {}
+        vocabulary = {e: v for e, v in (vocabulary or {}).items() if e in self.types}
         # keyword (stemmed unigram or bigram) -> {esd_id: weight}
         index: dict[str, dict[str, float]] = defaultdict(dict)
+        own: set[tuple[str, str]] = set()   # (keyword, type) pairs from the type's own label/synonyms/description
+
+        def add(kw: str, esd_id: str, weight: float, is_own: bool = True) -> None:
+            index[kw][esd_id] = max(index[kw].get(esd_id, 0), weight)
+            if is_own:
+                own.add((kw, esd_id))
+
         for t in self.types.values():
             for kw in _grams(tokens(t.label)):
-                index[kw][t.esd_id] = max(index[kw].get(t.esd_id, 0), W_LABEL)
+                add(kw, t.esd_id, W_LABEL)
             for phrase in synonyms.get(t.esd_id, []):
                 for kw in _grams(tokens(phrase)):
-                    index[kw][t.esd_id] = max(index[kw].get(t.esd_id, 0), W_SYNONYM)
+                    add(kw, t.esd_id, W_SYNONYM)
             if use_descriptions:
                 for kw in set(tokens(t.description)):
-                    index[kw][t.esd_id] = max(index[kw].get(t.esd_id, 0), W_DESCRIPTION)
+                    add(kw, t.esd_id, W_DESCRIPTION)
+            for phrase in vocabulary.get(t.esd_id, []):
+                toks = tokens(phrase)
+                for kw in _grams(toks):
+                    # "Body Pump" names the activity; "body" alone is part of forty labels.
+                    whole = len(toks) == 1 or " " in kw
+                    add(kw, t.esd_id, W_VOCABULARY if whole else W_VOCABULARY_PART, is_own=False)
         n = max(len(self.types), 1)
         self.idf = {kw: math.log(1 + n / len(posting)) for kw, posting in index.items()}
         # Types with many keywords would win on volume alone: scores are divided by the square root
-        # of the type's keyword mass (measured: +5 points top-1 on the held-out LGA list).
+        # of the type's keyword mass (measured: +5 points top-1 on the held-out LGA list). A lent
+        # vocabulary does not count towards the mass: one esd type standing for 300 activities
+        # should not be penalised for it.
         mass: dict[str, float] = defaultdict(float)
-        for kw, posting in index.items():
-            for esd_id, w in posting.items():
-                mass[esd_id] += (w * self.idf[kw]) ** 2
+        for kw, esd_id in own:
+            mass[esd_id] += (index[kw][esd_id] * self.idf[kw]) ** 2
         self.norm = {esd_id: max(m, 1.0) ** (NORM_ALPHA / 2) for esd_id, m in mass.items()}
         self.index = index
         self.vocabulary = [kw for kw in index if " " not in kw and len(kw) >= 5]
@@ -329,9 +394,16 @@ class KeywordClassifier:
 
     def predict(self, name: str | None, description: str | None, top: int = 3) -> list[Prediction]:
         weights: dict[str, float] = {}
+        counts: dict[str, int] = defaultdict(int)
         for field_weight, text in ((W_NAME, name), (W_TEXT, description)):
-            for kw in _grams(tokens(text)):
+            toks = tokens(text)
+            for kw in [*toks, *(f"{a} {b}" for a, b in zip(toks, toks[1:]))]:
+                counts[kw] += 1
                 weights[kw] = max(weights.get(kw, 0), field_weight)
+        # A word the text repeats is likelier its subject; saturating (BM25-style), so ten mentions
+        # count little more than three.
+        for kw, n in counts.items():
+            weights[kw] *= n * (TF_K + 1) / (n + TF_K)
         scores: dict[str, float] = defaultdict(float)
         matched: dict[str, list[str]] = defaultdict(list)
         for kw, fw in weights.items():
@@ -366,6 +438,87 @@ def _grams(toks: list[str]) -> set[str]:
     return set(toks) | {f"{a} {b}" for a, b in zip(toks, toks[1:])}
 
 
+# ---------------------------------------------------------------- controlled vocabularies as keywords
+
+ACTIVITY_TAXONOMY = "OpenActive Activity List"   # the taxonomy name the OpenActive connector writes
+
+
+@dataclass(frozen=True)
+class VocabularyConcept:
+    """One concept of a SKOS vocabulary (e.g. the OpenActive activity list), for keyword building."""
+    id: str                                 # the concept URI
+    label: str                              # prefLabel
+    alt_labels: tuple[str, ...] = ()
+    definition: str = ""
+    broader: tuple[str, ...] = ()           # URIs of broader concepts
+
+
+def concepts_from_activity_list(activity_list) -> list[VocabularyConcept]:
+    """The concepts of a loaded ``connectors.openactive_model.ActivityList``, with their altLabels."""
+    alt: dict[int, list[str]] = defaultdict(list)
+    for key, concept in activity_list.by_label.items():
+        if key != activity_list.label_key(concept.label):
+            alt[id(concept)].append(key)
+    return [VocabularyConcept(c.id, c.label, tuple(alt[id(c)]), c.definition or "", tuple(c.broader or ()))
+            for c in activity_list.concepts.values()]
+
+
+def read_activity_concepts(con: duckdb.DuckDBPyConnection) -> list[VocabularyConcept]:
+    """The OpenActive activities the catalogue's sources used (and their broader concepts)."""
+    if not _table_exists(con, "catalogue", "taxonomy_term"):
+        return []
+    rows = con.execute("""
+        SELECT t.term_uri, any_value(t.name), any_value(t.description), list(DISTINCT p.term_uri) FILTER (WHERE p.term_uri IS NOT NULL)
+        FROM catalogue.taxonomy_term t LEFT JOIN catalogue.taxonomy_term p ON p.id = t.parent_id
+        WHERE t.taxonomy = ? AND t.term_uri IS NOT NULL AND t.name IS NOT NULL
+        GROUP BY t.term_uri ORDER BY t.term_uri""", [ACTIVITY_TAXONOMY]).fetchall()
+    return [VocabularyConcept(uri, name, (), "" if desc == name else (desc or ""), tuple(parents or ()))
+            for uri, name, desc, parents in rows]
+
+
+def ancestors(concept: VocabularyConcept, by_id: dict[str, VocabularyConcept]) -> list[VocabularyConcept]:
+    """Broader concepts, nearest first (breadth-first; a cycle in the data cannot loop)."""
+    out, seen, queue = [], {concept.id}, list(concept.broader)
+    while queue:
+        uri = queue.pop(0)
+        parent = by_id.get(uri)
+        if parent is None or parent.id in seen:
+            continue
+        seen.add(parent.id)
+        out.append(parent)
+        queue.extend(parent.broader)
+    return out
+
+
+def vocabulary_keywords(concepts: Iterable[VocabularyConcept], mapper: Mapper) -> dict[str, list[str]]:
+    """Keywords for esd types from a vocabulary the mapping table links to them.
+
+    Every concept whose own row, or nearest broader concept's row, maps to an esd type lends that
+    type its labels: "Body Pump" sits under "Group Exercise", which maps to Sports coaching, so
+    "body pump" becomes a Sports coaching keyword. This is vocabulary knowledge (the list's labels
+    and hierarchy plus the reviewed mapping), not anything learnt from tagged services.
+    """
+    concepts = list(concepts)
+    by_id = {c.id: c for c in concepts}
+    out: dict[str, list[str]] = defaultdict(list)
+    for c in concepts:
+        rows, _ = mapper.lookup_concept(c.id, c.label, [(a.id, a.label) for a in ancestors(c, by_id)])
+        for row in rows:
+            out[row.esd_id].extend([c.label, *c.alt_labels])
+    return out
+
+
+def concept_classifier(concepts: Iterable[VocabularyConcept]) -> "KeywordClassifier":
+    """A keyword classifier whose classes are the concepts themselves (e.g. OpenActive activities).
+
+    Predictions carry the concept URI in ``esd_id``. Labels and altLabels are the keywords; the
+    definition is weighted like an esd description.
+    """
+    concepts = list(concepts)
+    return KeywordClassifier([ServiceType(c.id, c.label, c.definition) for c in concepts],
+                             {c.id: list(c.alt_labels) for c in concepts if c.alt_labels})
+
+
 # ---------------------------------------------------------------- classifying the catalogue
 
 @dataclass
@@ -374,6 +527,9 @@ class ServiceTerms:
     name: str
     description: str
     terms: list[tuple[str | None, str | None, str | None, str | None]]  # (term_uri, term/code, name, taxonomy)
+    # per term, its broader terms nearest first as (term_uri, name): a narrow activity the mapping
+    # table does not list takes the type of its nearest broader one that it does
+    broader: list[list[tuple[str | None, str | None]]] = field(default_factory=list)
 
 
 def canonical_esd_id(term_uri: str | None, code: str | None, taxonomy: str | None) -> str | None:
@@ -386,9 +542,11 @@ def canonical_esd_id(term_uri: str | None, code: str | None, taxonomy: str | Non
 
 
 def read_services(con: duckdb.DuckDBPyConnection) -> list[ServiceTerms]:
+    broader = _broader_terms(con)
     rows = con.execute("""
         SELECT s.id, s.name, s.description,
-               list({'uri': t.term_uri, 'term': t.term, 'name': t.name, 'taxonomy': coalesce(t.taxonomy, tx.name, tx.uri)})
+               list({'id': t.id, 'uri': t.term_uri, 'term': t.term, 'name': t.name,
+                     'taxonomy': coalesce(t.taxonomy, tx.name, tx.uri)})
                  FILTER (WHERE t.id IS NOT NULL)
         FROM catalogue.service s
         LEFT JOIN catalogue.attribute a ON a.link_id = s.id AND coalesce(a.link_entity, 'service') = 'service'
@@ -398,8 +556,24 @@ def read_services(con: duckdb.DuckDBPyConnection) -> list[ServiceTerms]:
         GROUP BY s.id, s.name, s.description ORDER BY s.id
     """).fetchall()
     return [ServiceTerms(sid, name or "", desc or "",
-                         [(t["uri"], t["term"], t["name"], t["taxonomy"]) for t in (terms or [])])
+                         [(t["uri"], t["term"], t["name"], t["taxonomy"]) for t in (terms or [])],
+                         [broader.get(t["id"], []) for t in (terms or [])])
             for sid, name, desc, terms in rows]
+
+
+def _broader_terms(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str | None, str | None]]]:
+    """term id -> its broader terms (through parent_id), nearest first, at most 8 levels up."""
+    rows = con.execute("""
+        WITH RECURSIVE up(term_id, ancestor_id, depth) AS (
+            SELECT id, parent_id, 1 FROM catalogue.taxonomy_term WHERE parent_id IS NOT NULL
+            UNION ALL
+            SELECT up.term_id, t.parent_id, up.depth + 1
+            FROM up JOIN catalogue.taxonomy_term t ON t.id = up.ancestor_id
+            WHERE t.parent_id IS NOT NULL AND up.depth < 8
+        )
+        SELECT up.term_id, list([a.term_uri, a.name] ORDER BY up.depth)
+        FROM up JOIN catalogue.taxonomy_term a ON a.id = up.ancestor_id GROUP BY up.term_id""").fetchall()
+    return {term_id: [(uri, name) for uri, name in chain] for term_id, chain in rows}
 
 
 @dataclass
@@ -417,13 +591,18 @@ def classify_service(svc: ServiceTerms, labels: dict[str, str], mapper: Mapper,
                      classifier: KeywordClassifier | None, min_confidence: float = 0.05) -> list[Classification]:
     source: dict[str, str] = {}
     mapped: dict[str, tuple[str, str]] = {}
-    for uri, code, name, taxonomy in svc.terms:
+    for i, (uri, code, name, taxonomy) in enumerate(svc.terms):
         esd_id = canonical_esd_id(uri, code, taxonomy)
         if esd_id:
             source.setdefault(esd_id, name or labels.get(esd_id) or esd_id)
             continue
-        for row in mapper.lookup((uri, code), name or code):
-            mapped.setdefault(row.esd_id, (row.esd_label, f"{row.scheme}:{name or code or uri}"))
+        rows = mapper.lookup((uri, code), name or code)
+        via = None
+        if not rows and i < len(svc.broader):
+            rows, via = mapper.lookup_concept(None, None, svc.broader[i])
+        for row in rows:
+            why = f"{row.scheme}:{name or code or uri}" + (f" (under {via})" if via else "")
+            mapped.setdefault(row.esd_id, (row.esd_label, why))
     if source:
         return [Classification(svc.service_id, e, labels.get(e, lbl), "source", 1.0, i, [f"esd:{e}"])
                 for i, (e, lbl) in enumerate(source.items(), start=1)]
@@ -447,8 +626,11 @@ def classify_catalogue(con: duckdb.DuckDBPyConnection) -> dict:
     con.execute(SERVICE_TYPE_DDL)
     types = read_lga_services(con)
     labels = {t.esd_id: t.label for t in types}
-    classifier = KeywordClassifier(types, load_keywords_csv()) if types else None
     mapper = Mapper(read_mapping(con))
+    # The activities the sources used lend their labels to the esd types they map to, so a council's
+    # "Aqua zumba" service with no tags still finds Swimming pools.
+    vocabulary = vocabulary_keywords(read_activity_concepts(con), mapper)
+    classifier = KeywordClassifier(types, load_keywords_csv(), vocabulary=vocabulary) if types else None
     results: list[Classification] = []
     for svc in read_services(con):
         results.extend(classify_service(svc, labels, mapper, classifier))
