@@ -6,8 +6,10 @@ import csv
 import pytest
 
 from warehouse.build import start_build
-from warehouse.taxonomy import (KeywordClassifier, ServiceType, TaxonomyFileError, canonical_esd_id,
-                                classify_catalogue, load_lga_services_csv, load_mapping_csv, store_lga_services, stem)
+from warehouse.taxonomy import (DEFAULT_MAPPING, KeywordClassifier, Mapper, MappingRow, ServiceType, TaxonomyFileError,
+                                ancestors, canonical_esd_id, classify_catalogue, concept_classifier,
+                                concepts_from_activity_list, load_keywords_csv, load_lga_services_csv, load_mapping_csv,
+                                store_lga_services, stem, tokens, vocabulary_keywords)
 
 
 @pytest.fixture(scope="module")
@@ -130,4 +132,102 @@ def test_a_users_mapping_file_loaded_by_reference_load_replaces_the_bundled_one(
     got = dict(con.execute("SELECT service_id, esd_id || '/' || method FROM catalogue.service_type WHERE rank = 1").fetchall())
     assert got["s-swim"] == "1597/mapped"
     assert got["s-local"].endswith("/inferred")      # the bundled "Sport and leisure" row no longer applies
+    con.close()
+
+
+# ---------------------------------------------------------------- tokenising, vocabularies, hierarchy
+
+def test_stemmer_joins_inflections_without_joining_different_words():
+    assert stem("swimming") == stem("swim") and stem("running") == stem("run")
+    assert stem("cycling") == stem("cycle") and stem("dancing") == stem("dance")
+    assert stem("caring") == stem("care") != stem("car")
+    assert stem("classes") == stem("class") and stem("bowls") == stem("bowling")
+
+
+def test_days_times_and_numbers_are_not_keywords():
+    assert tokens("Body Pump Tues 7.30pm") == tokens("Body Pump") == tokens("body pump Sat 10am 45")
+    assert "50" in tokens("Lunch club for over 50s")[-1]      # decades name an age group: kept
+
+
+def test_repeating_a_word_raises_its_score():
+    clf = KeywordClassifier([ServiceType("1", "Debt advice"), ServiceType("2", "Housing advice")])
+    once, thrice = clf.predict("", "debt")[0], clf.predict("", "debt, debt and more debt")[0]
+    assert once.esd_id == thrice.esd_id == "1" and thrice.score > once.score
+
+
+def test_a_narrow_concept_takes_the_type_of_its_nearest_mapped_broader_concept():
+    mapper = Mapper([MappingRow("openactive", "", "Group Exercise", "453", "Sports coaching"),
+                     MappingRow("openactive", "", "Dance", "884", "Arts development")])
+    rows, via = mapper.lookup_concept("urn:zumba-gold", "Zumba Gold", [("urn:zumba", "Zumba"), ("urn:dance", "Dance"),
+                                                                      ("urn:gx", "Group Exercise")])
+    assert [r.esd_id for r in rows] == ["884"] and via == "Dance"
+    assert mapper.lookup_concept("urn:x", "Nothing mapped", [("urn:y", "Still nothing")]) == ([], None)
+
+
+def test_lent_vocabulary_weights_whole_labels_above_words_out_of_longer_labels():
+    types = [ServiceType("A", "Alpha"), ServiceType("B", "Beta")]
+    clf = KeywordClassifier(types, vocabulary={"A": ["Active Fit Club"], "B": ["Fit"]})
+    assert clf.predict("Fit", "")[0].esd_id == "B"
+    assert clf.predict("Active Fit Club", "")[0].esd_id == "A"
+    # Lending a large vocabulary does not dilute the type's own label (no keyword-mass penalty).
+    big = KeywordClassifier(types, vocabulary={"A": [f"word{i}" for i in range(300)]})
+    assert big.predict("alpha", "")[0].score == KeywordClassifier(types).predict("alpha", "")[0].score
+
+
+@pytest.fixture(scope="module")
+def activity_concepts(fixtures_dir):
+    from connectors.openactive_model import load_activity_list
+    return concepts_from_activity_list(load_activity_list(fixtures_dir / "openactive" / "vocabularies" / "activity-list.jsonld"))
+
+
+def test_activity_list_concepts_keep_alt_labels_and_hierarchy(activity_concepts):
+    by_label = {c.label: c for c in activity_concepts}
+    assert "group cycling" in by_label["Indoor Cycling"].alt_labels
+    by_id = {c.id: c for c in activity_concepts}
+    lineage = [a.label for a in ancestors(by_label["Indoor Cycling"], by_id)]
+    assert lineage and all(a.label != "Indoor Cycling" for a in ancestors(by_label["Indoor Cycling"], by_id))
+    assert not by_label["Swimming"].broader or by_label["Swimming"].broader[0] in by_id
+
+
+def test_activity_vocabulary_lets_untagged_sessions_find_their_esd_type(lga_2015, activity_concepts):
+    types = load_lga_services_csv(lga_2015)
+    mapper = Mapper(load_mapping_csv(DEFAULT_MAPPING))
+    vocabulary = vocabulary_keywords(activity_concepts, mapper)
+    # every concept the bundled table reaches lends its label: Zumba sits under Group Exercise
+    zumba = next(c for c in activity_concepts if c.label.lower().startswith("zumba"))
+    zumba_type = mapper.lookup_concept(zumba.id, zumba.label, [(a.id, a.label) for a in ancestors(
+        zumba, {c.id: c for c in activity_concepts})])[0][0].esd_id
+    assert zumba.label in vocabulary[zumba_type]
+    plain = KeywordClassifier(types, load_keywords_csv())
+    lent = KeywordClassifier(types, load_keywords_csv(), vocabulary=vocabulary)
+    text = ("Zumba Wed 7pm", "Latin-inspired dance fitness class.")
+    assert not plain.predict(*text) or plain.predict(*text)[0].esd_id != zumba_type
+    best = lent.predict(*text)[0]
+    assert best.esd_id == zumba_type and "zumba" in best.keywords
+
+
+def test_concept_classifier_predicts_activities_with_their_uris(activity_concepts):
+    clf = concept_classifier(activity_concepts)
+    by_id = {c.id: c for c in activity_concepts}
+    best = clf.predict("Group Cycling Mon 6pm", "Indoor bike class")[0]
+    assert best.esd_id in by_id and by_id[best.esd_id].label == "Indoor Cycling"
+    assert "cycl" in best.keywords          # "group" is a stop word; the stem of "cycling" explains it
+
+
+def test_mapped_terms_fall_back_to_broader_terms_and_sources_vocabulary_feeds_inference(tmp_path, lga_2015):
+    con = _catalogue(tmp_path, load_lga_services_csv(lga_2015))
+    oa = "OpenActive Activity List"
+    con.executemany("INSERT INTO catalogue.taxonomy_term (id, term_uri, term, name, taxonomy, parent_id) VALUES (?, ?, ?, ?, ?, ?)",
+                    [("t-gx", "https://openactive.io/activity-list#gx", "Group Exercise", "Group Exercise", oa, None),
+                     ("t-kettle", "https://openactive.io/activity-list#kb", "Kettlebells X", "Kettlebells X", oa, "t-gx")])
+    con.execute("INSERT INTO catalogue.service (id, name, description, status) VALUES "
+                "('s-kettle', 'Kettle class', 'Tagged', 'active'), ('s-untagged', 'Kettlebells X for beginners', '', 'active')")
+    con.execute("INSERT INTO catalogue.attribute (id, link_id, taxonomy_term_id, link_entity) VALUES ('a-k', 's-kettle', 't-kettle', 'service')")
+    classify_catalogue(con)
+    got = {r[0]: r[1:] for r in con.execute(
+        "SELECT service_id, esd_id, method, keywords FROM catalogue.service_type WHERE rank = 1").fetchall()}
+    assert got["s-kettle"][:2] == ("453", "mapped")                    # bundled row: Group Exercise -> Sports coaching
+    assert "under Group Exercise" in got["s-kettle"][2][0]
+    assert got["s-untagged"][:2] == ("453", "inferred")                # the catalogue's own activity labels as keywords
+    assert any("kettlebel" in k for k in got["s-untagged"][2])
     con.close()
