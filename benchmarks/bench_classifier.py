@@ -36,6 +36,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 from connectors import vocab  # noqa: E402
 from connectors.openactive_model import load_activity_list  # noqa: E402
@@ -180,10 +181,37 @@ def top3(classifier: KeywordClassifier):
     return lambda name, desc: classifier.predict(name, desc, top=3)
 
 
+def speed(types, synonyms, mapper: Mapper, n: int, repeats: int = 3) -> None:
+    """Throughput of predict() as the nightly job calls it: the full LGA list plus the whole activity
+    vocabulary, on generated listings (typos included, so the fuzzy path is exercised). Each repeat
+    starts from a fresh classifier, so its fuzzy cache is cold."""
+    from gen_services import generate
+    frame = generate(max(n // 2, 1), seed=7).head(n)
+    texts = [(str(a or ""), "" if b != b or b is None else str(b)) for a, b in zip(frame["name"], frame["description"])]
+    vocab = vocabulary_keywords(concepts_from_activity_list(load_activity_list(ACTIVITY_LIST)), mapper) if ACTIVITY_LIST.exists() else {}
+    walls, cpus, builds = [], [], []
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        clf = KeywordClassifier(types, synonyms, vocabulary=vocab)
+        builds.append(time.perf_counter() - w0)
+        w1, c1 = time.perf_counter(), time.process_time()
+        for name, desc in texts:
+            clf.predict(name, desc, top=3)
+        walls.append(time.perf_counter() - w1)
+        cpus.append(time.process_time() - c1)
+    wall, cpu = statistics.median(walls), statistics.median(cpus)
+    print(f"speed: {len(texts)} generated services, {len(types)} LGA types, median of {repeats}: "
+          f"{len(texts) / wall:,.0f} services/s wall, {len(texts) / cpu:,.0f} services/s CPU "
+          f"({wall:.2f} s wall, {cpu:.2f} s CPU; classifier built in {statistics.median(builds):.2f} s); "
+          f"1,000,000 services ~ {1e6 / (len(texts) / cpu) / 60:.1f} CPU-minutes on one core")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--feed", type=Path, action="append", default=[], help="ORUK JSON file or folder with esd-tagged services")
     ap.add_argument("--lga-list", type=Path, default=LGA_2015, help="the LGA service list CSV (default: the 2015 copy in ../shared)")
+    ap.add_argument("--speed", type=int, default=20000,
+                    help="classify N generated services (benchmarks/gen_services.py) and print services/s; 0 skips")
     ap.add_argument("--show-misses", type=int, default=0, help="print up to N misses of each OpenActive set")
     args = ap.parse_args()
     synonyms = load_keywords_csv()
@@ -243,6 +271,8 @@ def main() -> int:
                 print(f"--- {title} misses (first {len(misses)})")
                 for n, d, t, p in misses:
                     print(f"  {n!r} | {d[:60]!r} | truth {[names.get(x, x) for x in t]} | got {[(x.label, x.keywords[:3]) for x in p]}")
+    if args.speed and types:
+        speed(types, synonyms, mapper, args.speed)
     print(f"{'evaluation set':56} {'n':>5} {'top-1':>6} {'top-3':>6} {'near-1':>6} {'med ms':>7}")
     for name, r in rows:
         near = f"{r['near1']:>6.3f}" if "near1" in r else f"{'':>6}"

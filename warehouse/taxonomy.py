@@ -18,6 +18,8 @@ The LGA list itself loads from the esd CSV format (``Identifier,Label,Descriptio
 from __future__ import annotations
 
 import csv
+import functools
+import heapq
 import math
 import re
 import uuid
@@ -264,6 +266,7 @@ def _short_syllable(t: str) -> bool:
     return t[0] not in _VOWELS and t[1] in _VOWELS and t[2] not in _VOWELS | {"w", "x"}
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def stem(token: str) -> str:
     """A deliberately light stemmer: plurals and common suffixes, so that 'carers'/'carer',
     'swimming'/'swim', 'cycle'/'cycling' and 'dance'/'dancing' meet.
@@ -378,6 +381,10 @@ class KeywordClassifier:
             mass[esd_id] += (index[kw][esd_id] * self.idf[kw]) ** 2
         self.norm = {esd_id: max(m, 1.0) ** (NORM_ALPHA / 2) for esd_id, m in mass.items()}
         self.index = index
+        # What predict() adds up: keyword weight x IDF, already divided by the type's norm (x10 to keep
+        # scores readable), so a prediction is one pass over the postings of the words it contains.
+        self.scaled = {kw: {e: w * self.idf[kw] * 10 / self.norm.get(e, 1.0) for e, w in posting.items()}
+                       for kw, posting in index.items()}
         self.vocabulary = [kw for kw in index if " " not in kw and len(kw) >= 5]
         self._fuzzy_cache: dict[str, tuple[str, float] | None] = {}
 
@@ -405,31 +412,32 @@ class KeywordClassifier:
         for kw, n in counts.items():
             weights[kw] *= n * (TF_K + 1) / (n + TF_K)
         scores: dict[str, float] = defaultdict(float)
-        matched: dict[str, list[str]] = defaultdict(list)
+        hits: list[tuple[str, dict[str, float]]] = []          # (keyword as shown, its scaled posting)
         for kw, fw in weights.items():
-            posting, shown, factor = self.index.get(kw), kw, 1.0
+            posting, shown, factor = self.scaled.get(kw), kw, 1.0
             if posting is None and " " not in kw:
                 fuzzy = self._fuzzy(kw)
                 if fuzzy:
-                    shown, factor = fuzzy[0], fuzzy[1]
-                    posting = self.index[fuzzy[0]]
+                    factor, posting = fuzzy[1], self.scaled[fuzzy[0]]
                     shown = f"{kw}~{fuzzy[0]}"
             if not posting:
                 continue
-            idf = self.idf[shown.split("~")[-1]]
+            hits.append((shown, posting))
+            f = fw * factor
             for esd_id, w in posting.items():
-                scores[esd_id] += fw * w * idf * factor
-                matched[esd_id].append(shown)
+                scores[esd_id] += f * w
         if not scores:
             return []
-        scores = {e: v / self.norm.get(e, 1.0) * 10 for e, v in scores.items()}
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+        # Only the best few are sorted: a long description touches hundreds of types.
+        floor = heapq.nlargest(top, scores.values())[-1]
+        ranked = sorted(((e, v) for e, v in scores.items() if v >= floor), key=lambda kv: (-kv[1], kv[0]))[:top]
         total_top = sum(s for _, s in ranked)
         out = []
         for esd_id, score in ranked:
             # Confidence: the share of the top candidates' score, damped when the evidence is thin.
             confidence = (score / total_top) * (1 - math.exp(-score / 10))
-            kws = sorted(set(matched[esd_id]), key=lambda k: -self.idf.get(k.split("~")[-1], 0))[:8]
+            matched = {shown for shown, posting in hits if esd_id in posting}
+            kws = sorted(matched, key=lambda k: -self.idf.get(k.split("~")[-1], 0))[:8]
             out.append(Prediction(esd_id, self.types[esd_id].label, round(score, 3), round(confidence, 3), kws))
         return out
 
@@ -628,7 +636,7 @@ def classify_catalogue(con: duckdb.DuckDBPyConnection) -> dict:
     labels = {t.esd_id: t.label for t in types}
     mapper = Mapper(read_mapping(con))
     # The activities the sources used lend their labels to the esd types they map to, so a council's
-    # "Aqua zumba" service with no tags still finds Swimming pools.
+    # untagged "Zumba for beginners" still finds Sports coaching, through Zumba's broader "Dance".
     vocabulary = vocabulary_keywords(read_activity_concepts(con), mapper)
     classifier = KeywordClassifier(types, load_keywords_csv(), vocabulary=vocabulary) if types else None
     results: list[Classification] = []
