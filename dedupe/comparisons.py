@@ -53,9 +53,24 @@ SERVICE_SIMILARITIES = (
     Similarity("name_sort", "name", "token_sort_ratio"),
     Similarity("name_set", "name", "token_set_ratio"),
     Similarity("org", "org", "token_sort_ratio"),
-    Similarity("addr", "addr", "token_set_ratio"),
+    # Street types, saints and directions spelled one way first ('High St' / 'High Street').
+    Similarity("addr", "addr.addr_canon()", "token_set_ratio"),
     Similarity("descr", "descr", "token_set_ratio"),
 )
+
+# Conditions shared by several levels.
+NO_GEOGRAPHY = "(l.postcode IS NULL OR r.postcode IS NULL) AND (l.lat IS NULL OR r.lat IS NULL)"
+SAME_LOCAL_PHONE = "len(list_intersect(l.local_phones, r.local_phones)) > 0"
+SAME_STREET_NUMBER = "(l.addr_num = r.addr_num AND l.addr_num <> '')"
+# '33 High St' and '43 High St' are alike as strings (ratio 90) but are two buildings.
+NUMBERS_AGREE = "(l.addr_num = r.addr_num OR l.addr_num = '' OR r.addr_num = '')"
+# Two spellings of one town ('new york' / 'new york city') count as one town only with a second place
+# signal that ties them: a shared local (geographic) number, whose area code is one area, or the same
+# street number. 'bury' / 'bury st edmunds' alone stay two towns.
+SAME_TOWN = f"(l.town = r.town OR town_variant(l.town, r.town) AND ({SAME_LOCAL_PHONE} OR {SAME_STREET_NUMBER}))"
+# Schedules, when both are known, share a day: a shortened name is only read as the same service
+# when nothing says otherwise ("Yoga" on Monday and "Yoga for Beginners" on Wednesday are two classes).
+DAYS_COMPATIBLE = "(len(l.days) = 0 OR len(r.days) = 0 OR len(list_intersect(l.days, r.days)) > 0)"
 
 SERVICE_COMPARISONS = (
     Comparison("name", "name", "l.name IS NULL OR r.name IS NULL", (
@@ -64,9 +79,14 @@ SERVICE_COMPARISONS = (
                               "AND (sim.name_sort >= 92 OR (l.name_phon = r.name_phon AND sim.name_sort >= 80))", True),
         Level("similar", "NOT names_conflict(l.name_tokens, r.name_tokens) "
                          "AND (sim.name_sort >= 82 OR (sim.name_set >= 95 AND sim.name_sort >= 70))", True),
+        # A shortened or abbreviated listing: 'Fenix' / 'Fenix at the Argyle', 'Coffee and Chat' / 'Coffee and
+        # Chat - Leeds', 'Arts Deli' / 'Arts Delicatessen'.
+        Level("one name shortens the other", "sim.name_set >= 60 AND (name_extends(l.name_tokens, r.name_tokens) "
+                                             "OR names_look_alike(l.name_tokens, r.name_tokens)) "
+                                             f"AND {DAYS_COMPATIBLE}", True),
         Level("somewhat similar", "sim.name_sort >= 65"),
         Level("different", "true"),
-    ), words="service name", m_init=(0.6, 0.2, 0.1, 0.05, 0.05)),
+    ), words="service name", m_init=(0.6, 0.2, 0.1, 0.05, 0.03, 0.02)),
     Comparison("service_identifier", "service", "len(l.svc_ids) = 0 OR len(r.svc_ids) = 0", (
         Level("same", "len(list_intersect(l.svc_ids, r.svc_ids)) > 0", True),
         Level("different", "true"),
@@ -75,14 +95,18 @@ SERVICE_COMPARISONS = (
                                  "AND (len(l.loc_ids) = 0 OR len(r.loc_ids) = 0) AND (l.town IS NULL OR r.town IS NULL)", (
         Level("same UPRN", "len(list_intersect(l.loc_ids, r.loc_ids)) > 0", True),
         Level("same postcode and address", "l.postcode = r.postcode AND (sim.addr >= 85 OR l.addr_num = r.addr_num AND l.addr_num <> '')", True),
-        Level("same address in the same town", "l.town = r.town AND sim.addr >= 90", True),
+        Level("same address in the same town", f"{SAME_TOWN} AND sim.addr >= 90 AND {NUMBERS_AGREE}", True),
+        # No postcode or coordinates to compare, towns named differently ('los angeles' / 'west hollywood': a
+        # city and its district), but the same street address with the same local number: one venue.
+        Level("same address and local phone", f"{NO_GEOGRAPHY} AND {SAME_STREET_NUMBER} AND sim.addr >= 90 "
+                                              f"AND {SAME_LOCAL_PHONE}", True),
         Level("within 100 m", "l.lat IS NOT NULL AND r.lat IS NOT NULL AND metres(l.lat, l.lon, r.lat, r.lon) <= 100", True),
         Level("same postcode", "l.postcode = r.postcode", True),
         Level("within 1 km", "l.lat IS NOT NULL AND r.lat IS NOT NULL AND metres(l.lat, l.lon, r.lat, r.lon) <= 1000"),
         Level("same postcode sector", "l.pc_sector = r.pc_sector"),
-        Level("same town", "l.town = r.town AND (l.lat IS NULL OR r.lat IS NULL) AND (l.postcode IS NULL OR r.postcode IS NULL)"),
+        Level("same town", f"{SAME_TOWN} AND {NO_GEOGRAPHY}"),
         Level("elsewhere", "true"),
-    ), words="venue", m_init=(0.3, 0.3, 0.1, 0.1, 0.1, 0.04, 0.03, 0.02, 0.01)),
+    ), words="venue", m_init=(0.3, 0.3, 0.1, 0.05, 0.1, 0.05, 0.04, 0.03, 0.02, 0.01)),
     Comparison("phone", "place", "len(l.phones) = 0 OR len(r.phones) = 0", (
         Level("same local number", "len(list_intersect(l.local_phones, r.local_phones)) > 0", True),
         Level("same national number", "len(list_intersect(l.phones, r.phones)) > 0"),
