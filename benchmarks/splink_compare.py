@@ -3,11 +3,20 @@ benchmark-only tool, never a runtime dependency of placecat).
 
     /work/splink-venv/bin/python benchmarks/splink_compare.py generator FILE.parquet
     /work/splink-venv/bin/python benchmarks/splink_compare.py fodors FIXTURES_DIR
+    /work/splink-venv/bin/python benchmarks/splink_compare.py febrl FIXTURES_DIR
+
+Measured with splink==5.0.0 (duckdb 2.0.1, pandas 3.1.1, pyarrow 26.0.1 in /work/splink-venv; Splink 5
+no longer pulls in pandas, so install it beside: ``/work/splink-venv/bin/pip install splink==5.0.0 pandas pyarrow``).
 
 A sensible configuration, trained the way Splink's tutorials train: u by random sampling, m by EM
 on two blocking rules (postcode, then name), the prior from deterministic rules; predictions
 clustered with connected components at match probability 0.95, the same threshold placecat uses,
-not tuned on labels. Prints one line of pairwise figures.
+not tuned on labels. Prints one line of pairwise figures (one per data set for FEBRL).
+
+FEBRL follows Splink's own FEBRL3/4 DuckDB examples: name comparisons on given name and surname,
+date of birth and social-security id by edit distance, street number, postcode, address and suburb;
+predictions blocked on name pairs, date of birth, id and postcode; EM on date of birth and on
+postcode. Dedupe-only for FEBRL 1-3, link-only for FEBRL 4.
 """
 from __future__ import annotations
 
@@ -52,11 +61,12 @@ def clean_phone(p):
     return d or None
 
 
-def run_splink(frames: list[pd.DataFrame], comparisons, em_rules, predict_rules, deterministic) -> pd.DataFrame:
+def run_splink(frames: list[pd.DataFrame], comparisons, em_rules, predict_rules, deterministic,
+               link_type: str = "link_only") -> pd.DataFrame:
     db_api = DuckDBAPI()
-    settings = SettingsCreator(link_type="link_only", comparisons=comparisons, blocking_rules_to_generate_predictions=predict_rules,
+    settings = SettingsCreator(link_type=link_type, comparisons=comparisons, blocking_rules_to_generate_predictions=predict_rules,
                                retain_intermediate_calculation_columns=False)
-    dfs = [db_api.register(f, source_dataset_name=f"s{n}") if False else db_api.register(f) for n, f in enumerate(frames)]
+    dfs = [db_api.register(f) for f in frames]
     linker = Linker(dfs, settings, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=1)
@@ -117,5 +127,41 @@ def fodors(fixtures: str) -> None:
     print(f"splink on Fodors-Zagats: {pair_counts(labels, 'cluster_id')}  in {time.perf_counter() - t0:.1f} s")
 
 
+def load_febrl(path: str, tag: str) -> pd.DataFrame:
+    """One FEBRL file, cleaned as benchmarks/febrl.py cleans it for placecat (trimmed, lower case)."""
+    df = pd.read_csv(path, dtype=str, skipinitialspace=True).fillna("")
+
+    def col(c):
+        return df[c].str.strip().str.lower().replace("", None)
+    address = (df["address_1"].str.strip() + " " + df["address_2"].str.strip()).str.strip().str.lower().replace("", None)
+    return pd.DataFrame({"unique_id": tag + df["rec_id"].str.strip(), "entity": df["rec_id"].str.extract(r"^([^-]+-[^-]+)")[0],
+                         "given_name": col("given_name"), "surname": col("surname"), "dob": col("date_of_birth"),
+                         "ssn": col("soc_sec_id"), "address": address, "suburb": col("suburb"), "postcode": col("postcode"),
+                         "street_number": col("street_number")})
+
+
+def febrl(fixtures: str) -> None:
+    base = f"{fixtures}/febrl"
+    comparisons = [
+        cl.NameComparison("given_name"), cl.NameComparison("surname"),
+        cl.DamerauLevenshteinAtThresholds("dob", [1, 2]), cl.DamerauLevenshteinAtThresholds("ssn", [1, 2]),
+        cl.ExactMatch("street_number"), cl.DamerauLevenshteinAtThresholds("postcode", [1]),
+        cl.JaroWinklerAtThresholds("address", [0.9, 0.7]), cl.JaroWinklerAtThresholds("suburb", [0.9, 0.7]),
+    ]
+    predict_rules = [block_on("given_name", "surname"), block_on("surname", "dob"), block_on("given_name", "dob"),
+                     block_on("ssn"), block_on("postcode", "street_number")]
+    em_rules = [block_on("dob"), block_on("postcode")]
+    deterministic = [block_on("ssn", "dob"), block_on("given_name", "surname", "dob")]
+    sets = [(f"FEBRL{n}", [load_febrl(f"{base}/dataset{n}.csv", "a")], "dedupe_only") for n in (1, 2, 3)]
+    sets.append(("FEBRL4", [load_febrl(f"{base}/dataset4a.csv", "a"), load_febrl(f"{base}/dataset4b.csv", "b")], "link_only"))
+    for name, frames, link_type in sets:
+        t0 = time.perf_counter()
+        clusters = run_splink([f.drop(columns="entity") for f in frames], comparisons, em_rules, predict_rules, deterministic,
+                              link_type=link_type)
+        labels = pd.concat(frames)[["unique_id", "entity"]].merge(clusters[["unique_id", "cluster_id"]], on="unique_id", how="left")
+        labels["cluster_id"] = labels["cluster_id"].fillna(labels["unique_id"])
+        print(f"splink {name}: {pair_counts(labels, 'cluster_id')}  in {time.perf_counter() - t0:.1f} s")
+
+
 if __name__ == "__main__":
-    {"generator": generator, "fodors": fodors}[sys.argv[1]](sys.argv[2])
+    {"generator": generator, "fodors": fodors, "febrl": febrl}[sys.argv[1]](sys.argv[2])
