@@ -31,7 +31,7 @@ from urllib.parse import quote
 from connectors.base import HarvestError, HarvestOutcome
 from connectors.http import FetchError, HttpClient, HttpPolicy
 from connectors.staging import StagingRows, child_record_id, staging_id
-from connectors.text import html_to_text, json_needs_repair, repair_text
+from connectors.text import html_to_text, json_needs_repair, repair_mojibake_in_json, repair_text
 
 INCREMENTAL = False
 
@@ -522,7 +522,7 @@ NESTED_SERVICE_KEYS = {"id", "organization", "organization_id", "schedules", "se
 
 
 def deep_repair(value: Any, ascii_too: bool = True) -> Any:
-    """Every string in a JSON value with its mojibake and control characters repaired.
+    """Every string in a JSON value with its mojibake and control characters repaired (a copy).
     ``ascii_too=False``: leave ASCII strings alone (known to hold no control characters)."""
     if isinstance(value, str):
         return repair_text(value) if ascii_too or not value.isascii() else value
@@ -721,9 +721,9 @@ def normalise(source, records, rows: StagingRows) -> None:
         try:
             if isinstance(text, str):
                 deep = json_needs_repair(text)
+                if deep == "mojibake":  # only strings with mojibake need it: repair them in the text
+                    text, deep = repair_mojibake_in_json(text), False
                 payload = json.loads(text, strict=False)
-                if deep == "mojibake":  # only non-ASCII strings can need it: repair them here
-                    payload, deep = deep_repair(payload, ascii_too=False), False
             else:
                 payload, deep = text, True
         except ValueError as exc:

@@ -13,6 +13,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable
 
 from warehouse.model import ORUK_TABLES, staging_columns
@@ -22,16 +23,22 @@ from warehouse.model import ORUK_TABLES, staging_columns
 PLACECAT_NS = uuid.UUID("6f1d7c52-3b5e-4a8e-9a57-1c0de5a7ca7e")
 
 
-_NS_BYTES = PLACECAT_NS.bytes
+_NS_SHA1 = hashlib.sha1(PLACECAT_NS.bytes)
 
 
+@lru_cache(maxsize=1 << 16)
 def staging_id(source_id: str, table: str, source_record_id: str) -> str:
-    # uuid.uuid5 spelled out: the same value, without building UUID objects (it runs for every row).
-    digest = bytearray(hashlib.sha1(_NS_BYTES + f"{source_id}/{table}/{source_record_id}".encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """uuid5(PLACECAT_NS, "source/table/record"), spelled out: the same value without building UUID
+    objects. It runs for every row, and shared objects (an organisation, a taxonomy term) ask for
+    the same id again and again, hence the cache."""
+    h = _NS_SHA1.copy()
+    h.update(f"{source_id}/{table}/{source_record_id}".encode("utf-8"))
+    x = h.hexdigest()
+    # version 5 in the 13th hex digit; the RFC 4122 variant (10xx) in the 17th.
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
+
+
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 def child_record_id(parent_record_id: str, table: str, key: Any) -> str:
@@ -61,6 +68,12 @@ def parse_time(value: Any) -> dt.time:
         return value
     if isinstance(value, dt.datetime):
         return value.time()
+    if type(value) is str:
+        return _parse_time_text(value)
+    return _parse_time(value)
+
+
+def _parse_time(value: Any) -> dt.time:
     s = str(value).strip()
     # ISO times with an offset ("10:00:00Z", "10:00+01:00"): keep wall-clock time.
     s = re.sub(r"(Z|[+-]\d{2}:?\d{2})$", "", s)
@@ -82,6 +95,12 @@ def parse_date(value: Any) -> dt.date:
         return value.date()
     if isinstance(value, dt.date):
         return value
+    if type(value) is str:
+        return _parse_date_text(value)
+    return _parse_date(value)
+
+
+def _parse_date(value: Any) -> dt.date:
     s = str(value).strip()
     if re.match(r"^\d{4}-\d{2}-\d{2}", s):
         return dt.date.fromisoformat(s[:10])
@@ -91,6 +110,12 @@ def parse_date(value: Any) -> dt.date:
         except ValueError:
             continue
     raise ValueError(f"not a date: {value!r}")
+
+
+# Opening times and dates repeat across a feed ("09:00", "2024-01-01"): parse each text once.
+# Results are immutable; a text that fails is re-parsed (and re-reported) each time it is seen.
+_parse_time_text = lru_cache(maxsize=4096)(_parse_time)
+_parse_date_text = lru_cache(maxsize=4096)(_parse_date)
 
 
 def parse_timestamp(value: Any) -> dt.datetime:
@@ -130,6 +155,9 @@ class StagingRows:
     rows: dict[str, list[dict]] = field(default_factory=lambda: {t: [] for t in ORUK_TABLES})
     issues: list[Issue] = field(default_factory=list)
     _types: dict[str, dict[str, str]] = field(default_factory=lambda: {t: dict(staging_columns(t)) for t in ORUK_TABLES})
+    # column -> (type, converter or None), per table: looked up once per cell.
+    _columns: dict[str, dict[str, tuple]] = field(default_factory=lambda: {
+        t: {c: (typ, _COERCE.get(typ)) for c, typ in staging_columns(t)} for t in ORUK_TABLES})
     # Shared objects (an organisation embedded in every one of its services) arrive many times;
     # the first copy of each id is kept.
     _seen: dict[str, set[str]] = field(default_factory=lambda: {t: set() for t in ORUK_TABLES})
@@ -141,26 +169,39 @@ class StagingRows:
     def add(self, table: str, source_record_id: str, values: dict[str, Any],
             extras: dict | None = None, root_record_id: str | None = None) -> str:
         """Add one row; returns its staging id. ``values['id']`` may be given, else derived."""
-        types = self._types[table]
         row_id = values.get("id") or staging_id(self.source_id, table, source_record_id)
-        if row_id in self._seen[table]:
+        seen = self._seen[table]
+        if row_id in seen:
             return row_id
-        self._seen[table].add(row_id)
+        seen.add(row_id)
+        columns = self._columns[table]
         row: dict[str, Any] = {}
-        issue_record = root_record_id or source_record_id
         for key, value in values.items():
-            typ = types.get(key)
-            if typ is None:
-                raise KeyError(f"{table}.{key} is not in the model")
-            if _blank(value):
+            try:
+                typ, conv = columns[key]
+            except KeyError:
+                raise KeyError(f"{table}.{key} is not in the model") from None
+            # Fast paths for what most cells are (None, text, numbers); _blank for the rest.
+            if value is None:
                 row[key] = None
                 continue
-            conv = _COERCE.get(typ)
+            kind = type(value)
+            if kind is str:
+                if not value or value.isspace():
+                    row[key] = None
+                    continue
+                if conv is None:  # text into a text column: as it is
+                    row[key] = value
+                    continue
+            elif kind is not int and kind is not float and _blank(value):
+                row[key] = None
+                continue
             if conv is not None:
                 try:
                     value = conv(value)
                 except (ValueError, TypeError, OverflowError):
-                    self.issue(issue_record, table, key, "type", f"{table}.{key}: {str(value)[:80]!r} is not a valid {typ.lower()}; left empty")
+                    self.issue(root_record_id or source_record_id, table, key, "type",
+                               f"{table}.{key}: {str(value)[:80]!r} is not a valid {typ.lower()}; left empty")
                     value = None
             elif typ == "VARCHAR" and not isinstance(value, str):
                 value = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
@@ -170,7 +211,7 @@ class StagingRows:
         row["source_record_id"] = source_record_id
         row["extras"] = json.dumps(extras, ensure_ascii=False, default=str) if extras else None
         self.rows[table].append(row)
-        return row["id"]
+        return row_id
 
     def count(self, table: str) -> int:
         return len(self.rows[table])

@@ -8,7 +8,9 @@ Both are cheap on plain ASCII, which is most of what they see.
 """
 from __future__ import annotations
 
+import json
 import re
+from functools import lru_cache
 from html import unescape
 from html.parser import HTMLParser
 
@@ -24,10 +26,12 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # UTF-8 read as Windows-1252 or Latin-1 leaves a lead byte (Â..ô) followed by what a continuation
 # byte (0x80-0xBF) turns into in those encodings. Text without such a pair has no mojibake to fix.
 _MOJIBAKE_HINT = re.compile(
-    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "[\u00c2-\u00f4](?:[\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
     "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
     # ... or a no-break space (C2 A0 / C3 A0) whose A0 was later flattened to a plain space.
-    "|[\u00c2\u00c3] ")
+    "|(?<=[\u00c2\u00c3]) )")
+# (One leading character class, not a top-level alternation: the regex engine then skips ahead
+# to candidate characters quickly, and most text has none.)
 
 
 def repair_text(value):
@@ -36,6 +40,14 @@ def repair_text(value):
         return value
     if value.isascii() or not _MOJIBAKE_HINT.search(value):
         return _CONTROL_RE.sub("", value) if _CONTROL_RE.search(value) else value
+    return _fix_mojibake(value)
+
+
+# ftfy costs ~0.1 ms a string, and damaged text recurs within a feed (an organisation's
+# description embedded in each of its services, a boilerplate eligibility line), so each
+# distinct text is fixed once. fix_text is deterministic for a given config.
+@lru_cache(maxsize=8192)
+def _fix_mojibake(value: str) -> str:
     return ftfy.fix_text(value, _FTFY_CONFIG)
 
 
@@ -48,6 +60,55 @@ def json_needs_repair(text: str) -> bool | str:
     if not text.isascii() and _MOJIBAKE_HINT.search(text):
         return "mojibake"
     return False
+
+
+# A JSON string literal from its opening quote (escapes other than \\uXXXX are all the raw text
+# can hold when ``json_needs_repair`` said "mojibake").
+_JSON_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_JSON_KEY_AFTER_RE = re.compile(r"\s*:")
+
+
+def _literal_start(text: str, pos: int) -> int:
+    """The opening quote of the JSON string literal that holds ``pos`` (inside a literal every
+    other quote is escaped, so it is the nearest unescaped one to the left)."""
+    i = text.rfind('"', 0, pos)
+    while i > 0:
+        j = i
+        while j > 0 and text[j - 1] == "\\":
+            j -= 1
+        if (i - j) % 2 == 0:  # an even run of backslashes escapes itself, not the quote
+            return i
+        i = text.rfind('"', 0, i)
+    return i
+
+
+def repair_mojibake_in_json(text: str) -> str:
+    """JSON text whose string values with mojibake are repaired (``repair_text``), for text that
+    ``json_needs_repair`` called "mojibake": the same values as parsing and then repairing every
+    non-ASCII string, without walking the parsed object. Keys are left alone, as before."""
+    pieces: list[str] = []
+    copied = 0  # text[:copied] is in pieces
+    handled = 0  # literals before this have been looked at
+    for m in _MOJIBAKE_HINT.finditer(text):
+        if m.start() < handled:
+            continue  # another hint in a literal already handled
+        start = _literal_start(text, m.start())
+        lit = _JSON_STRING_RE.match(text, start) if start >= 0 else None
+        if lit is None or lit.end() <= m.start():
+            continue  # not inside a string literal (not valid JSON): parsing will say so
+        handled = lit.end()
+        if _JSON_KEY_AFTER_RE.match(text, lit.end()):
+            continue  # an object key
+        value = json.loads(lit.group(), strict=False)
+        fixed = repair_text(value)
+        if fixed != value:
+            pieces.append(text[copied:start])
+            pieces.append(json.dumps(fixed, ensure_ascii=False))
+            copied = lit.end()
+    if not pieces:
+        return text
+    pieces.append(text[copied:])
+    return "".join(pieces)
 
 
 def looks_like_html(text: str) -> bool:

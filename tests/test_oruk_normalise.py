@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
-from connectors.oruk import normalise, normalise_v3_service
+from connectors.oruk import deep_repair, normalise, normalise_v3_service
 from connectors.oruk_v1 import normalise_v1_service, weekday_to_byday
 from connectors.staging import StagingRows
-from connectors.text import html_to_text, repair_text
+from connectors.text import html_to_text, json_needs_repair, repair_mojibake_in_json, repair_text
 from connectors.vocab import canonical_esd_id, canonical_term, esd_vocabulary
 from tests.support.orukfeeds import bristol_services, generated_v3_service, v1_detail
 
@@ -179,6 +179,28 @@ def test_text_repair_and_html_to_text():
     assert html_to_text(html) == "Hello world\n\n- one\n- two\n\nline\nbreak"
     assert html_to_text("Fish &amp; chips") == "Fish & chips"
     assert html_to_text("<p>unclosed <i>tags") == "unclosed tags"
+
+
+# Text pieces that make mojibake hints, quotes and escapes land in keys and values alike.
+_MOJI_TEXT = st.lists(st.sampled_from(["Â£", "â€™", "CafÃ©", "Ã ", "Â ", "é", "£", '"', "\\", "x", " ", ":",
+                                       "\\\"", "Ã\"", "Â\\", "\n"]), max_size=8).map("".join)
+_MOJI_JSON = st.recursive(st.one_of(_MOJI_TEXT, st.integers(), st.none()),
+                          lambda c: st.lists(c, max_size=4) | st.dictionaries(_MOJI_TEXT, c, max_size=4),
+                          max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_MOJI_JSON, st.sampled_from([None, 1]), st.sampled_from([(",", ":"), (" , ", " : ")]))
+def test_mojibake_repaired_in_the_json_text_equals_repairing_the_parsed_strings(value, indent, separators):
+    text = json.dumps(value, ensure_ascii=False, indent=indent, separators=separators)
+    if json_needs_repair(text) != "mojibake":
+        return
+    assert json.loads(repair_mojibake_in_json(text)) == deep_repair(json.loads(text), ascii_too=False)
+
+
+def test_mojibake_in_keys_is_left_alone_and_values_are_repaired():
+    text = json.dumps({"Â£key": "Â£5", "n": ["CafÃ©", "ok é"], "d": "say \"Â£\""}, ensure_ascii=False)
+    assert json.loads(repair_mojibake_in_json(text)) == {"Â£key": "£5", "n": ["Café", "ok é"], "d": 'say "£"'}
 
 
 # -- mangled input ----------------------------------------------------------------------------------
