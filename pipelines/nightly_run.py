@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import sys
 import time
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from pipelines.assets import CROSS_SOURCE_ASSETS, build_source_assets
 from pipelines.checks import ALL_CHECKS
 from pipelines.resources import PlacecatResource
 from warehouse.build import PublishError, run_lock, state_dir_for
+from warehouse.unchanged import REBUILD_AFTER_DAYS, decide, record_unchanged_night
 
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -45,6 +47,9 @@ class NightlyResult:
     error: str | None = None
     # stage -> [start, end] (epoch seconds): "sources" for all partitions, then each cross-source asset
     stages: dict[str, list[float]] = field(default_factory=dict)
+    build_skipped: bool = False  # no input changed: the published catalogue was kept, tonight recorded
+    build_reason: str = ""       # why the catalogue was (or was not) rebuilt
+    built_by: str | None = None  # with build_skipped: the run whose catalogue is published
 
 
 def _step_failure_message(result: dg.ExecuteInProcessResult) -> str | None:
@@ -96,8 +101,12 @@ def _stage_times(instance: dg.DagsterInstance, run_id: str) -> dict[str, list[fl
 
 
 def run_nightly(sources_file: str | Path, db_path: str | Path, full_reread: bool = False,
-                workers: int = 1) -> NightlyResult:
-    """Run every source, then build and publish the catalogue. Raises ConfigError/PublishError."""
+                workers: int = 1, rebuild_after_days: int = REBUILD_AFTER_DAYS) -> NightlyResult:
+    """Run every source, then build and publish the catalogue. Raises ConfigError/PublishError.
+
+    When no input of the published catalogue changed (warehouse/unchanged.py), the catalogue is
+    not rebuilt: tonight's run, source statuses and scorecard are added to a copy and published.
+    """
     config = load_sources(sources_file)
     db_path = Path(db_path).resolve()
     state_dir = state_dir_for(db_path)
@@ -108,9 +117,14 @@ def run_nightly(sources_file: str | Path, db_path: str | Path, full_reread: bool
         started = time.time()
         materialize_sources(sources_file, str(db_path), [s.id for s in config.enabled], workers, full_reread)
         stages = {"sources": [started, time.time()]}
+        compared = time.time()
+        decision = decide(config, db_path, full_reread, rebuild_after_days)
+        stages["compare_inputs"] = [compared, time.time()]
+        if decision.skip:
+            return _record_unchanged(config, db_path, state_dir, decision, stages)
         result = dg.materialize([*CROSS_SOURCE_ASSETS, *ALL_CHECKS], resources={"placecat": resource},
                                 instance=instance, raise_on_error=False, run_config=QUIET_RUN_CONFIG)
-    out = NightlyResult(published=result.success, db_path=db_path, run_id=result.run_id)
+    out = NightlyResult(published=result.success, db_path=db_path, run_id=result.run_id, build_reason=decision.reason)
     out.stages = {**stages, **_stage_times(instance, result.run_id)}
     for ev in result.get_asset_check_evaluations():
         meta = ", ".join(f"{k}={json.dumps(v.value, default=str)[:120] if isinstance(v.value, (list, dict)) else v.value}"
@@ -119,6 +133,17 @@ def run_nightly(sources_file: str | Path, db_path: str | Path, full_reread: bool
     if not result.success:
         out.error = _step_failure_message(result) or "the catalogue run failed"
     _fill_summary(out, config, state_dir, result.run_id)
+    return out
+
+
+def _record_unchanged(config, db_path: Path, state_dir: Path, decision, stages: dict) -> NightlyResult:
+    run_id = str(uuid.uuid4())
+    started = time.time()
+    record_unchanged_night(db_path, run_id, decision)
+    stages["record_unchanged_night"] = [started, time.time()]
+    out = NightlyResult(published=True, db_path=db_path, run_id=run_id, stages=stages, build_skipped=True,
+                        build_reason=decision.reason, built_by=decision.built_by)
+    _fill_summary(out, config, state_dir, run_id)
     return out
 
 
@@ -154,6 +179,14 @@ def format_summary(res: NightlyResult) -> str:
                      f"duplicates merged: {res.source_records - res.golden_services}")
         if res.changes:
             lines.append("changes since last run: " + ", ".join(f"{k} {v}" for k, v in sorted(res.changes.items())))
+    if res.build_skipped:
+        lines.append(f"catalogue not rebuilt: {res.build_reason}; serving run {res.built_by}'s golden records, "
+                     f"with tonight's source statuses and scorecard")
+        lines.append(f"checks: not re-run (they passed when run {res.built_by} built this catalogue)")
+        lines.append(f"catalogue published to {res.db_path}")
+        return "\n".join(lines)
+    if res.build_reason:
+        lines.append(f"catalogue rebuilt: {res.build_reason}")
     passed = sum(1 for c in res.checks if c[1])
     failed = sum(1 for c in res.checks if not c[1] and c[3])
     warned = len(res.checks) - passed - failed
@@ -173,6 +206,9 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=int(os.environ.get("PLACECAT_WORKERS", "1")),
                    help="harvest and normalise this many sources at once, in worker processes (default 1, "
                         "or $PLACECAT_WORKERS)")
+    p.add_argument("--rebuild-after-days", type=int, default=REBUILD_AFTER_DAYS, metavar="N",
+                   help="rebuild the catalogue at least every N days even when no input changed, so "
+                        f"date-dependent figures stay current (default {REBUILD_AFTER_DAYS}; 0 rebuilds every night)")
     p.add_argument("--timings", metavar="FILE",
                    help="also write each stage's start and end time (epoch seconds) to this JSON file")
 
@@ -183,12 +219,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.workers < 1:
             raise ConfigError(f"--workers {args.workers}: give 1 or more worker processes")
-        res = run_nightly(args.sources, args.db, full_reread=args.full_reread, workers=args.workers)
+        if args.rebuild_after_days < 0:
+            raise ConfigError(f"--rebuild-after-days {args.rebuild_after_days}: give 0 or more days")
+        res = run_nightly(args.sources, args.db, full_reread=args.full_reread, workers=args.workers,
+                          rebuild_after_days=args.rebuild_after_days)
     except (ConfigError, PublishError) as exc:
         print(f"placecat: {exc}", file=sys.stderr)
         return 2
     print(format_summary(res))
     if args.timings:
         Path(args.timings).write_text(json.dumps({"run_id": res.run_id, "published": res.published,
+                                                  "build_skipped": res.build_skipped, "build_reason": res.build_reason,
                                                   "stages": res.stages}, indent=1))
     return 0 if res.published else 1

@@ -24,6 +24,7 @@ import duckdb
 
 from connectors.config import SourcesConfig
 from connectors.snapshot import SourceStore, failpoint, fsync_dir, utcnow
+from warehouse.inputs import build_inputs, snapshot_signature
 from warehouse.model import ORUK_TABLES
 from warehouse.schema import create_all
 
@@ -142,6 +143,31 @@ def start_build(db_path: Path, run_id: str) -> Build:
     return build
 
 
+def start_copy_build(db_path: Path, run_id: str) -> Build:
+    """This run's build as a copy of the published catalogue, with this run's ops.run row.
+
+    For a night whose inputs are those the published catalogue was built from
+    (warehouse/unchanged.py): the copy is published like any build, so publishing stays atomic.
+    """
+    build = Build(db_path, run_id)
+    _check_writable(db_path)
+    build.path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in build.path.parent.glob("*.duckdb*"):
+        stale.unlink()  # leftovers of killed runs: never published
+    open_previous(db_path).close()  # a damaged catalogue is named in one line, not copied
+    try:
+        shutil.copyfile(db_path, build.path)
+        with duckdb.connect(str(build.path)) as con:
+            con.execute("INSERT INTO ops.run (run_id, started_at, status) VALUES (?, ?, 'building')",
+                        [run_id, utcnow()])
+            con.execute("CHECKPOINT")
+    except (duckdb.Error, OSError) as exc:
+        build.path.unlink(missing_ok=True)
+        raise PublishError(f"{build.path}: cannot write the catalogue build ({storage_problem(exc)}); "
+                           f"the published catalogue is unchanged") from None
+    return build
+
+
 def storage_problem(exc: BaseException) -> str:
     """One line for a failed write: a full disk is named as such."""
     text = (str(exc).splitlines() or [type(exc).__name__])[0]
@@ -200,10 +226,15 @@ class LoadedSource:
     harvested_at: dt.datetime | None
     records_in: int
     records_quarantined: int
+    served: dict | None = None  # inputs.snapshot_signature of the snapshot served (None: not served)
 
 
 def load_snapshots(build: Build, config: SourcesConfig) -> list[LoadedSource]:
-    """Load each source's snapshot in force into staging, and record each source's status."""
+    """Load each source's snapshot in force into staging, and record each source's status.
+
+    The build's inputs (warehouse/inputs.py) go into this run's ``ops.run.summary``, so that a
+    later night with the same inputs can skip the build (warehouse/unchanged.py).
+    """
     loaded: list[LoadedSource] = []
     now = utcnow()
     with build.connect() as con:
@@ -215,11 +246,57 @@ def load_snapshots(build: Build, config: SourcesConfig) -> list[LoadedSource]:
         for source in config.enabled:
             loaded.append(_load_source(con, build, source, now))
             failpoint("build")
-        for ls in loaded:
-            con.execute("INSERT INTO ops.source_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-                build.run_id, ls.source_id, ls.kind, ls.status, ls.message, now, ls.version,
-                ls.harvested_at, ls.records_in, ls.records_quarantined])
+        record_source_status(con, build.run_id, loaded, now)
+        inputs = build_inputs(config.path, build.db_path, {ls.source_id: ls.served for ls in loaded})
+        con.execute("UPDATE ops.run SET summary = ? WHERE run_id = ?",
+                    [json.dumps({"inputs": inputs, "catalogue_built_by": build.run_id,
+                                 "catalogue_built_at": now.isoformat(), "build": "full"}), build.run_id])
     return loaded
+
+
+def record_source_status(con: duckdb.DuckDBPyConnection, run_id: str, sources: list[LoadedSource],
+                         now: dt.datetime) -> None:
+    for ls in sources:
+        con.execute("INSERT INTO ops.source_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+            run_id, ls.source_id, ls.kind, ls.status, ls.message, now, ls.version,
+            ls.harvested_at, ls.records_in, ls.records_quarantined])
+
+
+def plan_sources(state_dir: Path, config: SourcesConfig) -> list[LoadedSource]:
+    """What a build would serve for each enabled source tonight, and with which status, without
+    loading anything. A source whose newest snapshot is damaged is planned as ``degraded`` with
+    ``served`` None: only a build, which tries the older snapshots, can serve it."""
+    now = utcnow()
+    planned = []
+    for source in config.enabled:
+        store = SourceStore(state_dir, source.id)
+        attempt = store.read_status() or {}
+        status = attempt.get("status", "no-data")
+        message = attempt.get("message", "never harvested")
+        cur = store.current()
+        if cur is None:
+            planned.append(LoadedSource(source.id, source.kind, "failed" if status != "no-data" else status,
+                                        message, None, None, 0, 0))
+        elif cur.note:
+            planned.append(LoadedSource(source.id, source.kind, "degraded", cur.note, cur.version,
+                                        cur.harvested_at, 0, 0, served=None))
+        else:
+            planned.append(_served_from(source, cur, status, message, attempt, now))
+    return planned
+
+
+def _served_from(source, cur, status: str, message: str, attempt: dict, now: dt.datetime) -> LoadedSource:
+    """How a source is served from the readable snapshot ``cur``: as it is, stale, or dropped when
+    it has failed for longer than its max_stale_days."""
+    age_days = _snapshot_age_days(cur, attempt, now)
+    if status in ("failed", "degraded") and age_days > source.max_stale_days:
+        return LoadedSource(source.id, source.kind, "dropped",
+                            f"{message}; last good harvest {age_days} days ago, over max_stale_days={source.max_stale_days}, so it is no longer served",
+                            cur.version, cur.harvested_at, 0, 0, served=None)
+    if status in ("failed", "degraded"):
+        status = "stale" if age_days >= 1 else status
+    return LoadedSource(source.id, source.kind, status, message, cur.version, cur.harvested_at,
+                        int(cur.meta.get("records_in", 0)), 0, served=snapshot_signature(cur.version, cur.path))
 
 
 def _snapshot_age_days(cur, attempt: dict, now: dt.datetime) -> int:
@@ -243,11 +320,9 @@ def _load_source(con: duckdb.DuckDBPyConnection, build: Build, source, now: dt.d
     for cur in store.candidates():
         if cur.note:
             problems.append(cur.note)
-        age_days = _snapshot_age_days(cur, attempt, now)
-        if status in ("failed", "degraded") and age_days > source.max_stale_days:
-            return LoadedSource(source.id, source.kind, "dropped",
-                                f"{message}; last good harvest {age_days} days ago, over max_stale_days={source.max_stale_days}, so it is no longer served",
-                                cur.version, cur.harvested_at, 0, 0)
+        verdict = _served_from(source, cur, status, message, attempt, now)
+        if verdict.status == "dropped":
+            return verdict
         try:
             _copy_snapshot(con, build, source.id, cur)
         except duckdb.Error as exc:
@@ -255,12 +330,9 @@ def _load_source(con: duckdb.DuckDBPyConnection, build: Build, source, now: dt.d
             problems.append(f"snapshot {cur.path} is unreadable ({str(exc).splitlines()[0][:160]})")
             continue
         if problems:
-            status = "degraded"
-            message = "; ".join(problems) + f"; serving the older snapshot {cur.version} (a fresh harvest replaces it)"
-        elif status in ("failed", "degraded"):
-            status = "stale" if age_days >= 1 else status
-        return LoadedSource(source.id, source.kind, status, message, cur.version, cur.harvested_at,
-                            int(cur.meta.get("records_in", 0)), 0)
+            verdict.status = "degraded"
+            verdict.message = "; ".join(problems) + f"; serving the older snapshot {cur.version} (a fresh harvest replaces it)"
+        return verdict
     if problems:
         message = "; ".join(problems) + "; no readable snapshot left: the next complete harvest rebuilds it"
     return LoadedSource(source.id, source.kind, "failed" if status != "no-data" or problems else status,
@@ -314,6 +386,9 @@ def publish_build(build: Build, summary: dict) -> Path:
     """Swap the finished build in as the published catalogue, atomically."""
     try:
         with build.connect() as con:
+            # The summary adds to what the build recorded already (its inputs, see load_snapshots).
+            (recorded,) = con.execute("SELECT summary FROM ops.run WHERE run_id = ?", [build.run_id]).fetchone() or (None,)
+            summary = {**(json.loads(recorded) if recorded else {}), **summary}
             con.execute("UPDATE ops.run SET finished_at = ?, status = 'published', summary = ? WHERE run_id = ?",
                         [utcnow(), json.dumps(summary, default=str), build.run_id])
             con.execute("DROP SCHEMA IF EXISTS previous CASCADE")
