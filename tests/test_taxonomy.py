@@ -217,9 +217,13 @@ def test_concept_classifier_predicts_activities_with_their_uris(activity_concept
 def test_mapped_terms_fall_back_to_broader_terms_and_sources_vocabulary_feeds_inference(tmp_path, lga_2015):
     con = _catalogue(tmp_path, load_lga_services_csv(lga_2015))
     oa = "OpenActive Activity List"
-    con.executemany("INSERT INTO catalogue.taxonomy_term (id, term_uri, term, name, taxonomy, parent_id) VALUES (?, ?, ?, ?, ?, ?)",
-                    [("t-gx", "https://openactive.io/activity-list#gx", "Group Exercise", "Group Exercise", oa, None),
-                     ("t-kettle", "https://openactive.io/activity-list#kb", "Kettlebells X", "Kettlebells X", oa, "t-gx")])
+    # As after a real build: the catalogue keeps only the term the service points at (its parent id
+    # dangles); the broader concept is in the run's staging tables, where the connector wrote it.
+    con.execute("INSERT INTO catalogue.taxonomy_term (id, term_uri, term, name, taxonomy, parent_id) VALUES "
+                "('t-kettle', 'https://openactive.io/activity-list#kb', 'Kettlebells X', 'Kettlebells X', ?, 'gone')", [oa])
+    con.executemany("INSERT INTO staging.taxonomy_term (id, term_uri, term, name, taxonomy, parent_id, source_id) VALUES (?, ?, ?, ?, ?, ?, 'oa')",
+                    [("st-gx", "https://openactive.io/activity-list#gx", "Group Exercise", "Group Exercise", oa, None),
+                     ("st-kb", "https://openactive.io/activity-list#kb", "Kettlebells X", "Kettlebells X", oa, "st-gx")])
     con.execute("INSERT INTO catalogue.service (id, name, description, status) VALUES "
                 "('s-kettle', 'Kettle class', 'Tagged', 'active'), ('s-untagged', 'Kettlebells X for beginners', '', 'active')")
     con.execute("INSERT INTO catalogue.attribute (id, link_id, taxonomy_term_id, link_entity) VALUES ('a-k', 's-kettle', 't-kettle', 'service')")

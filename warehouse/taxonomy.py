@@ -472,16 +472,20 @@ def concepts_from_activity_list(activity_list) -> list[VocabularyConcept]:
 
 
 def read_activity_concepts(con: duckdb.DuckDBPyConnection) -> list[VocabularyConcept]:
-    """The OpenActive activities the catalogue's sources used (and their broader concepts)."""
-    if not _table_exists(con, "catalogue", "taxonomy_term"):
-        return []
-    rows = con.execute("""
-        SELECT t.term_uri, any_value(t.name), any_value(t.description), list(DISTINCT p.term_uri) FILTER (WHERE p.term_uri IS NOT NULL)
-        FROM catalogue.taxonomy_term t LEFT JOIN catalogue.taxonomy_term p ON p.id = t.parent_id
-        WHERE t.taxonomy = ? AND t.term_uri IS NOT NULL AND t.name IS NOT NULL
-        GROUP BY t.term_uri ORDER BY t.term_uri""", [ACTIVITY_TAXONOMY]).fetchall()
-    return [VocabularyConcept(uri, name, (), "" if desc == name else (desc or ""), tuple(parents or ()))
-            for uri, name, desc, parents in rows]
+    """The OpenActive activities the sources used, and their broader concepts."""
+    found: dict[str, VocabularyConcept] = {}
+    for table in _term_tables(con):
+        for uri, name, desc, parents in con.execute(f"""
+                SELECT t.term_uri, any_value(t.name), any_value(t.description),
+                       list(DISTINCT p.term_uri) FILTER (WHERE p.term_uri IS NOT NULL)
+                FROM {table} t LEFT JOIN {table} p ON p.id = t.parent_id
+                WHERE t.taxonomy = ? AND t.term_uri IS NOT NULL AND t.name IS NOT NULL
+                GROUP BY t.term_uri ORDER BY t.term_uri""", [ACTIVITY_TAXONOMY]).fetchall():
+            had = found.get(uri)
+            broader = tuple(dict.fromkeys([*(had.broader if had else ()), *(parents or ())]))
+            found[uri] = VocabularyConcept(uri, had.label if had else name, (),
+                                           had.definition if had else ("" if desc == name else (desc or "")), broader)
+    return list(found.values())
 
 
 def ancestors(concept: VocabularyConcept, by_id: dict[str, VocabularyConcept]) -> list[VocabularyConcept]:
@@ -553,7 +557,7 @@ def read_services(con: duckdb.DuckDBPyConnection) -> list[ServiceTerms]:
     broader = _broader_terms(con)
     rows = con.execute("""
         SELECT s.id, s.name, s.description,
-               list({'id': t.id, 'uri': t.term_uri, 'term': t.term, 'name': t.name,
+               list({'uri': t.term_uri, 'term': t.term, 'name': t.name,
                      'taxonomy': coalesce(t.taxonomy, tx.name, tx.uri)})
                  FILTER (WHERE t.id IS NOT NULL)
         FROM catalogue.service s
@@ -565,23 +569,36 @@ def read_services(con: duckdb.DuckDBPyConnection) -> list[ServiceTerms]:
     """).fetchall()
     return [ServiceTerms(sid, name or "", desc or "",
                          [(t["uri"], t["term"], t["name"], t["taxonomy"]) for t in (terms or [])],
-                         [broader.get(t["id"], []) for t in (terms or [])])
+                         [broader.get(t["uri"] or "", []) for t in (terms or [])])
             for sid, name, desc, terms in rows]
 
 
+def _term_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    # The catalogue keeps only the terms services point at; the build's staging tables still hold
+    # the broader concepts the connector wrote as their parents, so both are read.
+    return [f"{schema}.taxonomy_term" for schema in ("catalogue", "staging") if _table_exists(con, schema, "taxonomy_term")]
+
+
 def _broader_terms(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str | None, str | None]]]:
-    """term id -> its broader terms (through parent_id), nearest first, at most 8 levels up."""
-    rows = con.execute("""
-        WITH RECURSIVE up(term_id, ancestor_id, depth) AS (
-            SELECT id, parent_id, 1 FROM catalogue.taxonomy_term WHERE parent_id IS NOT NULL
-            UNION ALL
-            SELECT up.term_id, t.parent_id, up.depth + 1
-            FROM up JOIN catalogue.taxonomy_term t ON t.id = up.ancestor_id
-            WHERE t.parent_id IS NOT NULL AND up.depth < 8
-        )
-        SELECT up.term_id, list([a.term_uri, a.name] ORDER BY up.depth)
-        FROM up JOIN catalogue.taxonomy_term a ON a.id = up.ancestor_id GROUP BY up.term_id""").fetchall()
-    return {term_id: [(uri, name) for uri, name in chain] for term_id, chain in rows}
+    """term URI -> its broader terms as (term_uri, name), nearest first, at most 8 levels up."""
+    parent_of: dict[str, tuple[str, str | None]] = {}
+    for table in _term_tables(con):
+        for uri, parent_uri, parent_name in con.execute(f"""
+                SELECT DISTINCT t.term_uri, p.term_uri, p.name FROM {table} t JOIN {table} p ON p.id = t.parent_id
+                WHERE t.term_uri IS NOT NULL AND p.term_uri IS NOT NULL""").fetchall():
+            parent_of.setdefault(uri, (parent_uri, parent_name))
+    chains: dict[str, list[tuple[str | None, str | None]]] = {}
+    for uri in parent_of:
+        chain, seen, at = [], {uri}, uri
+        while at in parent_of and len(chain) < 8:
+            parent_uri, parent_name = parent_of[at]
+            if parent_uri in seen:
+                break
+            chain.append((parent_uri, parent_name))
+            seen.add(parent_uri)
+            at = parent_uri
+        chains[uri] = chain
+    return chains
 
 
 @dataclass
