@@ -235,3 +235,9 @@ def test_mapped_terms_fall_back_to_broader_terms_and_sources_vocabulary_feeds_in
     assert got["s-untagged"][:2] == ("453", "inferred")                # the catalogue's own activity labels as keywords
     assert any("kettlebel" in k for k in got["s-untagged"][2])
     con.close()
+
+
+def test_compounds_match_written_as_one_word_or_two():
+    clf = KeywordClassifier([ServiceType("1", "Body Pump"), ServiceType("2", "Aquafit"), ServiceType("3", "Pump track")])
+    assert clf.predict("Bodypump Mon 6pm", "")[0].esd_id == "1"
+    assert clf.predict("Aqua Fit for over 50s", "")[0].esd_id == "2"

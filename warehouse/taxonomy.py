@@ -354,6 +354,11 @@ class KeywordClassifier:
             index[kw][esd_id] = max(index[kw].get(esd_id, 0), weight)
             if is_own:
                 own.add((kw, esd_id))
+            if " " in kw:
+                # Compounds are written both ways ("Body Pump" / "Bodypump", "Aqua Fit" / "Aquafit"):
+                # a two-word keyword is also found written as one word.
+                joined = kw.replace(" ", "")
+                index[joined][esd_id] = max(index[joined].get(esd_id, 0), weight)
 
         for t in self.types.values():
             for kw in _grams(tokens(t.label)):
@@ -415,7 +420,9 @@ class KeywordClassifier:
         hits: list[tuple[str, dict[str, float]]] = []          # (keyword as shown, its scaled posting)
         for kw, fw in weights.items():
             posting, shown, factor = self.scaled.get(kw), kw, 1.0
-            if posting is None and " " not in kw:
+            if posting is None and " " in kw:
+                posting = self.scaled.get(kw.replace(" ", ""))     # "body pump" written "Bodypump"
+            elif posting is None:
                 fuzzy = self._fuzzy(kw)
                 if fuzzy:
                     factor, posting = fuzzy[1], self.scaled[fuzzy[0]]
