@@ -1,6 +1,6 @@
 """How well does the inferred classifier agree with publishers' own LGA (esd) tags?
 
-    .venv/bin/python benchmarks/bench_classifier.py [--feed FILE_OR_DIR ...] [--lga-list CSV]
+    .venv/bin/python benchmarks/bench_classifier.py [--feed FILE_OR_DIR ...] [--lga-list CSV] [--speed N] [--show-misses N]
 
 For every service a publisher tagged with esd service types, the tags are hidden, the service is
 classified from its name and description alone, and the prediction is compared with the tags:

@@ -6,12 +6,18 @@ Three methods, tried in this order for each golden service, and recorded with th
                ``http://id.esd.org.uk/service/N``); taken as they are, confidence 1.
 * ``mapped``   the service carries an OpenActive activity or a local category that the reviewable
                mapping table (``warehouse/data/esd_mapping.csv``, or the one loaded with
-               ``placecat reference load --esd-mapping``) maps to an esd type.
+               ``placecat reference load --esd-mapping``) maps to an esd type. The bundled table
+               maps every top concept of the activity list; a narrower activity takes the type of
+               its nearest mapped broader concept ("Indoor Cycling (under Group Exercise)").
 * ``inferred`` a keyword/synonym classifier over the name and description: every service type has
-               keywords (its label, the synonyms in ``warehouse/data/esd_keywords.csv``, and the
-               words of its description, weighted lower); a service scores each type by the
-               keywords it contains (IDF-weighted, so rare words count more), with rapidfuzz
-               catching misspellings. The matching keywords are stored so anyone can see why.
+               keywords (its label, the synonyms in ``warehouse/data/esd_keywords.csv``, the words
+               of its description, weighted lower, and the labels of the activities the mapping
+               table links to it); a service scores each type by the keywords it contains
+               (IDF-weighted, so rare words count more; repeated words count a little more), with
+               rapidfuzz catching misspellings. The matching keywords are stored so anyone can see why.
+
+``benchmarks/bench_classifier.py`` measures agreement with publishers' own tags (OpenActive activity
+tags are the real ones available) and the speed.
 
 The LGA list itself loads from the esd CSV format (``Identifier,Label,Description,...``).
 """
