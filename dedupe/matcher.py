@@ -23,8 +23,18 @@ import pandas as pd
 from dedupe.blocking import SERVICE_BLOCKING, generate_candidates
 from dedupe.clustering import cluster_pairs
 from dedupe.comparisons import SERVICE_COMPARISONS, SERVICE_SIMILARITIES
-from dedupe.scoring import (MATCH_PROBABILITY, REVIEW_PROBABILITY, Model, compute_gammas, explain_pair, fetch_gammas,
-                            score_gammas, train_model)
+from dedupe.scoring import (MATCH_PROBABILITY, REVIEW_PROBABILITY, Model, RecordText, compute_gammas, explain_pair,
+                            fetch_gammas, score_gammas, train_model)
+
+# Under the gates a pair whose names share too little for any name level but "different" can be
+# neither merged (the level vetoes it) nor reviewed (reviewable() leaves it out), unless an identical
+# service identifier makes it certain, so it is not compared in full. The similarity and threshold
+# must stay at or below the loosest similarity test of every other name level (token_set_ratio is
+# never below token_sort_ratio); tests/test_dedupe_matching.py checks that the filter loses nothing.
+NAME_PREFILTER = ("name_set", 60.0)
+# The weights are learned from a uniform random sample of the candidate pairs (all of them when
+# there are fewer): the estimates of m and the prior do not need millions of pairs.
+TRAINING_SAMPLE = 200_000
 
 
 @dataclass
@@ -38,9 +48,11 @@ class MatchOutcome:
     refused: dict
     model: Model
     seconds: dict = field(default_factory=dict)
+    compared_pairs: int = 0
 
     def summary(self) -> dict:
-        return {"records": self.records, "candidate_pairs": self.candidate_pairs, "matched_pairs": self.matched_pairs,
+        return {"records": self.records, "candidate_pairs": self.candidate_pairs, "compared_pairs": self.compared_pairs,
+                "matched_pairs": self.matched_pairs,
                 "review_pairs": self.review_pairs, "clusters": self.clusters, "refused_merges": self.refused,
                 "capped_blocks": {r: v["dropped_blocks"] for r, v in self.blocking.items() if v["dropped_blocks"]},
                 "seconds": self.seconds}
@@ -85,7 +97,8 @@ def _record_lookup(con: duckdb.DuckDBPyConnection, records: str) -> tuple[dict[i
 def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_record", link_only: bool = True,
                   overrides=None, model: Model | None = None, explain: bool = True, gates: bool = True,
                   comparisons=SERVICE_COMPARISONS, sims=SERVICE_SIMILARITIES, rules=SERVICE_BLOCKING,
-                  match_probability: float = MATCH_PROBABILITY, previous: str | None = None) -> MatchOutcome:
+                  match_probability: float = MATCH_PROBABILITY, previous: str | None = None,
+                  prefilter: bool = True) -> MatchOutcome:
     """Match the records (see the module docstring).
 
     Incremental mode (``previous`` names a schema holding the last run's ``match_record`` and
@@ -99,10 +112,22 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
         changed = _mark_changed(con, records, previous)
     blocking = generate_candidates(con, rules, records, link_only=link_only, probe="work.changed" if incremental else None)
     t["blocking"] = time.perf_counter()
-    compute_gammas(con, "work.candidate", records, comparisons, sims)
+    text = RecordText(con, records, sims)
+    cand = con.execute("SELECT mid_l, mid_r FROM work.candidate ORDER BY mid_l, mid_r").fetchnumpy()
+    cand_l, cand_r = np.asarray(cand["mid_l"], np.int64), np.asarray(cand["mid_r"], np.int64)
+    keep = name_prefilter(con, records, text, sims, cand_l, cand_r) if gates and prefilter else np.ones(len(cand_l), bool)
+    _pairs_table(con, "work.compared", cand_l[keep], cand_r[keep])
+    compute_gammas(con, "work.compared", records, comparisons, sims, text=text)
     t["comparisons"] = time.perf_counter()
     if model is None:
-        model = train_model(con, "work.pair_gamma", records, comparisons, sims, link_only=link_only, gates=gates)
+        sample = _training_sample(len(cand_l))
+        if sample is None:     # every candidate: their levels are the compared ones plus the filtered ones
+            _pairs_table(con, "work.training_pair", cand_l, cand_r)
+        else:
+            _pairs_table(con, "work.training_pair", cand_l[sample], cand_r[sample])
+        compute_gammas(con, "work.training_pair", records, comparisons, sims, target="work.training_gamma", text=text)
+        model = train_model(con, "work.training_gamma", records, comparisons, sims, link_only=link_only, gates=gates, text=text)
+        model.trained_on["candidate_pairs"] = len(cand_l)
     t["training"] = time.perf_counter()
     if incremental:
         _add_reused_pairs(con, records, previous, comparisons)
@@ -122,8 +147,39 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
     seconds = {k: round(t[k] - prev, 2) for prev, k in zip(list(t.values())[:-1], list(t)[1:])}
     review = int(reviewable(g, prob, match_mask, comparisons).sum())
     n_records = con.execute(f"SELECT count(*) FROM {records}").fetchone()[0]
-    return MatchOutcome(n_records, len(g), len(res.accepted), review, n_clusters, blocking["rules"],
-                        dict(res.refused), model, seconds)
+    return MatchOutcome(n_records, len(cand_l), len(res.accepted), review, n_clusters, blocking["rules"],
+                        dict(res.refused), model, seconds, compared_pairs=int(keep.sum()))
+
+
+def name_prefilter(con: duckdb.DuckDBPyConnection, records: str, text: RecordText, sims, mid_l: np.ndarray,
+                   mid_r: np.ndarray) -> np.ndarray:
+    """Which candidate pairs are worth comparing in full under the gates (see NAME_PREFILTER)."""
+    sim_name, threshold = NAME_PREFILTER
+    sim = next((s for s in sims if s.name == sim_name), None)
+    if sim is None:
+        return np.ones(len(mid_l), bool)
+    raw = con.execute(f"SELECT coalesce(name_key, '') AS k, len(svc_ids) > 0 AS ids FROM {records} ORDER BY mid").fetchnumpy()
+    name_key = np.array([x if isinstance(x, str) else "" for x in raw["k"]], dtype=object)
+    has_ids = np.asarray(raw["ids"], bool)
+    il, ir = text.index(mid_l), text.index(mid_r)
+    names = text.columns[sim.left]
+    keep = (has_ids[il] & has_ids[ir]) | (names[il] == "") | (names[ir] == "") | (name_key[il] == name_key[ir])
+    rest = ~keep
+    keep[rest] = text.similarity(sim, il[rest], ir[rest]) >= threshold
+    return keep
+
+
+def _training_sample(n: int, seed: int = 11) -> np.ndarray | None:
+    if n <= TRAINING_SAMPLE:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, TRAINING_SAMPLE, replace=False))
+
+
+def _pairs_table(con: duckdb.DuckDBPyConnection, table: str, mid_l: np.ndarray, mid_r: np.ndarray) -> None:
+    frame = pd.DataFrame({"mid_l": mid_l, "mid_r": mid_r})
+    con.register("pairs_frame", frame)
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT mid_l, mid_r FROM pairs_frame")
+    con.unregister("pairs_frame")
 
 
 def reviewable(g: np.ndarray, prob: np.ndarray, match_mask: np.ndarray, comparisons) -> np.ndarray:

@@ -95,7 +95,10 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
                    name_tokens(name) AS toks,
                    list_filter(list_transform(identifiers, lambda x: ident_norm(split_part(x, '|', 1), split_part(x, '|', 2))),
                                lambda x: x IS NOT NULL) AS idents,
-                   list_distinct(list_filter(list_transform(phones, lambda p: phone_e164(p)), lambda p: p IS NOT NULL)) AS e164
+                   list_distinct(list_filter(list_transform(phones, lambda p: phone_e164(p)), lambda p: p IS NOT NULL)) AS e164,
+                   -- each URL and email split once here; the key macros below take the parts
+                   web_host(url) AS url_host, web_path(url) AS url_path, web_host(org_url) AS org_url_host,
+                   web_path(org_url) AS org_url_path, email_norm(email) AS email_n, email_norm(org_email) AS org_email_n
             FROM {source})
         SELECT mid, staging_id, source_id, source_record_id,
                nullif(array_to_string(toks, ' '), '') AS name,
@@ -116,11 +119,12 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
                geo_cell(latitude, longitude) AS cell,
                e164 AS phones,
                list_filter(e164, lambda p: NOT phone_is_national(p)) AS local_phones,
-               list_distinct(list_filter([email_norm(email), email_norm(org_email)], lambda e: e IS NOT NULL)) AS emails,
-               list_distinct(list_filter([email_domain_key(email), email_domain_key(org_email)], lambda e: e IS NOT NULL)) AS email_domains,
-               web_key(url) AS web_key,
-               web_page(url) AS web_page,
-               web_key(org_url) AS org_web_key,
+               list_distinct(list_filter([email_n, org_email_n], lambda e: e IS NOT NULL)) AS emails,
+               list_distinct(list_filter([email_domain_key_of(split_part(email_n, '@', 2)),
+                                          email_domain_key_of(split_part(org_email_n, '@', 2))], lambda e: e IS NOT NULL)) AS email_domains,
+               web_key_of(url_host, url_path) AS web_key,
+               CASE WHEN url_host IS NOT NULL THEN url_host || url_path END AS web_page,
+               web_key_of(org_url_host, org_url_path) AS org_web_key,
                list_distinct(list_filter(list_transform(schedule, lambda s: split_part(s, '@', 1)), lambda d: d <> '')) AS days,
                list_distinct(schedule) AS sched,
                list_distinct(list_transform(terms, lambda t: lower(trim(t)))) AS terms,

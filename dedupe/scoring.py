@@ -35,11 +35,11 @@ from dedupe.comparisons import SERVICE_COMPARISONS, SERVICE_SIMILARITIES, Compar
 MATCH_PROBABILITY = 0.95
 REVIEW_PROBABILITY = 0.50
 # Levels that forbid an automatic merge whatever the rest says: both venues known and far apart, or
-# names that share nothing (such pairs can only reach the review queue).
-VETO_LEVELS = {("venue", "elsewhere"), ("name", "different")}
+# two house numbers on one street, or names that share nothing (such pairs can only reach the review queue).
+VETO_LEVELS = {("venue", "elsewhere"), ("venue", "another number on the same street"), ("name", "different")}
 CHUNK = 400_000
 EM_ITERATIONS = 25
-U_SAMPLE = 200_000
+U_SAMPLE = 100_000
 
 
 @dataclass
@@ -69,19 +69,42 @@ class Model:
                    d.get("gates", True), d.get("trained_on", {}))
 
 
-def _sim_frame(con: duckdb.DuckDBPyConnection, pairs_sql: str, records: str, sims: tuple[Similarity, ...]) -> pd.DataFrame:
-    cols = ", ".join(f"l.{s.left} AS \"{s.name}_l\", r.{s.left} AS \"{s.name}_r\"" for s in sims)
-    raw = con.execute(f"""
-        SELECT c.mid_l, c.mid_r, {cols} FROM ({pairs_sql}) c
-        JOIN {records} l ON l.mid = c.mid_l JOIN {records} r ON r.mid = c.mid_r
-    """).fetchnumpy()
-    out = {"mid_l": np.asarray(raw["mid_l"], dtype=np.int64), "mid_r": np.asarray(raw["mid_r"], dtype=np.int64)}
-    for s in sims:
-        left = [x if isinstance(x, str) else "" for x in raw[f"{s.name}_l"]]
-        right = [x if isinstance(x, str) else "" for x in raw[f"{s.name}_r"]]
-        scorer = getattr(fuzz, s.scorer)
-        out[s.name] = process.cpdist(left, right, scorer=scorer, workers=-1, dtype=np.float32) if left else np.zeros(0, np.float32)
-    return pd.DataFrame(out)
+class RecordText:
+    """The strings each similarity compares, fetched once per record and picked per pair by index.
+
+    Fetching them per pair (a join, then a Python string per pair and side) cost more than the
+    similarities themselves; per record, a million records are a few seconds and the pairs are
+    numpy fancy indexing into these arrays.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, records: str, sims: tuple[Similarity, ...]):
+        lefts = list(dict.fromkeys(s.left for s in sims))
+        cols = ", ".join(f"r.{left} AS c{i}" for i, left in enumerate(lefts))
+        raw = con.execute(f"SELECT r.mid{', ' + cols if cols else ''} FROM {records} r ORDER BY r.mid").fetchnumpy()
+        self.mids = np.asarray(raw["mid"], dtype=np.int64)
+        self.columns = {left: np.array([x if isinstance(x, str) else "" for x in raw[f"c{i}"]], dtype=object)
+                        for i, left in enumerate(lefts)}
+
+    def index(self, mids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.mids, mids)
+
+    def similarity(self, sim: Similarity, il: np.ndarray, ir: np.ndarray) -> np.ndarray:
+        """rapidfuzz scores of one similarity for the pairs at record indexes (il, ir).
+
+        Identical strings score 100 without a call: siblings at one venue share the address, the
+        organisation and often the description, so this skips much of the work.
+        """
+        column = self.columns[sim.left]
+        a, b = column[il], column[ir]
+        scorer = getattr(fuzz, sim.scorer)
+        a_empty, b_empty = a == "", b == ""
+        out = np.where(a_empty & b_empty, np.float32(scorer("", "")), np.float32(0.0)).astype(np.float32)
+        same = (a == b) & ~a_empty
+        out[same] = 100.0
+        todo = ~same & ~a_empty & ~b_empty
+        if todo.any():
+            out[todo] = process.cpdist(a[todo], b[todo], scorer=scorer, workers=-1, dtype=np.float32)
+        return out
 
 
 def _gamma_sql(comparisons: tuple[Comparison, ...]) -> str:
@@ -93,15 +116,18 @@ def _gamma_sql(comparisons: tuple[Comparison, ...]) -> str:
 
 
 def compute_gammas(con: duckdb.DuckDBPyConnection, pairs_table: str, records: str = "work.match_record",
-                   comparisons=SERVICE_COMPARISONS, sims=SERVICE_SIMILARITIES, target: str = "work.pair_gamma") -> int:
+                   comparisons=SERVICE_COMPARISONS, sims=SERVICE_SIMILARITIES, target: str = "work.pair_gamma",
+                   text: RecordText | None = None) -> int:
     """Comparison levels of every pair of pairs_table(mid_l, mid_r) into target(mid_l, mid_r, g_*)."""
-    n = con.execute(f"SELECT count(*) FROM {pairs_table}").fetchone()[0]
+    text = text or RecordText(con, records, sims)
     con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT mid_l, mid_r, "
                 + ", ".join(f"CAST(NULL AS TINYINT) AS \"g_{c.name}\"" for c in comparisons) + f" FROM {pairs_table} LIMIT 0")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE pairs_numbered AS SELECT mid_l, mid_r, row_number() OVER () - 1 AS rn FROM {pairs_table}")
-    for start in range(0, max(n, 1), CHUNK):
-        chunk_sql = f"SELECT mid_l, mid_r FROM pairs_numbered WHERE rn >= {start} AND rn < {start + CHUNK}"
-        frame = _sim_frame(con, chunk_sql, records, sims)
+    pairs = con.execute(f"SELECT mid_l, mid_r FROM {pairs_table}").fetchnumpy()
+    mid_l, mid_r = np.asarray(pairs["mid_l"], np.int64), np.asarray(pairs["mid_r"], np.int64)
+    for start in range(0, len(mid_l), CHUNK):
+        l, r = mid_l[start:start + CHUNK], mid_r[start:start + CHUNK]
+        il, ir = text.index(l), text.index(r)
+        frame = pd.DataFrame({"mid_l": l, "mid_r": r} | {s.name: text.similarity(s, il, ir) for s in sims})
         con.register("sim_chunk", frame)
         con.execute(f"""
             INSERT INTO {target}
@@ -109,8 +135,7 @@ def compute_gammas(con: duckdb.DuckDBPyConnection, pairs_table: str, records: st
             FROM sim_chunk sim JOIN {records} l ON l.mid = sim.mid_l JOIN {records} r ON r.mid = sim.mid_r
         """)
         con.unregister("sim_chunk")
-    con.execute("DROP TABLE IF EXISTS pairs_numbered")
-    return n
+    return len(mid_l)
 
 
 def fetch_gammas(con: duckdb.DuckDBPyConnection, table: str, comparisons) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,7 +146,8 @@ def fetch_gammas(con: duckdb.DuckDBPyConnection, table: str, comparisons) -> tup
     return np.asarray(raw["mid_l"], np.int64), np.asarray(raw["mid_r"], np.int64), g
 
 
-def estimate_u(con: duckdb.DuckDBPyConnection, records: str, comparisons, sims, link_only: bool, seed: int = 7) -> list[np.ndarray]:
+def estimate_u(con: duckdb.DuckDBPyConnection, records: str, comparisons, sims, link_only: bool, seed: int = 7,
+               text: RecordText | None = None) -> list[np.ndarray]:
     """u-probabilities from random pairs of records: almost all of them are non-matches."""
     n = con.execute(f"SELECT count(*) FROM {records}").fetchone()[0]
     cross = "AND l.source_id <> r.source_id" if link_only else ""
@@ -137,7 +163,7 @@ def estimate_u(con: duckdb.DuckDBPyConnection, records: str, comparisons, sims, 
     con.execute(f"""CREATE OR REPLACE TEMP TABLE random_pairs2 AS SELECT p.* FROM random_pairs p
                     JOIN {records} l ON l.mid = p.mid_l JOIN {records} r ON r.mid = p.mid_r WHERE true {cross}
                     LIMIT {U_SAMPLE}""")
-    compute_gammas(con, "random_pairs2", records, comparisons, sims, target="random_gamma")
+    compute_gammas(con, "random_pairs2", records, comparisons, sims, target="random_gamma", text=text)
     _, _, g = fetch_gammas(con, "random_gamma", comparisons)
     u = []
     for k, c in enumerate(comparisons):
@@ -183,9 +209,13 @@ def _agree_mask(g: np.ndarray, comparisons, roles: set[str]) -> np.ndarray:
 
 def train_model(con: duckdb.DuckDBPyConnection, gamma_table: str = "work.pair_gamma", records: str = "work.match_record",
                 comparisons=SERVICE_COMPARISONS, sims=SERVICE_SIMILARITIES, link_only: bool = True,
-                gates: bool = True, sessions: bool = True) -> Model:
-    """Learn m, u and the prior without labels (see the module docstring)."""
-    u = estimate_u(con, records, comparisons, sims, link_only)
+                gates: bool = True, sessions: bool = True, text: RecordText | None = None) -> Model:
+    """Learn m, u and the prior without labels (see the module docstring).
+
+    gamma_table holds the comparison levels of the candidate pairs to learn from: all of them, or
+    (at scale) a uniform random sample of them, which estimates the same m and prior.
+    """
+    u = estimate_u(con, records, comparisons, sims, link_only, text=text)
     m = [np.array(c.m_init, float) if c.m_init else np.full(len(c.levels), 1 / len(c.levels)) for c in comparisons]
     _, _, g = fetch_gammas(con, gamma_table, comparisons)
     idx = {c.name: k for k, c in enumerate(comparisons)}
