@@ -41,6 +41,22 @@ def test_neighbours_share_services_written_their_own_way():
     f = bed.feeds(RECORDS)[4]
     copies = [i for i in range(f.size) if bed.oruk_service_of(f, i)[1]]
     assert 0.08 < len(copies) / f.size < 0.3
+    neighbour = bed.feeds(RECORDS)[3]
+    listed = {bed.oruk_service_of(neighbour, j)[0]["key"] for j in range(neighbour.size)}
+    # Every copy is of a service the neighbour really lists, written the copier's way.
+    assert all(bed.oruk_service_of(f, i)[0]["key"] in listed for i in copies)
+
+
+def test_the_true_duplicate_share_is_the_share_of_copies_and_near_the_nominal_one():
+    services = []
+    for f in bed.feeds(RECORDS):
+        of = bed.oruk_service_of if f.kind == "oruk" else bed.oa_service_of
+        services += [of(f, i)[0]["key"] for i in range(f.size)]
+    records, copies = bed.duplicate_share(RECORDS)
+    assert records == len(services) == RECORDS
+    assert records - len(set(services)) == copies  # each copy duplicates a listed service, nothing else does
+    nominal = bed.ORUK_SHARE * bed.NEIGHBOUR_SHARE / 100 + (1 - bed.ORUK_SHARE) * bed.OA_SHARED_SHARE / 100
+    assert abs(copies / records - nominal) < 0.015
 
 
 @pytest.mark.slow

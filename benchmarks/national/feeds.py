@@ -6,10 +6,16 @@ so a 1,000,000-record bed costs no storage and every run of the server serves th
 Shape, chosen to look like England's directories:
 - feed sizes are skewed (a few big county directories, many small ones);
 - 85% of the records are in the ORUK feeds, a third of those feeds still on v1;
-- about 18% of a council's services are also listed by its neighbour (cross-border services,
-  county/district overlap), 25% of OpenActive sessions are also in a council feed; each copy is
-  written its own way (name case, postcode spacing, phone format, a later assured date);
+- 18% of the records of each council feed but the first are copies of a record its neighbour
+  (the previous council feed) lists (cross-border services, county/district overlap), and 25% of
+  OpenActive sessions copy a sport service that a council feed lists; each copy is written its
+  own way (name case, postcode spacing, phone format);
 - the rest are distinct services.
+
+Every copy points at a record that really is in the other feed (a copy of a copy leads back to
+the same real-world service), so the bed's true duplicate share, (records - distinct services) /
+records, is exactly the share of copies: `duplicate_share()` counts it, about 19% overall
+(0.85 x 18% for the councils, the first council having no neighbour, + 0.15 x 25%).
 
 `generation` changes a small share of records (a "night with changes"); generation 0 is night 1.
 """
@@ -28,6 +34,10 @@ ORUK_SHARE = 0.85
 NEIGHBOUR_SHARE = 18    # % of a council's records that copy its neighbour's
 OA_SHARED_SHARE = 25    # % of OpenActive items that copy a council's service
 V1_EVERY = 3            # every third council still publishes ORUK v1
+SPORT_EVERY = 11        # a council's records at multiples of 11 are its leisure centre's classes
+# Sport records are never copies (OpenActive copies point at them), so the other records copy at
+# 18% x 11/10 per mille, which makes 18% of all of a council's records.
+_COPY_PER_MILLE = round(NEIGHBOUR_SHARE * 10 * SPORT_EVERY / (SPORT_EVERY - 1))
 RPDE_PAGE = 500
 BASE_MODIFIED = 1_700_000_000_000
 NS = uuid.UUID("6f1c2a4e-3b5d-4e7f-8a9b-0c1d2e3f4a5b")
@@ -66,6 +76,8 @@ class FeedSpec:
     size: int
     index: int         # position among feeds of its kind
     area: int          # the council area it is in (OpenActive: the council it shares with)
+    total: int = 0     # the bed it belongs to: feeds(total, seed)
+    seed: int = 1
 
 
 @lru_cache(maxsize=8)
@@ -80,9 +92,9 @@ def feeds(total: int, seed: int = 1) -> tuple[FeedSpec, ...]:
         sizes[0] += budget - sum(sizes)
         for i, n in enumerate(sizes):
             if kind == "oruk":
-                out.append(FeedSpec(f"council-{i:03d}", kind, 1 if i % V1_EVERY == 2 else 3, n, i, i))
+                out.append(FeedSpec(f"council-{i:03d}", kind, 1 if i % V1_EVERY == 2 else 3, n, i, i, total, seed))
             else:
-                out.append(FeedSpec(f"active-{i:03d}", kind, 0, n, i, (i * 3) % N_ORUK))
+                out.append(FeedSpec(f"active-{i:03d}", kind, 0, n, i, (i * 3) % N_ORUK, total, seed))
     return tuple(out)
 
 
@@ -123,18 +135,42 @@ def canonical(area: int, n: int, sport: bool = False) -> dict:
     }
 
 
+def is_neighbour_copy(f: FeedSpec, i: int) -> bool:
+    """Whether council record i copies a record of the previous council feed."""
+    return f.index > 0 and i % SPORT_EVERY != 0 and h("share", f.id, i) % 1000 < _COPY_PER_MILLE
+
+
+def is_council_copy(f: FeedSpec, i: int) -> bool:
+    """Whether OpenActive item i copies a sport service of its council's feed."""
+    return h("share", f.id, i) % 100 < OA_SHARED_SHARE
+
+
 def oruk_service_of(f: FeedSpec, i: int) -> tuple[dict, bool]:
     """The world service behind record i of council feed f, and whether it is a neighbour's copy."""
-    if f.index > 0 and h("share", f.id, i) % 100 < NEIGHBOUR_SHARE:
-        return canonical(f.index - 1, h("pick", f.id, i) % max(1, int(f.size * 0.8))), True
-    return canonical(f.area, i, sport=i % 11 == 0), False
+    copy = False
+    while is_neighbour_copy(f, i):  # a copy of a copy leads back to the service it copies
+        neighbour = feeds(f.total, f.seed)[f.index - 1]
+        f, i, copy = neighbour, h("pick", f.id, i) % neighbour.size, True
+    return canonical(f.area, i, sport=i % SPORT_EVERY == 0), copy
 
 
 def oa_service_of(f: FeedSpec, i: int) -> tuple[dict, bool]:
-    if h("share", f.id, i) % 100 < OA_SHARED_SHARE:
-        # The council lists its leisure centre's classes too: its records at multiples of 11 are sport.
-        return canonical(f.area, 11 * (h("pick", f.id, i) % 50), sport=True), True
+    if is_council_copy(f, i):
+        # The council lists its leisure centre's classes too: one of its sport records, which are never copies.
+        council = feeds(f.total, f.seed)[f.area]
+        j = SPORT_EVERY * (h("pick", f.id, i) % -(-council.size // SPORT_EVERY))
+        return canonical(council.area, j, sport=True), True
     return canonical(1000 + f.index, i, sport=True), False
+
+
+def duplicate_share(total: int, seed: int = 1) -> tuple[int, int]:
+    """(records, copies) of the bed: copies / records is its true duplicate share."""
+    records = copies = 0
+    for f in feeds(total, seed):
+        is_copy = is_neighbour_copy if f.kind == "oruk" else is_council_copy
+        records += f.size
+        copies += sum(1 for i in range(f.size) if is_copy(f, i))
+    return records, copies
 
 
 def changed(f: FeedSpec, i: int, generation: int) -> bool:
