@@ -61,9 +61,9 @@ SERVICE_SIMILARITIES = (
 # Conditions shared by several levels.
 NO_GEOGRAPHY = "(l.postcode IS NULL OR r.postcode IS NULL) AND (l.lat IS NULL OR r.lat IS NULL)"
 SAME_LOCAL_PHONE = "len(list_intersect(l.local_phones, r.local_phones)) > 0"
-SAME_STREET_NUMBER = "(l.addr_num = r.addr_num AND l.addr_num <> '')"
+SAME_STREET_NUMBER = "(house_number(l.addr) = house_number(r.addr) AND house_number(l.addr) <> '')"
 # '33 High St' and '43 High St' are alike as strings (ratio 90) but are two buildings.
-NUMBERS_AGREE = "(l.addr_num = r.addr_num OR l.addr_num = '' OR r.addr_num = '')"
+NUMBERS_AGREE = "(house_number(l.addr) = house_number(r.addr) OR house_number(l.addr) = '' OR house_number(r.addr) = '')"
 # Two spellings of one town ('new york' / 'new york city') count as one town only with a second place
 # signal that ties them: a shared local (geographic) number, whose area code is one area, or the same
 # street number. 'bury' / 'bury st edmunds' alone stay two towns.
@@ -94,7 +94,7 @@ SERVICE_COMPARISONS = (
     Comparison("venue", "place", "(l.postcode IS NULL OR r.postcode IS NULL) AND (l.lat IS NULL OR r.lat IS NULL) "
                                  "AND (len(l.loc_ids) = 0 OR len(r.loc_ids) = 0) AND (l.town IS NULL OR r.town IS NULL)", (
         Level("same UPRN", "len(list_intersect(l.loc_ids, r.loc_ids)) > 0", True),
-        Level("same postcode and address", "l.postcode = r.postcode AND (sim.addr >= 85 OR l.addr_num = r.addr_num AND l.addr_num <> '')", True),
+        Level("same postcode and address", f"l.postcode = r.postcode AND (sim.addr >= 85 AND {NUMBERS_AGREE} OR {SAME_STREET_NUMBER})", True),
         Level("same address in the same town", f"{SAME_TOWN} AND sim.addr >= 90 AND {NUMBERS_AGREE}", True),
         # No postcode or coordinates to compare, towns named differently ('los angeles' / 'west hollywood': a
         # city and its district), but the same street address with the same local number: one venue.
@@ -104,9 +104,14 @@ SERVICE_COMPARISONS = (
         Level("same postcode", "l.postcode = r.postcode", True),
         Level("within 1 km", "l.lat IS NOT NULL AND r.lat IS NOT NULL AND metres(l.lat, l.lon, r.lat, r.lon) <= 1000"),
         Level("same postcode sector", "l.pc_sector = r.pc_sector"),
+        # Nothing but the addresses to go on, and they name two buildings on one street ('33 High St' /
+        # '43 High St'): two venues (a veto, see dedupe.scoring.VETO_LEVELS), unless a local number ties
+        # them (then one of the two sources has the number wrong, or the venue moved along the street).
+        Level("another number on the same street", f"{NO_GEOGRAPHY} AND l.town = r.town AND sim.addr >= 85 "
+                                                   f"AND NOT {NUMBERS_AGREE} AND NOT {SAME_LOCAL_PHONE}"),
         Level("same town", f"{SAME_TOWN} AND {NO_GEOGRAPHY}"),
         Level("elsewhere", "true"),
-    ), words="venue", m_init=(0.3, 0.3, 0.1, 0.05, 0.1, 0.05, 0.04, 0.03, 0.02, 0.01)),
+    ), words="venue", m_init=(0.3, 0.3, 0.1, 0.05, 0.1, 0.05, 0.04, 0.03, 0.005, 0.02, 0.005)),
     Comparison("phone", "place", "len(l.phones) = 0 OR len(r.phones) = 0", (
         Level("same local number", "len(list_intersect(l.local_phones, r.local_phones)) > 0", True),
         Level("same national number", "len(list_intersect(l.phones, r.phones)) > 0"),

@@ -173,6 +173,9 @@ def install_key_macros(con: duckdb.DuckDBPyConnection) -> None:
         f"""CREATE OR REPLACE MACRO addr_canon(x) AS (
             CASE WHEN x IS NOT NULL THEN array_to_string(list_transform(string_split(x, ' '),
                 lambda t: CASE t {address_case} ELSE t END), ' ') END)""",
+        # The house number of a name_norm'ed address: a token of digits with at most one letter ('12', '12a');
+        # ordinals are words by then ('3rd st' -> 'third saint'), and '54th' is a street, not a house.
+        "CREATE OR REPLACE MACRO house_number(a) AS (regexp_extract(coalesce(a, ''), '(^| )([0-9]+[a-z]?)( |$)', 2))",
         # One town name is the other with words added ("new york" / "new york city", "stoke" / "stoke on trent").
         # Never evidence on its own ("bury" / "bury st edmunds" are two towns): the levels that use it
         # also need a shared local phone or the same street number.

@@ -1,0 +1,85 @@
+"""Comparison levels on the cases that directories publish differently: a shortened name, a street
+type abbreviated, a town named two ways; and the look-alikes that must still stay apart (a
+qualifier in front of a class name, a class on another day, a franchise in a town with a longer
+name, the next house on the street)."""
+import pytest
+
+from dedupe.matcher import match_records
+from tests.test_dedupe_matching import cluster_of, clusters, keyed, leisure_world, listing
+
+
+def no_geography(source, rid, name, **kw):
+    """A listing with an address and a town but neither postcode nor coordinates."""
+    return listing(source, rid, name, pc=None, lat=None, lon=None, **kw)
+
+
+def world_with(extra: list[dict]) -> dict[str, set[str]]:
+    con = keyed(leisure_world() + extra)
+    match_records(con)
+    return clusters(con)
+
+
+@pytest.fixture(scope="module")
+def groups():
+    extra = [
+        # A shortened name at the same address and phone.
+        listing("council", "chat-long", "Coffee and Chat at Holy Trinity", org="Holy Trinity", pc="LS1 6HW",
+                addr="Boar Lane", phone="0113 245 9999", lat=53.7955, lon=-1.5441, day="FR"),
+        listing("nhs", "chat-short", "Coffee & Chat", org="Holy Trinity", pc="LS1 6HW", addr="Boar Lane",
+                phone="0113 245 9999", lat=53.7955, lon=-1.5441, day="FR"),
+        # An abbreviated word of the name ('Centre' vs 'Ctr' is an abbreviation; 'Info' vs 'Information' too).
+        listing("council", "info-long", "Carers Information Drop-in", org="Carers Leeds", pc="LS2 8QE", addr="6 Kirkgate",
+                phone="0113 380 4300", lat=53.7960, lon=-1.5390, day="TU"),
+        listing("vcs", "info-short", "Carers Info Drop-in", org="Carers Leeds", pc="LS2 8QE", addr="6 Kirkgate",
+                phone="0113 380 4300", lat=53.7960, lon=-1.5390, day="TU"),
+        # Town named as the district by one source and the city by the other; no postcode or coordinates;
+        # 'Street' abbreviated; the same local number.
+        no_geography("council", "cafe-city", "Otley Road Community Cafe", org="Far Headingley Church", addr="12 Otley Street",
+                     city="Leeds", phone="0113 275 1111", day="SA"),
+        no_geography("vcs", "cafe-district", "Otley Road Community Cafe", org="Far Headingley Church", addr="12 Otley St.",
+                     city="Headingley", phone="0113 275 1111", day="SA"),
+        # A qualifier in front of a class name is another class: 'Yoga' and 'Chair Yoga' at the leisure centre.
+        listing("council", "yoga", "Yoga", day="SA"),
+        listing("nhs", "chair-yoga-solo", "Chair Yoga", day="SA"),
+        # The same words with more after them, but on another day: another class.
+        listing("vcs", "yoga-beginners", "Yoga for Beginners", day="SU"),
+        # A franchise in 'Bury' and in 'Bury St Edmunds' (two towns), no postcode or coordinates.
+        no_geography("council", "lunch-bury", "Memory Cafe", org="Alzheimer's Society", addr="Bury Library",
+                     city="Bury", phone="0333 150 3456", day="WE"),
+        no_geography("nhs", "lunch-bse", "Memory Cafe", org="Alzheimer's Society", addr="Moyses Hall",
+                     city="Bury St Edmunds", phone="0333 150 3456", day="WE"),
+        # The next house on the same street: two venues, however alike the two addresses read.
+        no_geography("council", "bank-33", "Food Bank", org="Trussell Trust", addr="33 High Street", city="Wakefield",
+                     phone="0300 123 4567", day="TH"),
+        no_geography("nhs", "bank-43", "Food Bank", org="Trussell Trust", addr="43 High Street", city="Wakefield",
+                     phone="0300 123 4567", day="TH"),
+    ]
+    return world_with(extra)
+
+
+def test_a_shortened_name_at_the_same_address_and_phone_merges(groups):
+    assert cluster_of(groups, "chat-long") == {"chat-long", "chat-short"}
+
+
+def test_an_abbreviated_word_in_the_name_still_merges(groups):
+    assert cluster_of(groups, "info-long") == {"info-long", "info-short"}
+
+
+def test_a_town_named_two_ways_merges_when_street_address_and_local_phone_agree(groups):
+    assert cluster_of(groups, "cafe-city") == {"cafe-city", "cafe-district"}
+
+
+def test_a_qualifier_in_front_of_a_class_name_is_another_class(groups):
+    assert "chair-yoga-solo" not in cluster_of(groups, "yoga")
+
+
+def test_a_longer_name_on_another_day_is_another_class(groups):
+    assert "yoga-beginners" not in cluster_of(groups, "yoga")
+
+
+def test_a_franchise_in_a_town_with_a_longer_name_stays_apart(groups):
+    assert cluster_of(groups, "lunch-bury") == {"lunch-bury"}
+
+
+def test_two_house_numbers_on_one_street_stay_apart(groups):
+    assert cluster_of(groups, "bank-33") == {"bank-33"}
