@@ -1,8 +1,12 @@
-"""FEBRL 1-4 (synthetic person records) with placecat's engine and person comparisons declared as data.
+"""FEBRL 1-4 (synthetic person records) with placecat's engine and person comparisons declared as data,
+and Splink side by side on the same files.
+
+    .venv/bin/python benchmarks/febrl.py ../shared/fixtures/benchmarks [--splink /work/splink-venv/bin/python]
 
 The engine is the service matcher's: capped blocking, comparison levels from declared data,
 u from random pairs, m by EM, non-chaining clustering; only the declarations differ (no
 venue/name gates: person records have no "shared venue" trap). Used for regression only.
+Splink runs in its own venv (benchmarks/splink_compare.py, a benchmark-only extra) when that venv exists.
 """
 from __future__ import annotations
 
@@ -29,10 +33,21 @@ def _fuzzy(name: str, col: str, sim: str, role: str = "place") -> Comparison:
         Level("similar", f"sim.{sim} >= 70"), Level("different", "true")), m_init=(0.7, 0.15, 0.1, 0.05))
 
 
+def _person_name(name: str, col: str, other: str) -> Comparison:
+    # Jaro-Winkler, which Winkler designed for person names (typos weigh less near the end of a name);
+    # and given name and surname entered the wrong way round, a common clerical error.
+    jw = f"jaro_winkler_similarity(l.{col}, r.{col})"
+    swapped = f"(jaro_winkler_similarity(l.{col}, r.{other}) >= 0.92 OR jaro_winkler_similarity(r.{col}, l.{other}) >= 0.92)"
+    return Comparison(name, "name", f"l.{col} IS NULL OR r.{col} IS NULL", (
+        Level("exact", f"l.{col} = r.{col}", True), Level("very similar", f"{jw} >= 0.92", True),
+        Level("similar", f"{jw} >= 0.8"), Level("swapped with the other name", swapped),
+        Level("different", "true")), m_init=(0.7, 0.15, 0.08, 0.02, 0.05))
+
+
 FEBRL_COMPARISONS = (
     # Roles only steer the two EM sessions here (names learned where other fields agree and vice
     # versa); the gates are off for persons.
-    _fuzzy("given_name", "given_name", "given", role="name"), _fuzzy("name", "surname", "surname", role="name"),
+    _person_name("given_name", "given_name", "surname"), _person_name("name", "surname", "given_name"),
     Comparison("date_of_birth", "place", "l.dob IS NULL OR r.dob IS NULL", (
         Level("exact", "l.dob = r.dob", True), Level("one typo", "levenshtein(l.dob, r.dob) <= 1", True),
         Level("two typos", "levenshtein(l.dob, r.dob) <= 2"), Level("different", "true")), m_init=(0.7, 0.15, 0.1, 0.05)),
@@ -51,6 +66,7 @@ FEBRL_BLOCKING = (
     BlockingRule("surname_phonetic+dob_year", "[r.name_phon || '/' || left(r.dob, 4)]"),
     BlockingRule("given+surname_phonetic", "[r.given_phon || '/' || r.name_phon]"),
     BlockingRule("dob", "[r.dob]"), BlockingRule("ssn", "[r.ssn]"), BlockingRule("postcode+street_number", "[r.postcode || '/' || r.street_number]"),
+    BlockingRule("postcode", "[r.postcode]"),
 )
 
 
@@ -67,7 +83,10 @@ def load(path: Path, source: str) -> pd.DataFrame:
 
 def run_febrl(frames: list[pd.DataFrame], link_only: bool) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True)
-    df["name"] = df["surname"]
+    # The full name is what the clustering checks before it joins two clusters (an unscored cross pair
+    # whose names clearly differ blocks the join): a missing surname or given and surname swapped over
+    # ('snell sophie') must not read as a different person.
+    df["name"] = (df["given_name"].fillna("") + " " + df["surname"].fillna("")).str.strip().replace("", None)
     df["name_phon"] = df["surname"].map(lambda s: phonetic_key(s) if isinstance(s, str) else None)
     df["given_phon"] = df["given_name"].map(lambda s: phonetic_key(s) if isinstance(s, str) else None)
     df["mid"] = range(len(df))
@@ -88,9 +107,38 @@ def febrl_datasets(fixtures: Path):
     yield "FEBRL4", [load(base / "dataset4a.csv", "a"), load(base / "dataset4b.csv", "b")], True
 
 
-if __name__ == "__main__":
+def main() -> None:
+    import argparse
+    import os
+    import resource
+    import subprocess
     import sys
+    import time
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks.bench_matching import pair_counts
-    for name, frames, link in febrl_datasets(Path(sys.argv[1])):
-        print(name, pair_counts(run_febrl(frames, link), "cluster_mid"))
+    p = argparse.ArgumentParser(description="FEBRL 1-4: placecat and Splink side by side")
+    p.add_argument("fixtures", type=Path)
+    p.add_argument("--splink", default=os.environ.get("SPLINK_PYTHON", "/work/splink-venv/bin/python"))
+    args = p.parse_args()
+    if not (args.fixtures / "febrl").is_dir():
+        sys.exit(f"febrl: no febrl/ folder under {args.fixtures}")
+    for name, frames, link in febrl_datasets(args.fixtures):
+        t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+        counts = pair_counts(run_febrl(frames, link), "cluster_mid")
+        c1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime
+        print(f"{name} placecat {counts}  in {time.perf_counter() - t0:.1f} s wall, {cpu:.1f} s CPU")
+    if not Path(args.splink).exists():
+        print(f"splink: not run ({args.splink} does not exist; see benchmarks/splink_compare.py for the venv)")
+        return
+    proc = subprocess.run([args.splink, str(Path(__file__).with_name("splink_compare.py")), "febrl", str(args.fixtures)],
+                          capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("splink")]
+    if proc.returncode != 0 or not lines:
+        tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        print(f"splink: failed to run: {tail[0]}")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

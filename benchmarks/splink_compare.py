@@ -15,8 +15,8 @@ not tuned on labels. Prints one line of pairwise figures (one per data set for F
 
 FEBRL follows Splink's own FEBRL3/4 DuckDB examples: name comparisons on given name and surname,
 date of birth and social-security id by edit distance, street number, postcode, address and suburb;
-predictions blocked on name pairs, date of birth, id and postcode; EM on date of birth and on
-postcode. Dedupe-only for FEBRL 1-3, link-only for FEBRL 4.
+predictions blocked on name pairs, name and date of birth, id, postcode (the same wide postcode rule
+placecat's FEBRL blocking has); EM on date of birth and on postcode. Dedupe-only for FEBRL 1-3, link-only for FEBRL 4.
 """
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ def febrl(fixtures: str) -> None:
         cl.JaroWinklerAtThresholds("address", [0.9, 0.7]), cl.JaroWinklerAtThresholds("suburb", [0.9, 0.7]),
     ]
     predict_rules = [block_on("given_name", "surname"), block_on("surname", "dob"), block_on("given_name", "dob"),
-                     block_on("ssn"), block_on("postcode", "street_number")]
+                     block_on("ssn"), block_on("postcode", "street_number"), block_on("postcode")]
     em_rules = [block_on("dob"), block_on("postcode")]
     deterministic = [block_on("ssn", "dob"), block_on("given_name", "surname", "dob")]
     sets = [(f"FEBRL{n}", [load_febrl(f"{base}/dataset{n}.csv", "a")], "dedupe_only") for n in (1, 2, 3)]
