@@ -66,3 +66,55 @@ def test_name_conflict_needs_a_different_word_on_both_sides():
     assert conflict("saint mary toddler group", "saint mark toddler group")
     assert not conflict("coffee and chat", "coffee and chat leeds")   # a town suffix on one side only
     assert not conflict("junior swimming lessons", "junior simming lessons")  # a typo
+
+
+def _tokens(name):
+    return normalise_with_sql("name_tokens", name)
+
+
+@pytest.mark.parametrize("short, long", [
+    ("Fenix", "Fenix at the Argyle"), ("Coffee & Chat", "Coffee and Chat - Leeds"), ("Spago", "Spago (Los Angeles)")])
+def test_a_name_extends_another_by_words_after_it(short, long):
+    assert normalise_with_sql("name_extends", _tokens(short), _tokens(long))
+    assert normalise_with_sql("name_extends", _tokens(long), _tokens(short))
+
+
+@pytest.mark.parametrize("a, b", [
+    ("Yoga", "Chair Yoga"), ("Lunch Club", "Over 50s Lunch Club"), ("Netball", "Walking Netball"),
+    ("Coffee Morning", "Coffee Morning")])
+def test_a_qualifier_in_front_or_the_same_name_is_not_an_extension(a, b):
+    assert not normalise_with_sql("name_extends", _tokens(a), _tokens(b))
+
+
+def test_names_look_alike_word_for_word_through_abbreviations_and_typos():
+    assert normalise_with_sql("names_look_alike", _tokens("Arts Deli"), _tokens("Arts Delicatessen"))
+    assert normalise_with_sql("names_look_alike", _tokens("Family Swim"), _tokens("Family Swimming"))
+    assert not normalise_with_sql("names_look_alike", _tokens("Walking Netball"), _tokens("Netball"))
+    assert not normalise_with_sql("names_look_alike", _tokens("Walking Football"), _tokens("Walking Netball"))
+
+
+@pytest.mark.parametrize("a, b", [
+    ("12 High St.", "12 High Street"), ("435 S. La Cienega Blv.", "435 South La Cienega Boulevard"),
+    ("854 7th Ave.", "854 Seventh Avenue"), ("3 Park Cres", "3 Park Crescent"), ("St John's Rd", "Saint Johns Road"),
+    ("Unit 4, Mill Ind. Est.", "unit 4 mill industrial estate")])
+def test_addresses_spell_street_types_ordinals_and_directions_one_way(a, b):
+    assert normalise_with_sql("addr_canon", normalise_with_sql("name_norm", a)) == \
+        normalise_with_sql("addr_canon", normalise_with_sql("name_norm", b))
+
+
+@pytest.mark.parametrize("address, number", [
+    ("12 High Street", "12"), ("Southside Hall, 12a High St", "12a"), ("3rd St.", ""), ("201 W. 54th St.", "201"), (None, "")])
+def test_house_numbers_are_read_from_the_normalised_address(address, number):
+    assert normalise_with_sql("house_number", normalise_with_sql("name_norm", address)) == number
+
+
+def test_town_variants_are_one_name_with_words_added():
+    variant = lambda a, b: normalise_with_sql("town_variant", normalise_with_sql("name_norm", a), normalise_with_sql("name_norm", b))  # noqa: E731
+    assert variant("New York", "New York City") and variant("Stoke", "Stoke-on-Trent")
+    assert not variant("Leeds", "Leek") and not variant("Hollywood", "West Hollywood")
+
+
+@pytest.mark.parametrize("a, b", [("310/246-1501", "310-246-1501"), ("(212) 319-1660", "212/ 319-1660")])
+def test_non_uk_numbers_compare_by_their_digits_and_are_not_read_as_uk(a, b):
+    assert normalise_with_sql("phone_e164", a) == normalise_with_sql("phone_e164", b)
+    assert not normalise_with_sql("phone_e164", a).startswith("+44")
