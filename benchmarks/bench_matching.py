@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_matching.py accuracy [--services 5000] [--splink /work/splink-venv/bin/python]
     .venv/bin/python benchmarks/bench_matching.py scale [--records 1000000] [--new 10000]
+    .venv/bin/python benchmarks/bench_matching.py fodors [--fixtures ../shared/fixtures/benchmarks] [--splink ...]
 
 The threshold is fixed in ``dedupe.scoring`` (MATCH_PROBABILITY) before looking at any label; the
 labels are only read here, after clustering. Hard negatives are pairs that a careless matcher
@@ -139,6 +140,8 @@ def run_splink_side_by_side(python: str, mode: str, frame: pd.DataFrame | None =
 def fodors_zagats(args) -> None:
     """Fodor's and Zagat's restaurant guides: venue name, street address, city, phone, cuisine."""
     base = Path(args.fixtures) / "fodors_zagats"
+    if not base.is_dir():
+        sys.exit(f"fodors: no fodors_zagats/ folder under {args.fixtures}")
     f = pd.read_csv(base / "fodors.csv", dtype=str)
     z = pd.read_csv(base / "zagats.csv", dtype=str)
     m = pd.read_csv(base / "matches_fodors_zagats.csv", dtype=str)
@@ -154,8 +157,10 @@ def fodors_zagats(args) -> None:
                          "staging_location_id": None, "staging_org_id": None,
                          "entity": truth.get((source, r["id"]), f"{source}/{r['id']}"), "venue": None, "org": None, "kind": "venue"})
     frame = pd.DataFrame(rows)
+    c0 = cpu_seconds()
     labels, summary, seconds = run_placecat(frame)
-    print(f"placecat on Fodors-Zagats (service comparisons, untuned): {pair_counts(labels, 'cluster_mid')} in {seconds:.1f} s")
+    print(f"placecat on Fodors-Zagats (service comparisons, untuned): {pair_counts(labels, 'cluster_mid')} "
+          f"in {seconds:.1f} s wall, {cpu_seconds() - c0:.1f} s CPU")
     if args.splink:
         run_splink_side_by_side(args.splink, "fodors", fixtures=str(args.fixtures))
 
@@ -204,17 +209,22 @@ def scale(args) -> None:
           f"{outcome.candidate_pairs} candidate pairs, {outcome.clusters} clusters; peak RSS {peak_mb():.0f} MB")
     print(f"  blocking caps: {outcome.summary()['capped_blocks']}")
     # The catalogue as the next night sees it, then the new records.
+    # The catalogue as the next night sees it (what dedupe.nightly_match stores), then the new records.
     con.execute("CREATE SCHEMA previous")
-    for t in ("match_record", "match_pair"):
-        con.execute(f"CREATE TABLE previous.{t} AS SELECT * FROM work.{t}")
+    for src, dst in (("match_record", "match_record"), ("match_pair", "match_pair"), ("record_cluster", "match_cluster"),
+                     ("block_key", "match_block_key")):
+        con.execute(f"CREATE TABLE previous.{dst} AS SELECT * FROM work.{src}")
     model = outcome.model
-    t0, c0 = time.perf_counter(), cpu_seconds()
     con.execute(f"INSERT INTO work.match_input SELECT * FROM read_parquet('{new_path}')")
-    key_records(con)
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    key_records(con, previous="previous")
+    t_keys = time.perf_counter() - t0
     inc = match_records(con, explain=False, model=model, previous="previous")
     changed = con.execute("SELECT count(*) FROM work.changed").fetchone()[0]
+    region = con.execute("SELECT count(*) FROM work.region").fetchone()[0]
     print(f"incremental: {changed} new records against {outcome.records}: {time.perf_counter() - t0:.1f} s wall, "
-          f"{cpu_seconds() - c0:.1f} s CPU ({inc.seconds}); peak RSS {peak_mb():.0f} MB")
+          f"{cpu_seconds() - c0:.1f} s CPU (keys {t_keys:.1f} s, {inc.seconds}); {inc.candidate_pairs} candidate pairs, "
+          f"{region} records clustered again; peak RSS {peak_mb():.0f} MB")
 
 
 def main() -> None:
