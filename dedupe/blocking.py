@@ -5,6 +5,10 @@ share a key become a candidate pair. Block sizes are capped by design: a block l
 ``cap`` (a national phone number, a leisure centre with forty classes) is split by the first
 phonetic name token, and whatever is still over the cap is dropped and reported, so that no key
 can blow up the pair count. What was capped lands in ``work.block_report``.
+
+The keys of every record are kept in ``work.block_key(mid, rule, key)``; the nightly build stores
+them with the catalogue, so that a later night keys only its new and changed records and finds
+their partners by a join on the stored keys (``generate_candidates(..., probe=...)``).
 """
 from __future__ import annotations
 
@@ -34,33 +38,59 @@ SERVICE_BLOCKING = (
 )
 
 
-def block_keys_sql(rules, records: str) -> str:
-    parts = [f"SELECT r.mid, r.source_id, r.name_phon, '{rule.name}' AS rule, {rule.cap} AS cap, unnest({rule.keys_sql}) AS key "
-             f"FROM {records} r" for rule in rules]
+def block_keys_sql(rules, records: str, where: str = "") -> str:
+    parts = [f"SELECT r.mid, '{rule.name}' AS rule, unnest({rule.keys_sql}) AS key FROM {records} r {where}" for rule in rules]
     return " UNION ALL ".join(parts)
 
 
+def compute_block_keys(con: duckdb.DuckDBPyConnection, rules, records: str, target: str = "work.block_key",
+                       only: str | None = None) -> None:
+    """The blocking keys of the records (of those whose mid is in table ``only``, if given) into target."""
+    where = f"WHERE r.mid IN (SELECT mid FROM {only})" if only else ""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {target} AS
+        SELECT * FROM ({block_keys_sql(rules, records, where)}) WHERE key IS NOT NULL AND key <> '' AND NOT ends_with(key, '/')
+    """)
+
+
 def generate_candidates(con: duckdb.DuckDBPyConnection, rules=SERVICE_BLOCKING, records: str = "work.match_record",
-                        link_only: bool = True, probe: str | None = None) -> dict:
-    """Fill work.candidate(mid_l, mid_r, rule) with mid_l < mid_r; returns the block report.
+                        link_only: bool = True, probe: str | None = None, previous_keys: str | None = None) -> dict:
+    """Fill work.candidate(mid_l, mid_r, rule) with mid_l < mid_r and work.block_key; returns the block report.
 
     With ``probe`` (a table of mids), only pairs with at least one probed record are made: the
     incremental path, where new and changed records are compared with the existing catalogue.
+    With ``previous_keys`` too (last night's block keys), only the probed records are keyed; the
+    others keep the keys stored for them, since their content has not changed.
     """
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE block_key AS
-        SELECT * FROM ({block_keys_sql(rules, records)}) WHERE key IS NOT NULL AND key <> '' AND NOT ends_with(key, '/')
-    """)
+    if probe and previous_keys:
+        compute_block_keys(con, rules, records, "work.probe_block_key", only=probe)
+        con.execute(f"""
+            CREATE OR REPLACE TABLE work.block_key AS
+            SELECT k.* FROM {previous_keys} k
+            WHERE k.mid IN (SELECT mid FROM {records}) AND k.mid NOT IN (SELECT mid FROM {probe})
+            UNION ALL SELECT * FROM work.probe_block_key
+        """)
+        # Only the blocks that a probed record is in can give a new pair.
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE block_key AS
+            SELECT k.* FROM work.block_key k SEMI JOIN (SELECT DISTINCT rule, key FROM work.probe_block_key) p USING (rule, key)
+        """)
+        con.execute("DROP TABLE work.probe_block_key")
+    else:
+        compute_block_keys(con, rules, records)
+        con.execute("CREATE OR REPLACE TEMP TABLE block_key AS SELECT * FROM work.block_key")
+    caps = " ".join(f"WHEN '{rule.name}' THEN {rule.cap}" for rule in rules)
     # Oversized blocks are split by the first phonetic name token; still-oversized sub-blocks are dropped.
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE block_size AS SELECT rule, key, count(*) AS n, any_value(cap) AS cap FROM block_key GROUP BY ALL
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE block_size AS
+        SELECT rule, key, count(*) AS n, CASE rule {caps} END AS cap FROM block_key GROUP BY ALL
     """)
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE block_key2 AS
-        SELECT b.mid, b.source_id, b.rule,
-               CASE WHEN s.n > s.cap THEN b.key || '#' || coalesce(split_part(b.name_phon, ' ', 1), '') ELSE b.key END AS key,
+        SELECT b.mid, r.source_id, b.rule,
+               CASE WHEN s.n > s.cap THEN b.key || '#' || coalesce(split_part(r.name_phon, ' ', 1), '') ELSE b.key END AS key,
                s.n > s.cap AS split, s.cap
-        FROM block_key b JOIN block_size s USING (rule, key)
+        FROM block_key b JOIN block_size s USING (rule, key) JOIN {records} r ON r.mid = b.mid
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE block_size2 AS SELECT rule, key, count(*) AS n, bool_or(split) AS split, any_value(cap) AS cap

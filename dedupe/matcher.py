@@ -58,40 +58,46 @@ class MatchOutcome:
                 "seconds": self.seconds}
 
 
+def _has_tables(con: duckdb.DuckDBPyConnection, schema: str, tables) -> bool:
+    have = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = ?", [schema]).fetchall()}
+    return set(tables) <= have
+
+
 def _mark_changed(con: duckdb.DuckDBPyConnection, records: str, previous: str) -> int:
+    """work.changed: records new or changed since last night; work.gone: last night's records that are not here as they were."""
     con.execute(f"""
         CREATE OR REPLACE TABLE work.changed AS
-        SELECT r.mid FROM {records} r
-        WHERE NOT EXISTS (SELECT 1 FROM {previous}.match_record p
-                          WHERE p.source_id = r.source_id AND p.source_record_id = r.source_record_id
-                            AND p.content_hash = r.content_hash)
-    """)
+        SELECT r.mid FROM {records} r ANTI JOIN {previous}.match_record p USING (mid, source_id, source_record_id, content_hash)""")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE work.gone AS
+        SELECT p.mid FROM {previous}.match_record p ANTI JOIN {records} r USING (mid, source_id, source_record_id, content_hash)""")
     return con.execute("SELECT count(*) FROM work.changed").fetchone()[0]
 
 
-def _add_reused_pairs(con: duckdb.DuckDBPyConnection, records: str, previous: str, comparisons) -> int:
-    """Last run's scored pairs between records that are still there and unchanged."""
-    gcols = ", ".join(f'p."g_{c.name}"' for c in comparisons)
-    con.execute(f"""
-        INSERT INTO work.pair_gamma
-        SELECT least(a.mid, b.mid), greatest(a.mid, b.mid), {gcols}
-        FROM {previous}.match_pair p
-        JOIN {previous}.match_record pa ON pa.mid = p.mid_l
-        JOIN {previous}.match_record pb ON pb.mid = p.mid_r
-        JOIN {records} a ON a.source_id = pa.source_id AND a.source_record_id = pa.source_record_id AND a.content_hash = pa.content_hash
-        JOIN {records} b ON b.source_id = pb.source_id AND b.source_record_id = pb.source_record_id AND b.content_hash = pb.content_hash
-        WHERE least(a.mid, b.mid) NOT IN (SELECT mid FROM work.changed) AND greatest(a.mid, b.mid) NOT IN (SELECT mid FROM work.changed)
-    """)
-    return con.execute("SELECT count(*) FROM work.pair_gamma").fetchone()[0]
+def _lookup(con: duckdb.DuckDBPyConnection, records: str, mids: np.ndarray) -> tuple[dict[int, str], dict[int, str], dict]:
+    """source_id, name and (source_id, record_id) of the given records only: at a million records, whole-table
+    dictionaries cost more than the clustering that reads them."""
+    con.register("lookup_mids", pd.DataFrame({"mid": np.unique(mids).astype(np.int64)}))
+    raw = con.execute(f"SELECT r.mid, r.source_id, r.source_record_id, r.name FROM {records} r "
+                      "SEMI JOIN lookup_mids m USING (mid)").fetchnumpy()
+    con.unregister("lookup_mids")
+    mids_ = np.asarray(raw["mid"], np.int64).tolist()
+    source_of = dict(zip(mids_, raw["source_id"].tolist()))
+    names = dict(zip(mids_, [x if isinstance(x, str) else "" for x in raw["name"]]))
+    ids_of = dict(zip(mids_, zip(raw["source_id"].tolist(), raw["source_record_id"].tolist())))
+    return source_of, names, ids_of
 
 
-def _record_lookup(con: duckdb.DuckDBPyConnection, records: str) -> tuple[dict[int, str], dict[int, str], dict]:
-    raw = con.execute(f"SELECT mid, source_id, source_record_id, name FROM {records}").fetchnumpy()
-    mids = np.asarray(raw["mid"], np.int64).tolist()
-    source_of = dict(zip(mids, raw["source_id"].tolist()))
-    names = dict(zip(mids, [x if isinstance(x, str) else "" for x in raw["name"]]))
-    key_of = {(s, r): m for m, s, r in zip(mids, raw["source_id"].tolist(), raw["source_record_id"].tolist())}
-    return source_of, names, key_of
+def _override_pairs(con: duckdb.DuckDBPyConnection, records: str, overrides) -> tuple[list, set]:
+    if overrides is None or not overrides.decisions:
+        return [], set()
+    keys = {(d[side]["source_id"], str(d[side]["record_id"])) for d in overrides.decisions for side in ("a", "b")}
+    con.register("override_keys", pd.DataFrame(sorted(keys), columns=["source_id", "source_record_id"]))
+    key_of = {(s, r): m for m, s, r in con.execute(
+        f"SELECT r.mid, r.source_id, r.source_record_id FROM {records} r SEMI JOIN override_keys k USING (source_id, source_record_id)"
+    ).fetchall()}
+    con.unregister("override_keys")
+    return overrides.resolve(key_of)
 
 
 def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_record", link_only: bool = True,
@@ -101,21 +107,31 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
                   prefilter: bool = True) -> MatchOutcome:
     """Match the records (see the module docstring).
 
-    Incremental mode (``previous`` names a schema holding the last run's ``match_record`` and
-    ``match_pair``, and ``model`` is the last run's model): only pairs that involve a new or
-    changed record (by content hash) are blocked and compared; pairs between unchanged records
-    are taken over from the last run with their comparison levels, and re-scored and re-clustered.
+    Incremental mode (``previous`` names a schema holding the last run's ``match_record``,
+    ``match_pair`` and ``match_cluster``, ``model`` is the last run's model, and the records were
+    keyed with ``key_records(previous=...)`` so that unchanged records keep their mids): only the
+    new and changed records are keyed, blocked and compared, against everything; then only the
+    clusters they touch (and those that lost a member) are clustered again, from the new pairs and
+    the last run's pairs among their members. Every other cluster is kept as it was.
     """
     t = {"start": time.perf_counter()}
-    incremental = previous is not None and model is not None
+    incremental = previous is not None and model is not None and _has_tables(
+        con, previous, ("match_record", "match_pair", "match_cluster"))
+    previous_keys = None
     if incremental:
-        changed = _mark_changed(con, records, previous)
-    blocking = generate_candidates(con, rules, records, link_only=link_only, probe="work.changed" if incremental else None)
+        _mark_changed(con, records, previous)
+        if _has_tables(con, previous, ("match_block_key",)):
+            previous_keys = f"{previous}.match_block_key"
+    blocking = generate_candidates(con, rules, records, link_only=link_only, probe="work.changed" if incremental else None,
+                                   previous_keys=previous_keys)
     t["blocking"] = time.perf_counter()
-    text = RecordText(con, records, sims)
+    if incremental:
+        con.execute("CREATE OR REPLACE TEMP TABLE candidate_mid AS SELECT mid_l AS mid FROM work.candidate "
+                    "UNION SELECT mid_r FROM work.candidate")
+    text = RecordText(con, records, sims, extra=PREFILTER_COLUMNS, only="candidate_mid" if incremental else None)
     cand = con.execute("SELECT mid_l, mid_r FROM work.candidate ORDER BY mid_l, mid_r").fetchnumpy()
     cand_l, cand_r = np.asarray(cand["mid_l"], np.int64), np.asarray(cand["mid_r"], np.int64)
-    keep = name_prefilter(con, records, text, sims, cand_l, cand_r) if gates and prefilter else np.ones(len(cand_l), bool)
+    keep = name_prefilter(text, sims, cand_l, cand_r) if gates and prefilter else np.ones(len(cand_l), bool)
     _pairs_table(con, "work.compared", cand_l[keep], cand_r[keep])
     compute_gammas(con, "work.compared", records, comparisons, sims, text=text)
     t["comparisons"] = time.perf_counter()
@@ -129,20 +145,25 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
         model = train_model(con, "work.training_gamma", records, comparisons, sims, link_only=link_only, gates=gates, text=text)
         model.trained_on["candidate_pairs"] = len(cand_l)
     t["training"] = time.perf_counter()
+    must, cannot = _override_pairs(con, records, overrides)
     if incremental:
-        _add_reused_pairs(con, records, previous, comparisons)
+        _mark_region(con, previous, match_probability, model, must, cannot)
+        _add_region_pairs(con, previous, comparisons)
     mid_l, mid_r, g = fetch_gammas(con, "work.pair_gamma", comparisons)
     weight, prob, veto = score_gammas(model, g)
     t["scoring"] = time.perf_counter()
-    source_of, names, key_of = _record_lookup(con, records)
-    must, cannot = (overrides.resolve(key_of) if overrides is not None else ([], set()))
     match_mask = (prob >= match_probability) & ~veto
+    involved = np.concatenate([mid_l[match_mask], mid_r[match_mask], np.array([m for p in must for m in p], np.int64)])
+    if incremental:
+        involved = np.concatenate([involved, con.execute("SELECT mid FROM work.region").fetchnumpy()["mid"].astype(np.int64)])
+    source_of, names, ids_of = _lookup(con, records, involved)
     res = cluster_pairs(mid_l, mid_r, prob, match_mask, source_of, names, link_only=link_only,
                         must_link=must, cannot_link=cannot, match_probability=match_probability)
     t["clustering"] = time.perf_counter()
-    _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, model, comparisons)
-    ids_of = {m: k for k, m in key_of.items()}
-    n_clusters = _write_record_clusters(con, records, res, mid_l, mid_r, prob, g, model, explain, ids_of)
+    _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, model, comparisons,
+                 previous=previous if incremental else None)
+    n_clusters = _write_record_clusters(con, records, res, mid_l, mid_r, prob, g, model, explain, ids_of,
+                                        previous=previous if incremental else None)
     t["writing"] = time.perf_counter()
     seconds = {k: round(t[k] - prev, 2) for prev, k in zip(list(t.values())[:-1], list(t)[1:])}
     review = int(reviewable(g, prob, match_mask, comparisons).sum())
@@ -151,16 +172,54 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
                         dict(res.refused), model, seconds, compared_pairs=int(keep.sum()))
 
 
-def name_prefilter(con: duckdb.DuckDBPyConnection, records: str, text: RecordText, sims, mid_l: np.ndarray,
-                   mid_r: np.ndarray) -> np.ndarray:
+def _mark_region(con: duckdb.DuckDBPyConnection, previous: str, match_probability: float, model: Model,
+                 must: list, cannot: set) -> None:
+    """work.region: the records to cluster again. The new and changed records, and every member of a
+    last-night cluster that lost a member, that a new pair would merge into, or that an override names."""
+    mids = con.execute("SELECT mid_l, mid_r FROM work.pair_gamma").fetchnumpy()
+    _, _, g = fetch_gammas(con, "work.pair_gamma", model.comparisons)
+    _, prob, veto = score_gammas(model, g)
+    hit = (prob >= match_probability) & ~veto
+    pair_mids = np.concatenate([np.asarray(mids["mid_l"], np.int64)[hit], np.asarray(mids["mid_r"], np.int64)[hit]])
+    named = np.array([m for p in list(must) + list(cannot) for m in p], np.int64)
+    con.register("touched_mids", pd.DataFrame({"mid": np.concatenate([pair_mids, named])}))
+    con.execute(f"""
+        CREATE OR REPLACE TABLE work.region AS
+        WITH touched AS (
+            SELECT mid FROM work.gone UNION SELECT mid FROM touched_mids),
+        clusters AS (
+            SELECT DISTINCT c.cluster_mid FROM {previous}.match_cluster c SEMI JOIN touched t USING (mid))
+        SELECT mid FROM work.changed
+        UNION
+        SELECT c.mid FROM {previous}.match_cluster c SEMI JOIN clusters k USING (cluster_mid)
+        ANTI JOIN work.gone g USING (mid)
+    """)
+    con.unregister("touched_mids")
+
+
+def _add_region_pairs(con: duckdb.DuckDBPyConnection, previous: str, comparisons) -> None:
+    """Last night's scored pairs between unchanged records of the region, to cluster them again."""
+    cols = ", ".join(f'p."g_{c.name}"' for c in comparisons)
+    con.execute(f"""
+        INSERT INTO work.pair_gamma
+        SELECT p.mid_l, p.mid_r, {cols} FROM {previous}.match_pair p
+        SEMI JOIN work.region a ON a.mid = p.mid_l SEMI JOIN work.region b ON b.mid = p.mid_r
+        ANTI JOIN work.changed c1 ON c1.mid = p.mid_l ANTI JOIN work.changed c2 ON c2.mid = p.mid_r
+        ANTI JOIN work.pair_gamma n ON n.mid_l = p.mid_l AND n.mid_r = p.mid_r
+    """)
+
+
+# Per-record values the name prefilter reads beside the similarity strings.
+PREFILTER_COLUMNS = {"name_key": "coalesce(r.name_key, '')", "has_service_ids": "len(r.svc_ids) > 0"}
+
+
+def name_prefilter(text: RecordText, sims, mid_l: np.ndarray, mid_r: np.ndarray) -> np.ndarray:
     """Which candidate pairs are worth comparing in full under the gates (see NAME_PREFILTER)."""
     sim_name, threshold = NAME_PREFILTER
     sim = next((s for s in sims if s.name == sim_name), None)
     if sim is None:
         return np.ones(len(mid_l), bool)
-    raw = con.execute(f"SELECT coalesce(name_key, '') AS k, len(svc_ids) > 0 AS ids FROM {records} ORDER BY mid").fetchnumpy()
-    name_key = np.array([x if isinstance(x, str) else "" for x in raw["k"]], dtype=object)
-    has_ids = np.asarray(raw["ids"], bool)
+    name_key, has_ids = text.columns["name_key"], np.asarray(text.columns["has_service_ids"], bool)
     il, ir = text.index(mid_l), text.index(mid_r)
     names = text.columns[sim.left]
     keep = (has_ids[il] & has_ids[ir]) | (names[il] == "") | (names[ir] == "") | (name_key[il] == name_key[ir])
@@ -192,7 +251,9 @@ def reviewable(g: np.ndarray, prob: np.ndarray, match_mask: np.ndarray, comparis
     return (prob >= REVIEW_PROBABILITY) & ~match_mask & ~names_differ
 
 
-def _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, model, comparisons) -> None:
+def _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, model, comparisons, previous=None) -> None:
+    """work.match_pair: the pairs worth keeping (merged, refused, vetoed or for review) with their levels.
+    Incrementally, last night's pairs outside the re-clustered region are kept as they were."""
     keep = (prob >= REVIEW_PROBABILITY) & (match_mask | reviewable(g, prob, match_mask, comparisons))
     same = np.array([res.root.get(a, a) == res.root.get(b, b) for a, b in zip(mid_l[keep].tolist(), mid_r[keep].tolist())],
                     dtype=bool)
@@ -202,13 +263,17 @@ def _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, mode
     for k, c in enumerate(comparisons):
         frame[f"g_{c.name}"] = g[keep, k]
     con.register("pair_frame", frame)
-    con.execute("CREATE OR REPLACE TABLE work.match_pair AS SELECT * FROM pair_frame")
+    kept_before = f"""UNION ALL BY NAME SELECT p.* FROM {previous}.match_pair p
+        WHERE NOT (p.mid_l IN (SELECT mid FROM work.region) AND p.mid_r IN (SELECT mid FROM work.region))
+          AND p.mid_l NOT IN (SELECT mid FROM work.gone) AND p.mid_r NOT IN (SELECT mid FROM work.gone)""" if previous else ""
+    con.execute(f"CREATE OR REPLACE TABLE work.match_pair AS SELECT * FROM pair_frame {kept_before}")
     con.unregister("pair_frame")
     con.execute("CREATE OR REPLACE TABLE work.match_model AS SELECT ? AS model", [model.to_json()])
 
 
-def _write_record_clusters(con, records, res, mid_l, mid_r, prob, g, model, explain, ids_of) -> int:
-    """Each record's cluster, with the score and reason of the pair that brought it in."""
+def _write_record_clusters(con, records, res, mid_l, mid_r, prob, g, model, explain, ids_of, previous=None) -> int:
+    """Each record's cluster, with the score and reason of the pair that brought it in. Incrementally,
+    records outside the re-clustered region keep last night's cluster, score and reason."""
     brought_by: dict[int, tuple[int, float]] = {}
     for a, b, p in res.accepted:
         # The later-joining record is explained by the pair; the first one of the cluster founds it.
@@ -217,10 +282,12 @@ def _write_record_clusters(con, records, res, mid_l, mid_r, prob, g, model, expl
                 brought_by[x] = (y, p)
     pair_index = {}
     if explain and res.accepted:
-        wanted = {(min(a, b), max(a, b)) for a, b, _ in res.accepted}
-        for i, (a, b) in enumerate(zip(mid_l.tolist(), mid_r.tolist())):
-            if (a, b) in wanted:
-                pair_index[(a, b)] = i
+        # Pairs are sorted by (mid_l, mid_r), so one packed key per pair finds each accepted pair by search.
+        packed = (mid_l << 32) | mid_r
+        wanted = sorted({(min(a, b), max(a, b)) for a, b, _ in res.accepted})
+        keys = np.array([(a << 32) | b for a, b in wanted], dtype=np.int64)
+        at = np.minimum(np.searchsorted(packed, keys), max(len(packed) - 1, 0))
+        pair_index = {w: int(i) for w, i, k in zip(wanted, at.tolist(), keys.tolist()) if len(packed) and packed[i] == k}
     rows_mid, rows_cluster, rows_score, rows_reason = [], [], [], []
     by_cluster: dict[int, list[int]] = {}
     for x, root in res.root.items():
@@ -249,11 +316,14 @@ def _write_record_clusters(con, records, res, mid_l, mid_r, prob, g, model, expl
                           # object dtype: an empty list would otherwise become a float column
                           "reason": pd.Series(rows_reason, dtype=object)})
     con.register("cluster_frame", frame)
+    before = "(SELECT mid, NULL::BIGINT AS cluster_mid, NULL::DOUBLE AS score, NULL::VARCHAR AS reason LIMIT 0)"
+    if previous:
+        before = f"(SELECT * FROM {previous}.match_cluster ANTI JOIN work.region USING (mid))"
     con.execute(f"""
         CREATE OR REPLACE TABLE work.record_cluster AS
-        SELECT r.mid, coalesce(c.cluster_mid, r.mid) AS cluster_mid, coalesce(c.score, 1.0) AS score,
-               coalesce(CAST(c.reason AS VARCHAR), '{{"rule": "founding record"}}') AS reason
-        FROM {records} r LEFT JOIN cluster_frame c USING (mid)
+        SELECT r.mid, coalesce(c.cluster_mid, b.cluster_mid, r.mid) AS cluster_mid, coalesce(c.score, b.score, 1.0) AS score,
+               coalesce(CAST(c.reason AS VARCHAR), b.reason, '{{"rule": "founding record"}}') AS reason
+        FROM {records} r LEFT JOIN cluster_frame c USING (mid) LEFT JOIN {before} b USING (mid)
     """)
     con.unregister("cluster_frame")
     return con.execute("SELECT count(DISTINCT cluster_mid) FROM work.record_cluster").fetchone()[0]

@@ -4,7 +4,8 @@ Called by ``warehouse.nightly.match_services`` on the run's build file. Staging 
 keyed (``dedupe.records``), matched (``dedupe.matcher``) with the overrides file honoured, and
 the result written to the boundary table ``work.service_cluster`` that ``dedupe.golden`` reads.
 Pairs in the uncertain band go to ``catalogue.review_queue``; the match keys, scored pairs and
-the learned model are kept in ``catalogue.match_*`` so that later runs can match incrementally
+the learned model, each record's cluster and its blocking keys are kept in ``catalogue.match_*``
+so that later runs can match incrementally
 and ``placecat explain`` can speak about them.
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
     n = flatten_staging(con, eligible_services_sql(run_id))
     if n == 0:
         return {"records": 0, "clusters": 0, **entities}
-    key_records(con)
+    key_records(con, previous="previous" if _has_previous(con, ("match_record",)) else None)
     overrides = load_overrides(overrides_path)
     model, previous = previous_model(con)
     outcome = match_records(con, overrides=overrides, model=model, previous=previous)
@@ -60,6 +61,8 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
     # Kept for the next run's incremental matching and for `placecat explain`.
     con.execute("CREATE OR REPLACE TABLE catalogue.match_record AS SELECT * FROM work.match_record")
     con.execute("CREATE OR REPLACE TABLE catalogue.match_pair AS SELECT * FROM work.match_pair")
+    con.execute("CREATE OR REPLACE TABLE catalogue.match_cluster AS SELECT * FROM work.record_cluster")
+    con.execute("CREATE OR REPLACE TABLE catalogue.match_block_key AS SELECT * FROM work.block_key")
     mode = {"mode": "incremental", "new_or_changed_records": con.execute("SELECT count(*) FROM work.changed").fetchone()[0]} \
         if previous else {"mode": "full"}
     return {**outcome.summary(), **entities, **mode, "overrides": str(overrides.path) if overrides.path else "",
@@ -70,10 +73,14 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
 INCREMENTAL_MAX_CHANGED = 0.3
 
 
+def _has_previous(con: duckdb.DuckDBPyConnection, tables) -> bool:
+    have = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'previous'").fetchall()}
+    return set(tables) <= have
+
+
 def previous_model(con: duckdb.DuckDBPyConnection):
     """The last run's model and schema, if incremental matching applies to this run."""
-    have = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'previous'").fetchall()}
-    if not {"match_record", "match_pair", "match_model"} <= have:
+    if not _has_previous(con, ("match_record", "match_pair", "match_model", "match_cluster")):
         return None, None
     changed, total = con.execute("""
         SELECT count(*) FILTER (WHERE p.content_hash IS NULL), count(*) FROM work.match_record r

@@ -83,11 +83,58 @@ def flatten_staging(con: duckdb.DuckDBPyConnection, eligible_sql: str) -> int:
     return con.execute("SELECT count(*) FROM work.match_input").fetchone()[0]
 
 
+# What a record's keys are computed from: a record whose hash is unchanged keeps last night's keys.
+CONTENT_HASH_SQL = """md5(concat_ws('|', name, description, url, email, org_name, org_url, org_email,
+    array_to_string(list_sort(identifiers), ','), array_to_string(list_sort(phones), ','),
+    location_name, address, city, postcode, CAST(latitude AS VARCHAR), CAST(longitude AS VARCHAR),
+    array_to_string(list_sort(schedule), ','), array_to_string(list_sort(terms), ',')))"""
+
+
 def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input",
-                target: str = "work.match_record", first_mid: int = 0) -> int:
-    """Normalise match inputs into keyed match records (see the module docstring)."""
+                target: str = "work.match_record", first_mid: int = 0, previous: str | None = None) -> int:
+    """Normalise match inputs into keyed match records (see the module docstring).
+
+    With ``previous`` (a schema holding last night's ``match_record``), a record whose content hash
+    is unchanged keeps its keyed row and its mid; only new and changed records are keyed, with mids
+    after the largest one used so far. Returns the number of records keyed afresh.
+    """
     install_key_macros(con)
     con.execute("CREATE SCHEMA IF NOT EXISTS work")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE hashed_input AS SELECT *, {CONTENT_HASH_SQL} AS content_hash FROM {source}")
+    if previous and _reusable(con, previous, target):
+        first_mid = con.execute(f"SELECT coalesce(max(mid) + 1, 0) FROM {previous}.match_record").fetchone()[0]
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE fresh_input AS
+            SELECT * FROM hashed_input i ANTI JOIN {previous}.match_record p USING (source_id, source_record_id, content_hash)""")
+        _key_rows(con, "fresh_input", "fresh_keyed", first_mid)
+        con.execute(f"""
+            CREATE OR REPLACE TABLE {target} AS
+            SELECT p.* REPLACE (i.staging_id AS staging_id) FROM {previous}.match_record p
+            JOIN hashed_input i USING (source_id, source_record_id, content_hash)
+            UNION ALL BY NAME SELECT * FROM fresh_keyed""")
+        fresh = con.execute("SELECT count(*) FROM fresh_keyed").fetchone()[0]
+        con.execute("DROP TABLE fresh_keyed")
+        con.execute("DROP TABLE fresh_input")
+    else:
+        _key_rows(con, "hashed_input", target, first_mid)
+        fresh = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+    con.execute("DROP TABLE hashed_input")
+    return fresh
+
+
+def _reusable(con: duckdb.DuckDBPyConnection, previous: str, target: str) -> bool:
+    """Last night's keyed rows can be reused when they exist and have today's columns."""
+    found = con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = 'match_record' "
+                        "ORDER BY column_index", [previous]).fetchall()
+    if not found:
+        return False
+    _key_rows(con, "(SELECT * FROM hashed_input LIMIT 0)", "empty_keyed", 0)
+    today = con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'empty_keyed' ORDER BY column_index").fetchall()
+    con.execute("DROP TABLE empty_keyed")
+    return found == today
+
+
+def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mid: int) -> None:
     con.execute(f"""
         CREATE OR REPLACE TABLE {target} AS
         WITH base AS (
@@ -129,14 +176,10 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
                list_distinct(schedule) AS sched,
                list_distinct(list_transform(terms, lambda t: lower(trim(t)))) AS terms,
                left(name_norm(description), 400) AS descr,
-               md5(concat_ws('|', name, description, url, email, org_name, org_url, org_email,
-                   array_to_string(list_sort(identifiers), ','), array_to_string(list_sort(phones), ','),
-                   location_name, address, city, postcode, CAST(latitude AS VARCHAR), CAST(longitude AS VARCHAR),
-                   array_to_string(list_sort(schedule), ','), array_to_string(list_sort(terms), ','))) AS content_hash
+               content_hash
         FROM base
     """)
     add_phonetic_keys(con, target)
-    return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
 
 
 def add_phonetic_keys(con: duckdb.DuckDBPyConnection, target: str) -> None:

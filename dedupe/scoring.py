@@ -74,16 +74,23 @@ class RecordText:
 
     Fetching them per pair (a join, then a Python string per pair and side) cost more than the
     similarities themselves; per record, a million records are a few seconds and the pairs are
-    numpy fancy indexing into these arrays.
+    numpy fancy indexing into these arrays. ``extra`` adds other per-record values by SQL
+    expression over the record ``r``; ``only`` (a table of mids) limits the records fetched.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, records: str, sims: tuple[Similarity, ...]):
-        lefts = list(dict.fromkeys(s.left for s in sims))
-        cols = ", ".join(f"r.{left} AS c{i}" for i, left in enumerate(lefts))
-        raw = con.execute(f"SELECT r.mid{', ' + cols if cols else ''} FROM {records} r ORDER BY r.mid").fetchnumpy()
+    def __init__(self, con: duckdb.DuckDBPyConnection, records: str, sims: tuple[Similarity, ...],
+                 extra: dict[str, str] | None = None, only: str | None = None):
+        exprs = {left: f"r.{left}" for left in dict.fromkeys(s.left for s in sims)} | (extra or {})
+        cols = "".join(f", {sql} AS c{i}" for i, sql in enumerate(exprs.values()))
+        where = f"WHERE r.mid IN (SELECT mid FROM {only})" if only else ""
+        raw = con.execute(f"SELECT r.mid{cols} FROM {records} r {where} ORDER BY r.mid").fetchnumpy()
         self.mids = np.asarray(raw["mid"], dtype=np.int64)
-        self.columns = {left: np.array([x if isinstance(x, str) else "" for x in raw[f"c{i}"]], dtype=object)
-                        for i, left in enumerate(lefts)}
+        self.columns = {}
+        for i, name in enumerate(exprs):
+            values = raw[f"c{i}"]
+            if values.dtype == object:
+                values = np.array([x if isinstance(x, str) else "" for x in values], dtype=object)
+            self.columns[name] = np.asarray(values)
 
     def index(self, mids: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.mids, mids)

@@ -255,3 +255,46 @@ def test_the_name_prefilter_loses_no_merge_and_no_review_pair():
     out_full = match_records(full, explain=False, prefilter=False)
     assert out_filtered.compared_pairs < out_full.compared_pairs      # the filter did leave pairs out
     assert _decisions(filtered) == _decisions(full)
+
+
+def _as_previous(con) -> None:
+    """Last night's matcher state, the way the nightly build hands it over (schema `previous`)."""
+    con.execute("CREATE SCHEMA previous")
+    for src, dst in (("match_record", "match_record"), ("match_pair", "match_pair"), ("record_cluster", "match_cluster"),
+                     ("block_key", "match_block_key")):
+        con.execute(f"CREATE TABLE previous.{dst} AS SELECT * FROM work.{src}")
+
+
+def _generated_rows(n, seed):
+    sys.path.insert(0, str(REPO))
+    from benchmarks.gen_services import generate
+    frame = generate(n, seed=seed)
+    return frame[[c for c in frame.columns if c not in ("entity", "venue", "org", "kind")]].to_dict("records")
+
+
+def _reload(con, rows) -> None:
+    con.execute(MATCH_INPUT_DDL)
+    con.register("rows_frame", pd.DataFrame(rows))
+    con.execute("INSERT INTO work.match_input SELECT * FROM rows_frame")
+    con.unregister("rows_frame")
+
+
+def test_an_incremental_night_equals_a_full_match_and_touches_only_what_changed():
+    rows = _generated_rows(400, seed=9)
+    con = keyed(rows)
+    night1 = match_records(con, explain=False)
+    _as_previous(con)
+    # Night 2: one listing's name changes, ten disappear, and listings of 40 more services arrive.
+    extra = [r for r in _generated_rows(430, seed=9) if r["source_record_id"] not in {x["source_record_id"] for x in rows}]
+    changed = dict(rows[3], name=rows[3]["name"] + " Plus")
+    night2 = [changed] + rows[4:-10] + rows[:3] + extra
+    _reload(con, night2)
+    fresh = key_records(con, previous="previous")
+    assert fresh == 1 + len(extra)                     # the unchanged records kept their keyed rows
+    out = match_records(con, explain=False, model=night1.model, previous="previous")
+    region = con.execute("SELECT count(*) FROM work.region").fetchone()[0]
+    assert region < len(night2) / 3                    # only the touched clusters were clustered again
+    full = keyed(night2)
+    match_records(full, explain=False, model=night1.model)
+    assert _decisions(con)[0] == clusters(full)
+    assert out.clusters == len(clusters(full))
