@@ -90,6 +90,9 @@ def run_febrl(frames: list[pd.DataFrame], link_only: bool) -> pd.DataFrame:
     df["name_phon"] = df["surname"].map(lambda s: phonetic_key(s) if isinstance(s, str) else None)
     df["given_phon"] = df["given_name"].map(lambda s: phonetic_key(s) if isinstance(s, str) else None)
     df["mid"] = range(len(df))
+    # Columns every match record has, which the matcher reads whatever the comparisons (no service ids here).
+    df["name_key"] = None
+    df["svc_ids"] = [[] for _ in range(len(df))]
     con = duckdb.connect()
     con.execute("CREATE SCHEMA work")
     con.register("febrl_frame", df.drop(columns=["entity"]))
