@@ -37,7 +37,8 @@ def _person_name(name: str, col: str, other: str) -> Comparison:
     # Jaro-Winkler, which Winkler designed for person names (typos weigh less near the end of a name);
     # and given name and surname entered the wrong way round, a common clerical error.
     jw = f"jaro_winkler_similarity(l.{col}, r.{col})"
-    swapped = f"(jaro_winkler_similarity(l.{col}, r.{other}) >= 0.92 OR jaro_winkler_similarity(r.{col}, l.{other}) >= 0.92)"
+    # Both names swapped: one name that looks like the other's surname ('matthew' / 'matthews') is not enough.
+    swapped = f"(jaro_winkler_similarity(l.{col}, r.{other}) >= 0.92 AND jaro_winkler_similarity(r.{col}, l.{other}) >= 0.92)"
     return Comparison(name, "name", f"l.{col} IS NULL OR r.{col} IS NULL", (
         Level("exact", f"l.{col} = r.{col}", True), Level("very similar", f"{jw} >= 0.92", True),
         Level("similar", f"{jw} >= 0.8"), Level("swapped with the other name", swapped),
