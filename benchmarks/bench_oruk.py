@@ -1,18 +1,19 @@
 """ORUK connector benchmark: normalisation throughput, and harvesting a 20,000-service v3 feed.
 
     .venv/bin/python benchmarks/bench_oruk.py [--services 20000] [--per-page 100] [--repeats 3]
+        [--latency-ms 0 50] [--detail-services N] [--skip-details] [--skip-normalise]
 
 1. Normalisation on one core: v3 and v1 service objects (generated, as in the tests) from raw JSON
    text through ``connectors.oruk.normalise`` into staging rows. Target: >= 5,000 services/s.
-2. Harvest of a generated v3 feed from the loopback server (``tests/support/faultyserver.py``) at
+2. Harvest of a generated v3 feed from the loopback server (``tests/support/serve_oruk.py``, in its
+   own process; ``--latency-ms`` adds a per-request delay like a server across a network) at
    per_page 100 through ``harvest_source`` (HTTP, paging guards, page hashes, raw snapshot in DuckDB):
    list only (items carry their nested objects), and with a ``/services/{id}`` detail fetch per
-   service. Each is compared with the raw fetch time of the same URLs by a bare ``requests``
-   session at the same concurrency (no parsing, no storage): when the two are close, the harvest
-   is limited by the server, not by placecat.
+   service. Each is compared with a bare ``requests`` fetch of the same URLs at the same
+   concurrency (no parsing, no storage): when the two are close, the harvest is limited by the
+   server, not by placecat. Each harvest runs in a fresh process, whose peak RSS (VmHWM) is printed.
 
-Prints medians. The loopback server is Python's ThreadingHTTPServer, so "the server" here is slow
-on purpose-free hardware; what matters is the ratio harvest / raw fetch.
+Prints medians, wall and CPU time.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,8 +38,7 @@ from connectors.base import harvest_source  # noqa: E402
 from connectors.config import load_sources  # noqa: E402
 from connectors.oruk import normalise  # noqa: E402
 from connectors.staging import StagingRows  # noqa: E402
-from tests.support.faultyserver import FaultyServer  # noqa: E402
-from tests.support.orukfeeds import OrukFeed, gen_uuid, generated_v3_services, v1_detail  # noqa: E402
+from tests.support.orukfeeds import gen_uuid, generated_v3_services, v1_detail  # noqa: E402
 
 
 def median_of(fn, repeats: int) -> tuple[float, list[float]]:
@@ -90,48 +91,93 @@ def bench_normalise(n: int, repeats: int) -> None:
               f"(wall runs: {', '.join(f'{t:.2f}' for t in times)})")
 
 
-def raw_fetch(urls: list[str], workers: int) -> None:
+def peak_rss_mb() -> tuple[float, float]:
+    """(VmHWM, VmRSS) of this process in MB (ru_maxrss would include what exec inherited)."""
+    got = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("VmHWM:", "VmRSS:")):
+            key, value = line.split(":", 1)
+            got[key] = int(value.split()[0]) / 1024
+    return got.get("VmHWM", 0.0), got.get("VmRSS", 0.0)
+
+
+def child_fetch(url: str, n: int, per_page: int, workers: int, details: bool) -> dict:
+    """The same URLs a harvest requests, fetched by a bare requests session: no parsing, no storage."""
+    pages = -(-n // per_page)
+    urls = [f"{url}/services?page={p}&per_page={per_page}" for p in range(1, pages + 1)]
+    if details:
+        urls += [f"{url}/services/{gen_uuid(9, 'service', i)}" for i in range(n)]
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=workers * 2)
     session.mount("http://", adapter)
+    wall, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for resp in pool.map(session.get, urls):
             resp.content  # noqa: B018 - read the body, nothing more
+    out = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu, "requests": len(urls)}
     session.close()
+    return out
 
 
-def bench_harvest(n: int, per_page: int, repeats: int, workers: int, details: bool) -> None:
-    services = generated_v3_services(n, seed=9)
-    feed = OrukFeed(services, strip_nested=details, etag=False)
-    with FaultyServer() as srv, tempfile.TemporaryDirectory() as tmp:
-        feed.install(srv)
-        doc = {"sources": [{"id": "bench", "kind": "oruk", "url": srv.url, "publisher": "Bench",
-                            "per_page": per_page, "concurrency": workers,
-                            "detail_fetch": bool(details)}]}
+def child_harvest(url: str, n: int, per_page: int, workers: int, details: bool) -> dict:
+    """One full harvest (a fresh state folder) of the feed at ``url``, with its wall/CPU time and
+    this process's peak memory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        doc = {"sources": [{"id": "bench", "kind": "oruk", "url": url, "publisher": "Bench",
+                            "per_page": per_page, "concurrency": workers, "detail_fetch": bool(details)}]}
         path = Path(tmp) / "sources.yaml"
         path.write_text(yaml.safe_dump(doc))
         source = load_sources(path).sources[0]
-        pages = -(-n // per_page)
-        page_urls = [f"{srv.url}/services?page={p}&per_page={per_page}" for p in range(1, pages + 1)]
-        urls = page_urls + ([f"{srv.url}/services/{s['id']}" for s in services] if details else [])
-        counter = {"i": 0}
+        base_hwm, base_rss = peak_rss_mb()
+        wall, cpu = time.perf_counter(), time.process_time()
+        rep = harvest_source(source, Path(tmp) / "state", "bench")
+        out = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+        out["peak_mb"], _ = peak_rss_mb()
+        out["base_rss_mb"] = base_rss
+        if rep.status != "ok" or rep.records_in != n:
+            raise SystemExit(f"harvest went wrong: {rep.status} {rep.records_in} {rep.message}")
+        return out
 
-        def harvest():
-            counter["i"] += 1
-            # A fresh state folder each time: a full harvest, not an "unchanged" one.
-            rep = harvest_source(source, Path(tmp) / f"state{counter['i']}", f"bench{counter['i']}")
-            assert rep.status == "ok" and rep.records_in == n, rep.message
 
-        med_raw, raw_times = median_of(lambda: raw_fetch(urls, workers), repeats)
-        med_h, h_times = median_of(harvest, repeats)
-        what = "with detail fetches" if details else "list only"
-        print(f"harvest v3 {what}: {n} services, {pages} pages of {per_page}, {len(urls)} requests, "
-              f"concurrency {workers}")
-        print(f"  placecat harvest_source: median {med_h:.2f}s ({n / med_h:,.0f} services/s) "
-              f"runs: {', '.join(f'{t:.2f}' for t in h_times)}")
-        print(f"  raw fetch of the same URLs: median {med_raw:.2f}s "
-              f"runs: {', '.join(f'{t:.2f}' for t in raw_times)}")
-        print(f"  harvest / raw fetch = {med_h / med_raw:.2f}")
+def run_child(*args: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, cwd=REPO)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark child failed: {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _runs(runs: list[dict]) -> str:
+    return ", ".join(f"{r['wall']:.2f}" for r in runs)
+
+
+def bench_harvest(n: int, per_page: int, repeats: int, workers: int, details: bool, latency_ms: float) -> None:
+    """Each harvest and each bare fetch runs in a fresh process (so peak memory is its own); the
+    feed server runs in a third process, as a real server would be elsewhere."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.serve_oruk", "--services", str(n), "--seed", "9",
+         "--latency-ms", str(latency_ms)] + (["--strip-nested"] if details else []),
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().strip()
+        common = (url, str(n), str(per_page), str(workers), "1" if details else "0")
+        fetches, harvests = [], []
+        for _ in range(repeats):  # interleaved, so both see the same background load
+            fetches.append(run_child("fetch", *common))
+            harvests.append(run_child("harvest", *common))
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
+    med = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
+    what = "with detail fetches" if details else "list only"
+    print(f"harvest v3 {what}, server latency {latency_ms:g} ms: {n} services, {-(-n // per_page)} pages of "
+          f"{per_page}, {fetches[0]['requests']} requests, concurrency {workers}")
+    print(f"  placecat harvest_source: median wall {med(harvests, 'wall'):.2f}s "
+          f"({n / med(harvests, 'wall'):,.0f} services/s), CPU {med(harvests, 'cpu'):.2f}s, "
+          f"peak RSS {med(harvests, 'peak_mb'):.0f} MB (at start {med(harvests, 'base_rss_mb'):.0f} MB); "
+          f"runs: {_runs(harvests)}")
+    print(f"  bare fetch of the same URLs: median wall {med(fetches, 'wall'):.2f}s, CPU {med(fetches, 'cpu'):.2f}s; "
+          f"runs: {_runs(fetches)}")
+    print(f"  harvest / bare fetch = {med(harvests, 'wall') / med(fetches, 'wall'):.2f}")
 
 
 def main() -> None:
@@ -142,12 +188,26 @@ def main() -> None:
     ap.add_argument("--normalise-services", type=int, default=5000)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--skip-details", action="store_true", help="skip the (slow) detail-fetch harvest")
+    ap.add_argument("--skip-normalise", action="store_true")
+    ap.add_argument("--latency-ms", type=float, nargs="*", default=[0.0],
+                    help="server latency per request; one harvest benchmark per value (e.g. 0 50)")
+    ap.add_argument("--detail-services", type=int, default=None,
+                    help="feed size for the detail-fetch harvest (default: --services)")
+    ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        kind, url, n, per_page, workers, details = args.child
+        fn = child_fetch if kind == "fetch" else child_harvest
+        print(json.dumps(fn(url, int(n), int(per_page), int(workers), details == "1")))
+        return
     print(f"machine: {os.cpu_count()} cores, load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    bench_normalise(args.normalise_services, args.repeats)
-    bench_harvest(args.services, args.per_page, args.repeats, args.concurrency, details=False)
-    if not args.skip_details:
-        bench_harvest(args.services, args.per_page, max(1, args.repeats - 1), args.concurrency, details=True)
+    if not args.skip_normalise:
+        bench_normalise(args.normalise_services, args.repeats)
+    for latency in args.latency_ms:
+        bench_harvest(args.services, args.per_page, args.repeats, args.concurrency, False, latency)
+        if not args.skip_details:
+            bench_harvest(args.detail_services or args.services, args.per_page, max(1, args.repeats - 1),
+                          args.concurrency, True, latency)
     print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -242,17 +242,20 @@ class HttpClient:
             attempt += 1
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None,
-                 validators: Mapping[str, str] | None = None, body_retries: int = 2) -> tuple[Any, FetchResult]:
+                 validators: Mapping[str, str] | None = None, body_retries: int = 2,
+                 parse=None) -> tuple[Any, FetchResult]:
         """GET and parse JSON. A body that is not usable JSON (truncated, an HTML error page served
         with 200, empty) is usually a passing fault of the server, so it is fetched again up to
-        ``body_retries`` times (with the same backoff) before the FetchError is raised."""
+        ``body_retries`` times (with the same backoff) before the FetchError is raised.
+        ``parse(body, url)`` replaces ``parse_json_body`` (it raises FetchError the same way)."""
+        parse = parse or parse_json_body
         attempt = 0
         while True:
             res = self.get(url, params=params, validators=validators)
             if res.not_modified:
                 return None, res
             try:
-                return parse_json_body(res.body, res.url), res
+                return parse(res.body, res.url), res
             except FetchError as exc:
                 if attempt >= body_retries:
                     raise

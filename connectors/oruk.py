@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import deque
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
 from connectors.base import HarvestError, HarvestOutcome
-from connectors.http import FetchError, HttpClient, HttpPolicy
+from connectors.http import FetchError, HttpClient, HttpPolicy, decode_body, looks_like_html, parse_json_body
 from connectors.staging import StagingRows, child_record_id, staging_id
 from connectors.text import html_to_text, json_needs_repair, repair_mojibake_in_json, repair_text
 
@@ -234,17 +235,141 @@ class Page:
     hash: str | None               # of the body: "unchanged since last time"
     validators: dict = field(default_factory=dict)
     key: str | None = None         # of the listed ids: "the same page again"
+    texts: list | None = None      # each item's JSON text as served, when it can be stored as it is
+    count: int = 0                 # items the page listed (kept after the items are written and let go)
 
     @property
     def items(self) -> list:
         return self.envelope.items if self.envelope else []
 
+    def release(self) -> None:
+        """Let go of the items (they are in the snapshot now); the paging facts stay."""
+        if self.envelope is not None:
+            self.envelope.items = []
+        self.texts = None
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder(strict=False)
+_RAW_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
+def parse_page_text(text: str) -> tuple[Any, list[str] | None]:
+    """A /services page parsed once, with the JSON text of each item of its ``contents`` /
+    ``content`` list (so raw records are stored as served, not re-serialised). Returns
+    (document, item texts), or (document, None) when the page is not an object with such a list.
+    Raises ValueError on anything but plain JSON; the caller then parses it the lenient way."""
+    ws = _WS.match
+    i = ws(text, 0).end()
+    if text[i:i + 1] != "{":
+        return json.loads(text, strict=False), None
+    doc: dict = {}
+    texts_by_key: dict[str, list[str]] = {}
+    i = ws(text, i + 1).end()
+    if text[i:i + 1] == "}":
+        i += 1
+    else:
+        while True:
+            key, i = _DECODER.raw_decode(text, i)
+            if not isinstance(key, str):
+                raise ValueError("object key is not a string")
+            i = ws(text, i).end()
+            if text[i:i + 1] != ":":
+                raise ValueError("expected ':'")
+            i = ws(text, i + 1).end()
+            if key in ("contents", "content") and text[i:i + 1] == "[":
+                items, texts = [], []
+                i = ws(text, i + 1).end()
+                if text[i:i + 1] == "]":
+                    i += 1
+                else:
+                    while True:
+                        item, end = _DECODER.raw_decode(text, i)
+                        items.append(item)
+                        texts.append(text[i:end])
+                        i = ws(text, end).end()
+                        if text[i:i + 1] == ",":
+                            i = ws(text, i + 1).end()
+                        elif text[i:i + 1] == "]":
+                            i += 1
+                            break
+                        else:
+                            raise ValueError("expected ',' or ']'")
+                doc[key] = items
+                texts_by_key[key] = texts
+            else:
+                doc[key], i = _DECODER.raw_decode(text, i)
+                texts_by_key.pop(key, None)
+            i = ws(text, i).end()
+            if text[i:i + 1] == ",":
+                i = ws(text, i + 1).end()
+            elif text[i:i + 1] == "}":
+                i += 1
+                break
+            else:
+                raise ValueError("expected ',' or '}'")
+    if ws(text, i).end() != len(text):
+        raise ValueError("extra data after the page")
+    key = "contents" if isinstance(doc.get("contents"), list) else "content"
+    return doc, texts_by_key.get(key)
+
+
+def parse_page_body(body: bytes, url: str) -> tuple[Any, list[str] | None]:
+    """(document, item texts) of a /services page: parsed once (``parse_page_text``) when it is
+    plain JSON, else the lenient way (``parse_json_body``: BOM, control characters, HTML pages)."""
+    if not looks_like_html(body):
+        try:
+            return parse_page_text(decode_body(body).strip())
+        except (ValueError, IndexError):
+            pass
+    return parse_json_body(body, url), None
+
+
+def storable_text(text: str) -> bool:
+    """Can an item's served text be stored as its raw payload? Not with raw control characters
+    (valid only to our lenient parser, not to DuckDB's JSON type), nor NaN/Infinity."""
+    if "NaN" in text or "Infinity" in text:
+        return False
+    return text.isprintable() or not _RAW_CONTROL.search(text)  # isprintable: a quick "no control characters"
+
+
+def ordered_results(pool: ThreadPoolExecutor, fn, keys: Iterable, window: int) -> Iterator[tuple[Any, Any]]:
+    """(key, fn(key)) in the order of ``keys``, with at most ``window`` calls submitted ahead, so
+    results are used (and let go) while later ones are still being fetched. The first failure
+    cancels what has not started and is raised."""
+    pending: deque = deque()
+    keys = iter(keys)
+    try:
+        while True:
+            while len(pending) < window:
+                k = next(keys, _END)
+                if k is _END:
+                    break
+                pending.append((k, pool.submit(fn, k)))
+            if not pending:
+                return
+            k, fut = pending.popleft()
+            yield k, fut.result()
+    finally:
+        for _, fut in pending:
+            fut.cancel()
+
+
+_END = object()
+
 
 class FeedHarvest:
-    """One harvest of one ORUK API: pages, guards, details, raw records and the next state."""
+    """One harvest of one ORUK API: pages, guards, details, raw records and the next state.
 
-    def __init__(self, source, writer, state: dict, client: HttpClient):
+    Pages are read in order with a few fetched ahead; each page's services go to the snapshot
+    writer (which writes them in batches) as soon as the page, and its service details if
+    needed, are in, and then the page's items are let go. Only paging facts (hashes, ids seen)
+    are kept, so memory does not grow with the size of the feed.
+    """
+
+    def __init__(self, source, writer, state: dict, client: HttpClient, version: str = "3"):
         self.source, self.writer, self.state, self.client = source, writer, state or {}, client
+        self.version = version
         self.base = api_base(source.url)
         self.services_url = self.base + "/services"
         self.per_page = int(source.option("per_page", DEFAULT_PER_PAGE) or DEFAULT_PER_PAGE)
@@ -252,29 +377,43 @@ class FeedHarvest:
         self.workers = max(1, client.policy.concurrency)
         self.warnings: list[str] = []
         self.pages: dict[int, Page] = {}
+        self.id_keys: set[str] = set()          # every listed id (as JSON): "how many services so far"
+        self.written: dict[str, int] = {}       # record id -> page it was written from
+        self.listed = 0                         # list entries that were objects
+        self.details: bool | None = None        # fetch /services/{id}? decided on the first items
+        self.detail_count = 0
+        self.missing_details = 0
+        self.deferred: list[int] = []           # pages to fetch again if the feed turns out changed
+        self.changed = False                    # a page differs from the last harvest
+        self.page_pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="oruk-page")
+        self.detail_pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="oruk-detail")
+
+    def close(self) -> None:
+        self.page_pool.shutdown(wait=True, cancel_futures=True)
+        self.detail_pool.shutdown(wait=True, cancel_futures=True)
 
     # -- pages -----------------------------------------------------------------------
     def fetch_page(self, n: int, conditional: bool = True) -> Page:
         validators = (self.state.get("validators") or {}).get(str(n)) if conditional else None
         params = {"page": n, "per_page": self.per_page}
-        doc, res = self.client.get_json(self.services_url, params=params, validators=validators)
+        parsed, res = self.client.get_json(self.services_url, params=params, validators=validators,
+                                           parse=parse_page_body)
         if res.not_modified:
             return Page(n, res.url, None, (self.state.get("page_hashes") or {}).get(str(n)), res.validators)
+        doc, texts = parsed
         env = parse_envelope(doc, res.url)
+        if texts is not None and len(texts) != len(env.items):
+            texts = None
         # The body's hash, not the items': as good for "unchanged", without re-serialising the page.
-        return Page(n, res.url, env, hashlib.sha256(res.body).hexdigest(), res.validators, items_key(env.items))
+        return Page(n, res.url, env, hashlib.sha256(res.body).hexdigest(), res.validators, items_key(env.items),
+                    texts, len(env.items))
 
-    def fetch_pages(self, numbers: list[int], conditional: bool = True) -> dict[int, Page]:
-        """Fetch pages concurrently; the first failure cancels the rest and is raised with its page."""
-        out: dict[int, Page] = {}
-        if not numbers:
-            return out
-        if len(numbers) == 1 or self.workers == 1:
-            for n in numbers:
-                out[n] = self._fetch_or_explain(n, conditional)
-            return out
-        out.update(map_concurrently(lambda n: self._fetch_or_explain(n, conditional), numbers, self.workers, "oruk-page"))
-        return out
+    def fetch_pages(self, numbers: list[int], conditional: bool = True) -> Iterator[Page]:
+        """Pages in order, fetched concurrently a few ahead; the first failure is raised with its page."""
+        window = 1 if self.workers == 1 else self.workers * 2
+        for _, page in ordered_results(self.page_pool, lambda n: self._fetch_or_explain(n, conditional),
+                                       numbers, window):
+            yield page
 
     def _fetch_or_explain(self, n: int, conditional: bool) -> Page:
         try:
@@ -285,26 +424,26 @@ class FeedHarvest:
     def _more_after(self, page: Page, page_size: int, unique: int, total_items: int | None) -> bool:
         """Should the harvest read past this page (total_pages too small, or unknown)?"""
         env = page.envelope
-        if env is None or not env.items:
+        if env is None or not page.count:
             return False
-        if env.last is True and not (total_items and unique < total_items and len(env.items) >= page_size):
+        if env.last is True and not (total_items and unique < total_items and page.count >= page_size):
             return False
-        return env.last is False or len(env.items) >= page_size
+        return env.last is False or page.count >= page_size
 
     def read_list(self) -> None:
         first = self._fetch_or_explain(1, True)
-        self.pages[1] = first
+        self.add_page(first)
         if first.envelope is None:  # 304: the page is as it was; plan from what we knew
             planned = int(self.state.get("page_count") or 1)
             total_items = self.state.get("total_items")
             page_size = int(self.state.get("page_size") or self.per_page)
         else:
             env = first.envelope
-            page_size = len(env.items) or self.per_page
+            page_size = first.count or self.per_page
             total_items = env.total_items
-            if env.items and len(env.items) != self.per_page and env.last is not True and (
+            if first.count and first.count != self.per_page and env.last is not True and (
                     env.total_pages or 0) != 1:
-                self.warnings.append(f"server ignores per_page (asked {self.per_page}, got {len(env.items)})")
+                self.warnings.append(f"server ignores per_page (asked {self.per_page}, got {first.count})")
             planned = env.total_pages if env.total_pages is not None else (
                 -(-total_items // page_size) if total_items and page_size else 1)
             if total_items is not None and env.total_pages is not None and page_size:
@@ -316,53 +455,112 @@ class FeedHarvest:
         self.total_items = total_items
         if planned > self.max_pages:
             raise PageLimit(self.max_pages, planned)
-        self.pages.update(self.fetch_pages(list(range(2, planned + 1))))
+        for page in self.fetch_pages(list(range(2, planned + 1))):
+            self.add_page(page)
         # Read on past the announced last page while the feed plainly has more.
         n = max(self.pages)
-        seen = {p.key for p in self.pages.values() if p.items}
-        while self._more_after(self.pages[n], page_size, self._unique_count(), total_items):
+        seen = {p.key for p in self.pages.values() if p.count}
+        while self._more_after(self.pages[n], page_size, len(self.id_keys), total_items):
             if n >= self.max_pages:
                 raise PageLimit(self.max_pages, None)
             batch = list(range(n + 1, min(self.max_pages, n + self.workers) + 1))
-            got = self.fetch_pages(batch)
             stop = False
-            for k in batch:
-                page = got[k]
-                self.pages[k] = page
+            for page in self.fetch_pages(batch):
+                k = page.number
                 n = k
-                if not page.items:
-                    break
-                if page.key in seen:
+                if page.count and page.key in seen:
+                    self.add_page(page)  # listed like any page (its services were already written)
                     self.warnings.append(f"page {k} repeats an earlier page; stopped reading there")
                     stop = True
                     break
+                self.add_page(page)
+                if not page.count:
+                    break
                 seen.add(page.key)
-            if stop or not self.pages[n].items:
+            if stop or not self.pages[n].count:
                 break
 
-    def _unique_count(self) -> int:
-        ids = set()
-        for p in self.pages.values():
-            for it in p.items:
-                ids.add(json.dumps(it.get("id"), default=str) if isinstance(it, dict) else None)
-        return len(ids)
+    # -- raw records, as pages arrive ------------------------------------------------
+    def add_page(self, page: Page) -> None:
+        """Record a page and write its services (or hold them back, see ``defer``)."""
+        self.pages[page.number] = page
+        if page.envelope is None:
+            return
+        for it in page.items:
+            self.id_keys.add(json.dumps(it.get("id"), default=str) if isinstance(it, dict) else "null")
+        if self.details is None and page.count:
+            self.details = self.wants_details(self.version, page.items)
+        if self.defer(page):
+            self.deferred.append(page.number)
+            page.release()
+            return
+        self.write_page(page)
+
+    def defer(self, page: Page) -> bool:
+        """With detail fetches, a page that is as it was last time waits: if the whole feed is
+        unchanged, its details need not be fetched at all; if not, it is fetched again at the end
+        (as a 304 page is)."""
+        if self.changed or not self.details:
+            return False
+        if page.hash is not None and page.hash == (self.state.get("page_hashes") or {}).get(str(page.number)):
+            return True
+        self.changed = True
+        return False
+
+    def write_page(self, page: Page) -> None:
+        rtype = record_type_for(self.version)
+        entries = []
+        for i, item in enumerate(page.items):
+            if not isinstance(item, dict):
+                self.warnings.append(f"page {page.number} item {i} is not a JSON object; skipped")
+                continue
+            self.listed += 1
+            rid = _record_id(item, page.number, i)
+            if self.written.get(rid, 0) > page.number:
+                continue  # a later page lists it too, and the later copy wins
+            self.written[rid] = page.number
+            text = page.texts[i] if page.texts is not None else None
+            entries.append((rid, item, text if text is not None and storable_text(text) else None))
+        url = page.url
+        page.release()
+        if not self.details:
+            for rid, item, text in entries:
+                self.writer.put_raw(rid, rtype, text if text is not None else item, url)
+            return
+        with_id = list(dict.fromkeys(rid for rid, item, _ in entries if item.get("id") not in (None, "")))
+        by_rid = {rid: item for rid, item, _ in entries}
+        done = set()
+        for rid, (detail, detail_url) in ordered_results(self.detail_pool, self.fetch_detail,
+                                                         with_id, self.workers * 4):
+            self.detail_count += 1
+            if rid in done:
+                continue
+            done.add(rid)
+            item = by_rid[rid]
+            if detail is None:
+                self.missing_details += 1
+            self.writer.put_raw(rid, rtype, {**item, **detail} if detail else item, detail_url if detail else url)
+        for rid, item, text in entries:  # list entries without an id: as listed
+            if rid not in done:
+                done.add(rid)
+                self.writer.put_raw(rid, rtype, text if text is not None else item, url)
 
     def check_pages(self) -> str | None:
         """Problems with what the pages held; returns why the harvest is incomplete, or None."""
         numbers = sorted(self.pages)
-        nonempty = [n for n in numbers if self.pages[n].items or self.pages[n].envelope is None]
+        nonempty = [n for n in numbers if self.pages[n].count or self.pages[n].envelope is None]
         for n in numbers:
-            if n < (max(nonempty) if nonempty else 0) and self.pages[n].envelope is not None and not self.pages[n].items:
+            if n < (max(nonempty) if nonempty else 0) and self.pages[n].envelope is not None and not self.pages[n].count:
                 self.warnings.append(f"page {n} was empty part-way through the feed")
         first_key = self.pages[1].key
-        later = [n for n in numbers if n > 1 and self.pages[n].items]
+        later = [n for n in numbers if n > 1 and self.pages[n].count]
         if first_key and later and all(self.pages[n].key == first_key for n in later):
             return (f"the server returned page 1 for every page number (pages 2-{max(later)} repeat it); "
-                    f"only {len(self.pages[1].items)} services could be read")
+                    f"only {self.pages[1].count} services could be read")
         seen: dict[str, int] = {}
         for n in numbers:
             p = self.pages[n]
-            if not p.items:
+            if not p.count:
                 continue
             if p.key in seen:
                 self.warnings.append(f"page {n} repeats page {seen[p.key]}")
@@ -398,11 +596,6 @@ class FeedHarvest:
             raise DetailFailed(str(service_id), FetchError(url, "the service detail is not a JSON object"))
         return doc, res.url
 
-    def fetch_details(self, ids: list[str]) -> dict[str, tuple[dict | None, str]]:
-        out: dict[str, tuple[dict | None, str]] = {}
-        out.update(map_concurrently(self.fetch_detail, ids, self.workers, "oruk-detail"))
-        return out
-
 
 class PageFailed(HarvestError):
     def __init__(self, page: int, exc: FetchError):
@@ -431,11 +624,19 @@ def _record_id(item: dict, page: int, n: int) -> str:
 
 
 def harvest_http(source, writer, state: dict, client: HttpClient) -> HarvestOutcome:
-    """Harvest an ORUK API into raw records. Complete, unchanged, partial (with why) or failed."""
-    feed = FeedHarvest(source, writer, state, client)
-    version, how = detect_version(client, feed.base, source.option("version"))
+    """Harvest an ORUK API into raw records. Complete, unchanged, partial (with why) or failed.
+    Records are written as pages arrive; only a complete harvest's snapshot is ever promoted."""
+    version, how = detect_version(client, api_base(source.url), source.option("version"))
     if state.get("version") and state.get("version") != version:
-        feed.state = state = {}  # a feed that changed version shares nothing with its past
+        state = {}  # a feed that changed version shares nothing with its past
+    feed = FeedHarvest(source, writer, state, client, version)
+    try:
+        return _harvest_feed(feed, state, client, version, how)
+    finally:
+        feed.close()
+
+
+def _harvest_feed(feed: FeedHarvest, state: dict, client: HttpClient, version: str, how: str) -> HarvestOutcome:
     try:
         feed.read_list()
     except PageFailed as exc:
@@ -447,6 +648,9 @@ def harvest_http(source, writer, state: dict, client: HttpClient) -> HarvestOutc
                               pages=len(feed.pages), stats=_stats(feed, client, version))
     except PageLimit as exc:
         return HarvestOutcome("partial", str(exc), pages=len(feed.pages), stats=_stats(feed, client, version))
+    except DetailFailed as exc:
+        return HarvestOutcome("partial", f"detail of service {exc.service_id} failed: {exc.cause}",
+                              pages=len(feed.pages), stats=_stats(feed, client, version))
     incomplete = feed.check_pages()
     if incomplete:
         return HarvestOutcome("partial", incomplete, pages=len(feed.pages), stats=_stats(feed, client, version))
@@ -455,44 +659,23 @@ def harvest_http(source, writer, state: dict, client: HttpClient) -> HarvestOutc
     if state.get("page_hashes") == hashes and state.get("version") == version:
         return HarvestOutcome("unchanged", f"all {len(hashes)} pages unchanged since the last harvest",
                               pages=len(hashes), state=state, stats=_stats(feed, client, version))
-    stale = [n for n, p in feed.pages.items() if p.envelope is None]
-    if stale:  # some pages answered 304 but the feed changed: their items are needed again
-        try:
-            feed.pages.update(feed.fetch_pages(stale, conditional=False))
-        except PageFailed as exc:
-            return HarvestOutcome("partial", f"page {exc.page} failed: {exc.cause}", pages=len(feed.pages),
-                                  stats=_stats(feed, client, version))
-
-    listed: list[tuple[str, dict, str]] = []
-    for n in sorted(feed.pages):
-        page = feed.pages[n]
-        for i, item in enumerate(page.items):
-            if isinstance(item, dict):
-                listed.append((_record_id(item, n, i), item, page.url))
-            else:
-                feed.warnings.append(f"page {n} item {i} is not a JSON object; skipped")
-    details: dict[str, tuple[dict | None, str]] = {}
-    fetched_details = feed.wants_details(version, [it for _, it, _ in listed])
-    if fetched_details:
-        ids = list(dict.fromkeys(rid for rid, item, _ in listed if item.get("id") not in (None, "")))
-        try:
-            details = feed.fetch_details(ids)
-        except DetailFailed as exc:
-            return HarvestOutcome("partial", f"detail of service {exc.service_id} failed: {exc.cause}",
-                                  pages=len(feed.pages), stats=_stats(feed, client, version))
-    missing = 0
-    rtype = record_type_for(version)
-    for rid, item, url in listed:
-        detail, detail_url = details.get(rid, (None, url))
-        if fetched_details and detail is None and rid in details:
-            missing += 1
-        obj = {**item, **detail} if detail else item
-        writer.put_raw(rid, rtype, obj, detail_url if detail else url)
-    if missing:
-        feed.warnings.append(f"{missing} service detail(s) answered 404; their list entries were kept")
-    unique = len({rid for rid, _, _ in listed})
-    if len(listed) != unique:
-        feed.warnings.append(f"{len(listed) - unique} services appeared on more than one page")
+    # Pages that answered 304, or were held back as unchanged, but the feed changed: read them again.
+    again = sorted(set(feed.deferred) | {n for n, p in feed.pages.items() if p.envelope is None})
+    feed.changed = True
+    try:
+        for page in feed.fetch_pages(again, conditional=False):
+            feed.add_page(page)
+    except PageFailed as exc:
+        return HarvestOutcome("partial", f"page {exc.page} failed: {exc.cause}", pages=len(feed.pages),
+                              stats=_stats(feed, client, version))
+    except DetailFailed as exc:
+        return HarvestOutcome("partial", f"detail of service {exc.service_id} failed: {exc.cause}",
+                              pages=len(feed.pages), stats=_stats(feed, client, version))
+    if feed.missing_details:
+        feed.warnings.append(f"{feed.missing_details} service detail(s) answered 404; their list entries were kept")
+    unique = len(feed.written)
+    if feed.listed != unique:
+        feed.warnings.append(f"{feed.listed - unique} services appeared on more than one page")
     if feed.total_items is not None and unique < feed.total_items:
         feed.warnings.append(f"the feed claims {feed.total_items} services but served {unique}")
     new_state = {
@@ -501,7 +684,7 @@ def harvest_http(source, writer, state: dict, client: HttpClient) -> HarvestOutc
         "validators": {str(n): p.validators for n, p in feed.pages.items() if p.validators},
     }
     stats = _stats(feed, client, version)
-    stats.update(services=unique, detail_fetches=len(details), version_detected_by=how)
+    stats.update(services=unique, detail_fetches=feed.detail_count, version_detected_by=how)
     msg = f"{unique} services from {len(feed.pages)} pages (ORUK v{version})"
     if feed.warnings:
         msg += "; " + "; ".join(feed.warnings[:3])

@@ -15,7 +15,6 @@ run in parallel processes without contending for one DuckDB writer lock.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -238,7 +237,9 @@ class SnapshotWriter:
         if not reopen and self.path.exists():
             self.path.unlink()
         self.con = duckdb.connect(str(self.path))
-        self._raw: list[dict] = []
+        self.raw_batch = _RAW_BATCH  # records buffered before they are written
+        self.raw_flushes = 0         # batches written so far
+        self._raw = self._empty_raw_buffer()
         if not reopen:
             for schema in ("raw", "staging", "quality", "meta"):
                 self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -254,13 +255,16 @@ class SnapshotWriter:
 
     # -- raw ---------------------------------------------------------------------------
     def put_raw(self, record_id: str, record_type: str, payload: Any, fetched_from: str) -> None:
+        """Buffer one raw record; every ``raw_batch`` records go to DuckDB together, so a harvest
+        holds at most one batch in memory whatever the size of the source."""
         text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-        self._raw.append({
-            "source_id": self.store.source_id, "record_id": str(record_id), "record_type": record_type,
-            "payload": text, "fetched_from": fetched_from, "fetched_at": utcnow(),
-            "content_hash": hashlib.md5(text.encode("utf-8")).hexdigest(),
-        })
-        if len(self._raw) >= _RAW_BATCH:
+        buf = self._raw
+        buf["record_id"].append(str(record_id))
+        buf["record_type"].append(record_type)
+        buf["payload"].append(text)
+        buf["fetched_from"].append(fetched_from)
+        buf["fetched_at"].append(utcnow())
+        if len(buf["record_id"]) >= self.raw_batch:
             self.flush_raw()
 
     def delete_raw(self, record_id: str) -> None:
@@ -274,15 +278,21 @@ class SnapshotWriter:
             self.flush_raw()
             self.con.execute("DELETE FROM raw.record WHERE record_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
 
+    def _empty_raw_buffer(self) -> dict[str, list]:
+        return {c: [] for c in ("record_id", "record_type", "payload", "fetched_from", "fetched_at")}
+
     def flush_raw(self) -> None:
-        if not self._raw:
+        if not self._raw["record_id"]:
             return
-        df = pd.DataFrame(self._raw)
-        self._raw = []
+        df = pd.DataFrame({"source_id": self.store.source_id, **self._raw})
+        self._raw = self._empty_raw_buffer()
+        self.raw_flushes += 1
         # A record seen again replaces its earlier version (latest wins).
         self.con.execute("DELETE FROM raw.record WHERE record_id IN (SELECT record_id FROM df)")
         df = df.drop_duplicates("record_id", keep="last")
-        self.con.execute("INSERT INTO raw.record BY NAME SELECT * FROM df")
+        # md5 of the payload's UTF-8 bytes, as hashlib would give, computed by DuckDB: off the
+        # harvesting thread's interpreter lock while page fetches go on.
+        self.con.execute("INSERT INTO raw.record BY NAME SELECT *, md5(payload) AS content_hash FROM df")
         failpoint("harvest")
 
     def raw_count(self) -> int:

@@ -294,3 +294,81 @@ def test_server_serving_html_at_every_page_fails_with_a_clear_reason(tmp_path):
     assert rep.status == "failed"
     assert "HTML page instead of JSON" in rep.message
     assert json.dumps(rep.message).count("\\n") == 0
+
+
+# -- streaming: raw records go to the snapshot as pages arrive ----------------------------------------
+def test_raw_records_are_written_in_batches_while_pages_are_still_being_fetched(tmp_path):
+    from connectors.http import HttpClient, HttpPolicy
+    from connectors.oruk import harvest_http
+
+    services = generated_v3_services(300, seed=21)
+    feed = OrukFeed(services, etag=False)
+    store = SourceStore(tmp_path / "state", "feed")
+    writer = store.begin()
+    writer.raw_batch = 10
+    flushed_at_request: dict[int, int] = {}
+    with FaultyServer() as srv:
+        feed.install(srv)
+
+        def services_page(query, headers):
+            flushed_at_request[int(query["page"])] = writer.raw_flushes  # what was in DuckDB by then
+            return feed.serve_services(query, headers)
+
+        srv.route("/services", services_page)
+        source = make_source(tmp_path, srv.url, per_page=10, concurrency=2)
+        with HttpClient(HttpPolicy.from_source(source)) as client:
+            outcome = harvest_http(source, writer, {}, client)
+    assert outcome.status == "complete", outcome.message
+    assert sorted(flushed_at_request) == list(range(1, 31))
+    # Page 30 was only asked for once most of the feed had been written, batch by batch: the
+    # harvest never held the whole feed before writing it.
+    assert flushed_at_request[30] >= 15
+    assert writer.raw_count() == 300
+    with_ids = {r[0] for r in writer.con.execute("SELECT record_id FROM raw.record").fetchall()}
+    assert with_ids == {s["id"] for s in services}
+    writer.abandon()
+
+
+def test_unchanged_feed_with_detail_fetches_asks_for_no_details(tmp_path):
+    feed = OrukFeed(generated_v3_services(30, seed=22), strip_nested=True, etag=False)
+    with FaultyServer() as srv:
+        feed.install(srv)
+        source = make_source(tmp_path, srv.url, per_page=10)
+        assert harvest_and_normalise(source, tmp_path / "state").status == "ok"
+        details_before = srv.count("/services/*")
+        assert details_before == 30
+        rep = harvest_source(source, tmp_path / "state", "r2")
+        assert rep.status == "unchanged", rep.message
+        assert srv.count("/services/*") == details_before  # no page changed, so no detail was fetched
+
+
+def test_changed_last_page_with_detail_fetches_rereads_the_pages_held_back(tmp_path):
+    services = generated_v3_services(30, seed=23)
+    feed = OrukFeed(services, strip_nested=True, etag=False)
+    with FaultyServer() as srv:
+        feed.install(srv)
+        source = make_source(tmp_path, srv.url, per_page=10)
+        assert harvest_and_normalise(source, tmp_path / "state").status == "ok"
+        feed.services = services[:29] + [{**services[29], "name": "Renamed service"}]
+        rep = harvest_and_normalise(source, tmp_path / "state", "r2")
+        assert rep.status == "ok", rep.message
+    assert staging_service_ids(tmp_path / "state") == {s["id"] for s in services}
+    with current_snapshot(tmp_path / "state") as con:
+        assert con.execute("SELECT count(*) FROM staging.service WHERE name = 'Renamed service'").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM staging.schedule").fetchone()[0] == 30  # details merged
+
+
+def test_services_are_stored_as_served_and_hashed_like_before(tmp_path):
+    import hashlib
+
+    services = generated_v3_services(12, seed=24)
+    with FaultyServer() as srv:
+        OrukFeed(services, etag=False).install(srv)
+        assert harvest_and_normalise(make_source(tmp_path, srv.url, per_page=5), tmp_path / "state").status == "ok"
+    with current_snapshot(tmp_path / "state") as con:
+        rows = con.execute("SELECT record_id, payload, content_hash FROM raw.record").fetchall()
+    by_id = {s["id"]: s for s in services}
+    assert len(rows) == 12
+    for rid, payload, content_hash in rows:
+        assert json.loads(payload) == by_id[rid]
+        assert content_hash == hashlib.md5(payload.encode("utf-8")).hexdigest()
