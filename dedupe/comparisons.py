@@ -63,7 +63,9 @@ NO_GEOGRAPHY = "(l.postcode IS NULL OR r.postcode IS NULL) AND (l.lat IS NULL OR
 SAME_LOCAL_PHONE = "len(list_intersect(l.local_phones, r.local_phones)) > 0"
 SAME_STREET_NUMBER = "(house_number(l.addr) = house_number(r.addr) AND house_number(l.addr) <> '')"
 # '33 High St' and '43 High St' are alike as strings (ratio 90) but are two buildings.
-NUMBERS_AGREE = "(house_number(l.addr) = house_number(r.addr) OR house_number(l.addr) = '' OR house_number(r.addr) = '')"
+# (Identical addresses are checked first: siblings at one venue share theirs, and it spares the regex.)
+NUMBERS_AGREE = ("(l.addr = r.addr OR house_number(l.addr) = house_number(r.addr) OR house_number(l.addr) = '' "
+                 "OR house_number(r.addr) = '')")
 # Two spellings of one town ('new york' / 'new york city') count as one town only with a second place
 # signal that ties them: a shared local (geographic) number, whose area code is one area, or the same
 # street number. 'bury' / 'bury st edmunds' alone stay two towns.
@@ -75,10 +77,12 @@ DAYS_COMPATIBLE = "(len(l.days) = 0 OR len(r.days) = 0 OR len(list_intersect(l.d
 SERVICE_COMPARISONS = (
     Comparison("name", "name", "l.name IS NULL OR r.name IS NULL", (
         Level("exact", "l.name = r.name OR l.name_key = r.name_key", True),
-        Level("very similar", "NOT names_conflict(l.name_tokens, r.name_tokens) "
-                              "AND (sim.name_sort >= 92 OR (l.name_phon = r.name_phon AND sim.name_sort >= 80))", True),
-        Level("similar", "NOT names_conflict(l.name_tokens, r.name_tokens) "
-                         "AND (sim.name_sort >= 82 OR (sim.name_set >= 95 AND sim.name_sort >= 70))", True),
+        # The cheap similarity test comes first: DuckDB evaluates an AND's second part only for the rows
+        # that pass its first, and names_conflict (a word-by-word Jaro-Winkler) is the dearest test here.
+        Level("very similar", "(sim.name_sort >= 92 OR (l.name_phon = r.name_phon AND sim.name_sort >= 80)) "
+                              "AND NOT names_conflict(l.name_tokens, r.name_tokens)", True),
+        Level("similar", "(sim.name_sort >= 82 OR (sim.name_set >= 95 AND sim.name_sort >= 70)) "
+                         "AND NOT names_conflict(l.name_tokens, r.name_tokens)", True),
         # A shortened or abbreviated listing: 'Fenix' / 'Fenix at the Argyle', 'Coffee and Chat' / 'Coffee and
         # Chat - Leeds', 'Arts Deli' / 'Arts Delicatessen'.
         Level("one name shortens the other", "sim.name_set >= 60 AND (name_extends(l.name_tokens, r.name_tokens) "
