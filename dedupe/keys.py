@@ -101,16 +101,19 @@ def install_key_macros(con: duckdb.DuckDBPyConnection) -> None:
         """CREATE OR REPLACE MACRO phone_digits(x) AS (
             regexp_replace(regexp_replace(regexp_replace(lower(coalesce(x, '')), '(ext|x|extension)\\.?\\s*[0-9]+\\s*$', ''),
                                           '\\(0\\)', ''), '[^0-9+]', '', 'g'))""",
-        """CREATE OR REPLACE MACRO phone_e164(x) AS (
+        # E.164 from the digits phone_digits() left; bulk keying strips each number once and passes the
+        # digits in (a macro repeats its argument's expression wherever the parameter appears).
+        """CREATE OR REPLACE MACRO phone_e164_of_digits(d) AS (
             CASE
-              WHEN phone_digits(x) LIKE '+44%' AND len(phone_digits(x)) BETWEEN 12 AND 13 THEN '+44' || ltrim(substr(phone_digits(x), 4), '0')
-              WHEN phone_digits(x) LIKE '0044%' AND len(phone_digits(x)) BETWEEN 13 AND 14 THEN '+44' || ltrim(substr(phone_digits(x), 5), '0')
-              WHEN phone_digits(x) LIKE '44%' AND len(phone_digits(x)) = 12 THEN '+' || phone_digits(x)
-              WHEN phone_digits(x) LIKE '0%' AND len(phone_digits(x)) BETWEEN 10 AND 11 THEN '+44' || substr(phone_digits(x), 2)
-              WHEN phone_digits(x) LIKE '+%' AND len(phone_digits(x)) >= 9 THEN phone_digits(x)
+              WHEN d LIKE '+44%' AND len(d) BETWEEN 12 AND 13 THEN '+44' || ltrim(substr(d, 4), '0')
+              WHEN d LIKE '0044%' AND len(d) BETWEEN 13 AND 14 THEN '+44' || ltrim(substr(d, 5), '0')
+              WHEN d LIKE '44%' AND len(d) = 12 THEN '+' || d
+              WHEN d LIKE '0%' AND len(d) BETWEEN 10 AND 11 THEN '+44' || substr(d, 2)
+              WHEN d LIKE '+%' AND len(d) >= 9 THEN d
               -- not a UK number: keep the digits, so that two listings of it still compare equal
-              WHEN len(replace(phone_digits(x), '+', '')) >= 9 THEN '#' || replace(phone_digits(x), '+', '')
+              WHEN len(replace(d, '+', '')) >= 9 THEN '#' || replace(d, '+', '')
             END)""",
+        "CREATE OR REPLACE MACRO phone_e164(x) AS (phone_e164_of_digits(phone_digits(x)))",
         # Non-geographic numbers (03, 05, 08, 09) and mobiles are shared across branches of a franchise.
         "CREATE OR REPLACE MACRO phone_is_national(p) AS (p LIKE '+443%' OR p LIKE '+445%' OR p LIKE '+448%' OR p LIKE '+449%')",
         # Web addresses: host without www, path without query or trailing slash.

@@ -142,7 +142,8 @@ def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mi
                    name_tokens(name) AS toks,
                    list_filter(list_transform(identifiers, lambda x: ident_norm(split_part(x, '|', 1), split_part(x, '|', 2))),
                                lambda x: x IS NOT NULL) AS idents,
-                   list_distinct(list_filter(list_transform(phones, lambda p: phone_e164(p)), lambda p: p IS NOT NULL)) AS e164,
+                   list_distinct(list_filter(list_transform(list_transform(phones, lambda p: phone_digits(p)), lambda d: phone_e164_of_digits(d)),
+                                             lambda p: p IS NOT NULL)) AS e164,
                    -- each URL and email split once here; the key macros below take the parts
                    web_host(url) AS url_host, web_path(url) AS url_path, web_host(org_url) AS org_url_host,
                    web_path(org_url) AS org_url_path, email_norm(email) AS email_n, email_norm(org_email) AS org_email_n
@@ -175,7 +176,10 @@ def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mi
                list_distinct(list_filter(list_transform(schedule, lambda s: split_part(s, '@', 1)), lambda d: d <> '')) AS days,
                list_distinct(schedule) AS sched,
                list_distinct(list_transform(terms, lambda t: lower(trim(t)))) AS terms,
-               left(name_norm(description), 400) AS descr,
+               -- descriptions are compared as bags of words: folded and stripped of punctuation, without the
+               -- abbreviation table that names get (a per-word CASE over long texts cost more than the rest of keying)
+               nullif(left(trim(regexp_replace(regexp_replace(strip_accents(lower(left(description, 600))), '[^a-z0-9]+', ' ', 'g'),
+                                              ' ((the|a|an|of|at|for|in|and|to|with|on|is|are|our|we) )+', ' ', 'g')), 400), '') AS descr,
                content_hash
         FROM base
     """)
