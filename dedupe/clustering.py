@@ -86,7 +86,9 @@ def cluster_pairs(mid_l: np.ndarray, mid_r: np.ndarray, prob: np.ndarray, match_
                 if p is not None:
                     if p < CLEARLY_DIFFERENT:
                         return "a member pair clearly differs"
-                elif names is not None and fuzz.token_sort_ratio(names.get(x) or "", names.get(y) or "") < NAMES_CLEARLY_DIFFER:
+                elif names is not None and names.get(x) and names.get(y) \
+                        and fuzz.token_sort_ratio(names[x], names[y]) < NAMES_CLEARLY_DIFFER:
+                    # a record without a name says nothing against the merge
                     return "a member pair clearly differs"
         return None
 

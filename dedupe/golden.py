@@ -301,20 +301,30 @@ def build_children(con: duckdb.DuckDBPyConnection) -> None:
         FROM work.attr
     """)
     term_cols = [c for c in oruk_columns("taxonomy_term") if c not in ("id", "parent_id", "taxonomy_id")]
+    # The terms services point at and all their broader terms, so that every parent_id republished
+    # resolves (an OpenActive activity's hierarchy is how consumers roll "Aqua Aerobics" up to "Swimming").
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE used_term AS
+        WITH RECURSIVE used(id) AS (
+            SELECT DISTINCT taxonomy_term_id FROM work.attr WHERE taxonomy_term_id IS NOT NULL
+            UNION
+            SELECT t.parent_id FROM staging.taxonomy_term t JOIN used u ON t.id = u.id WHERE t.parent_id IS NOT NULL)
+        SELECT id FROM used
+    """)
     con.execute(f"""
         INSERT INTO catalogue.taxonomy_term (id, parent_id, taxonomy_id, {', '.join(term_cols)})
         SELECT det_uuid('taxonomy_term/' || t.id),
                CASE WHEN t.parent_id IS NOT NULL THEN det_uuid('taxonomy_term/' || t.parent_id) END,
                CASE WHEN t.taxonomy_id IS NOT NULL THEN det_uuid('taxonomy/' || t.taxonomy_id) END,
                {', '.join('t.' + c for c in term_cols)}
-        FROM staging.taxonomy_term t WHERE t.id IN (SELECT taxonomy_term_id FROM work.attr)
+        FROM staging.taxonomy_term t WHERE t.id IN (SELECT id FROM used_term)
     """)
     tax_cols = [c for c in oruk_columns("taxonomy") if c != "id"]
     con.execute(f"""
         INSERT INTO catalogue.taxonomy (id, {', '.join(tax_cols)})
         SELECT det_uuid('taxonomy/' || t.id), {', '.join('t.' + c for c in tax_cols)}
         FROM staging.taxonomy t WHERE t.id IN (
-            SELECT taxonomy_id FROM staging.taxonomy_term WHERE id IN (SELECT taxonomy_term_id FROM work.attr))
+            SELECT taxonomy_id FROM staging.taxonomy_term WHERE id IN (SELECT id FROM used_term))
     """)
 
 

@@ -128,10 +128,12 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
     if incremental:
         con.execute("CREATE OR REPLACE TEMP TABLE candidate_mid AS SELECT mid_l AS mid FROM work.candidate "
                     "UNION SELECT mid_r FROM work.candidate")
-    text = RecordText(con, records, sims, extra=PREFILTER_COLUMNS, only="candidate_mid" if incremental else None)
+    prefilter = prefilter and gates     # without the gates, names that differ can still be merged
+    text = RecordText(con, records, sims, extra=PREFILTER_COLUMNS if prefilter else None,
+                      only="candidate_mid" if incremental else None)
     cand = con.execute("SELECT mid_l, mid_r FROM work.candidate ORDER BY mid_l, mid_r").fetchnumpy()
     cand_l, cand_r = np.asarray(cand["mid_l"], np.int64), np.asarray(cand["mid_r"], np.int64)
-    keep = name_prefilter(text, sims, cand_l, cand_r) if gates and prefilter else np.ones(len(cand_l), bool)
+    keep = name_prefilter(text, sims, cand_l, cand_r) if prefilter else np.ones(len(cand_l), bool)
     _pairs_table(con, "work.compared", cand_l[keep], cand_r[keep])
     compute_gammas(con, "work.compared", records, comparisons, sims, text=text)
     t["comparisons"] = time.perf_counter()

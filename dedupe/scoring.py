@@ -156,20 +156,19 @@ def fetch_gammas(con: duckdb.DuckDBPyConnection, table: str, comparisons) -> tup
 def estimate_u(con: duckdb.DuckDBPyConnection, records: str, comparisons, sims, link_only: bool, seed: int = 7,
                text: RecordText | None = None) -> list[np.ndarray]:
     """u-probabilities from random pairs of records: almost all of them are non-matches."""
-    n = con.execute(f"SELECT count(*) FROM {records}").fetchone()[0]
-    cross = "AND l.source_id <> r.source_id" if link_only else ""
-    con.execute(f"SELECT setseed({1 / (seed + 1)})")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE random_pairs AS
-        SELECT DISTINCT least(a, b) AS mid_l, greatest(a, b) AS mid_r FROM (
-            SELECT (SELECT min(mid) FROM {records}) + CAST(floor(random() * {n}) AS BIGINT) AS a,
-                   (SELECT min(mid) FROM {records}) + CAST(floor(random() * {n}) AS BIGINT) AS b
-            FROM range({min(U_SAMPLE, 50 * n) * (2 if link_only else 1)}))
-        WHERE a <> b
-    """)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE random_pairs2 AS SELECT p.* FROM random_pairs p
-                    JOIN {records} l ON l.mid = p.mid_l JOIN {records} r ON r.mid = p.mid_r WHERE true {cross}
-                    LIMIT {U_SAMPLE}""")
+    # Drawn in numpy with a fixed seed, not with DuckDB's random(): that one differs between runs
+    # when several threads scan, and the weights (so the merges) must not.
+    raw = con.execute(f"SELECT mid, dense_rank() OVER (ORDER BY source_id) AS src FROM {records} ORDER BY mid").fetchnumpy()
+    mids, src = np.asarray(raw["mid"], np.int64), np.asarray(raw["src"], np.int64)
+    rng = np.random.default_rng(seed)
+    draws = min(U_SAMPLE, 50 * len(mids)) * (3 if link_only else 1) if len(mids) > 1 else 0
+    a, b = rng.integers(0, max(len(mids), 1), draws), rng.integers(0, max(len(mids), 1), draws)
+    ok = (a != b) & ((src[a] != src[b]) if link_only else True)
+    pairs = np.unique(np.stack([np.minimum(mids[a[ok]], mids[b[ok]]), np.maximum(mids[a[ok]], mids[b[ok]])], axis=1), axis=0)
+    pairs = pairs[rng.permutation(len(pairs))[:U_SAMPLE]] if len(pairs) else pairs.reshape(0, 2)
+    con.register("random_frame", pd.DataFrame({"mid_l": pairs[:, 0], "mid_r": pairs[:, 1]}))
+    con.execute("CREATE OR REPLACE TEMP TABLE random_pairs2 AS SELECT * FROM random_frame")
+    con.unregister("random_frame")
     compute_gammas(con, "random_pairs2", records, comparisons, sims, target="random_gamma", text=text)
     _, _, g = fetch_gammas(con, "random_gamma", comparisons)
     u = []
@@ -177,7 +176,7 @@ def estimate_u(con: duckdb.DuckDBPyConnection, records: str, comparisons, sims, 
         col = g[:, k]
         counts = np.bincount(col[col >= 0], minlength=len(c.levels)).astype(float) + 0.5
         u.append(counts / counts.sum())
-    for t in ("random_pairs", "random_pairs2", "random_gamma"):
+    for t in ("random_pairs2", "random_gamma"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return u
 

@@ -136,6 +136,11 @@ def test_placecat_run_incremental_catalogue_equals_full_reread(tmp_path, fixture
     assert res.published, res.error
     inc, full = catalogue(db_inc), catalogue(db_full)
     assert inc == full
+    with duckdb.connect(str(db_inc), read_only=True) as con:
+        parents, dangling = con.execute("""
+            SELECT count(*), count(*) FILTER (WHERE p.id IS NULL) FROM catalogue.taxonomy_term t
+            LEFT JOIN catalogue.taxonomy_term p ON p.id = t.parent_id WHERE t.parent_id IS NOT NULL""").fetchone()
+    assert parents > 0 and dangling == 0    # broader activities are republished with the terms that point at them
     classes = [row for row in inc if row[0].startswith("Class ")]
     assert len(classes) == 14  # 12 + 20, 21, 22 - 4 (5 renamed in place)
     assert json.dumps(inc, default=str).count("Class 5 (new time)") == 1
