@@ -54,18 +54,16 @@ SERVICE_SIMILARITIES = (
     Similarity("name_set", "name", "token_set_ratio"),
     Similarity("org", "org", "token_sort_ratio"),
     # Street types, saints and directions spelled one way first ('High St' / 'High Street').
-    Similarity("addr", "addr.addr_canon()", "token_set_ratio"),
+    Similarity("addr", "addr_std", "token_set_ratio"),
     Similarity("descr", "descr", "token_set_ratio"),
 )
 
 # Conditions shared by several levels.
 NO_GEOGRAPHY = "(l.postcode IS NULL OR r.postcode IS NULL) AND (l.lat IS NULL OR r.lat IS NULL)"
 SAME_LOCAL_PHONE = "len(list_intersect(l.local_phones, r.local_phones)) > 0"
-SAME_STREET_NUMBER = "(house_number(l.addr) = house_number(r.addr) AND house_number(l.addr) <> '')"
+SAME_STREET_NUMBER = "(l.house_no = r.house_no AND l.house_no <> '')"
 # '33 High St' and '43 High St' are alike as strings (ratio 90) but are two buildings.
-# (Identical addresses are checked first: siblings at one venue share theirs, and it spares the regex.)
-NUMBERS_AGREE = ("(l.addr = r.addr OR house_number(l.addr) = house_number(r.addr) OR house_number(l.addr) = '' "
-                 "OR house_number(r.addr) = '')")
+NUMBERS_AGREE = "(l.house_no = r.house_no OR l.house_no = '' OR r.house_no = '')"
 # Two spellings of one town ('new york' / 'new york city') count as one town only with a second place
 # signal that ties them: a shared local (geographic) number, whose area code is one area, or the same
 # street number. 'bury' / 'bury st edmunds' alone stay two towns.

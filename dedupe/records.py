@@ -161,7 +161,9 @@ def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mi
                coalesce(pc_district(pc_norm(postcode)), name_norm(city)) AS area,
                name_norm(address) AS addr,
                name_norm(city) AS town,
-               regexp_extract(coalesce(address, ''), '([0-9]+[a-zA-Z]?)', 1) AS addr_num,
+               -- the house number and the canonical street address, once per record rather than once per pair
+               house_number(name_norm(address)) AS house_no,
+               addr_canon(name_norm(address)) AS addr_std,
                name_norm(location_name) AS venue_name,
                latitude AS lat, longitude AS lon,
                geo_cell(latitude, longitude) AS cell,
