@@ -84,7 +84,9 @@ def previous_model(con: duckdb.DuckDBPyConnection):
         return None, None
     changed, total = con.execute("""
         SELECT count(*) FILTER (WHERE p.content_hash IS NULL), count(*) FROM work.match_record r
-        LEFT JOIN previous.match_record p USING (source_id, source_record_id, content_hash)""").fetchone()
+        LEFT JOIN previous.match_record p ON p.source_id = r.source_id AND p.source_record_id = r.source_record_id
+             -- as text: a catalogue from an older placecat may hold its hashes in another type
+             AND CAST(p.content_hash AS VARCHAR) = CAST(r.content_hash AS VARCHAR)""").fetchone()
     if total == 0 or changed / total > INCREMENTAL_MAX_CHANGED:
         return None, None
     try:
