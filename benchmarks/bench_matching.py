@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -195,8 +196,12 @@ def scale(args) -> None:
         con.execute(f"COPY (SELECT * FROM e) TO '{new_path}' (FORMAT parquet)")
         print(f"generated {len(frame)} + {len(extra)} listings in {time.perf_counter() - t0:.0f} s (not timed)")
         del frame, extra, con
-    con = duckdb.connect()
+    # A database file with a memory limit, like the nightly build file: DuckDB spills to it rather
+    # than holding every work table in memory.
+    workdir = tempfile.mkdtemp(prefix="placecat_scale_")
+    con = duckdb.connect(str(Path(workdir) / "match.duckdb"))
     con.execute(f"SET threads = {args.threads}")
+    con.execute(f"SET memory_limit = '{args.memory_limit}'")
     con.execute("CREATE SCHEMA work")
     con.execute(MATCH_INPUT_DDL)
     t0, c0 = time.perf_counter(), cpu_seconds()
@@ -225,6 +230,8 @@ def scale(args) -> None:
     print(f"incremental: {changed} new records against {outcome.records}: {time.perf_counter() - t0:.1f} s wall, "
           f"{cpu_seconds() - c0:.1f} s CPU (keys {t_keys:.1f} s, {inc.seconds}); {inc.candidate_pairs} candidate pairs, "
           f"{region} records clustered again; peak RSS {peak_mb():.0f} MB")
+    con.close()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:
@@ -239,6 +246,7 @@ def main() -> None:
     s.add_argument("--new", type=int, default=10_000)
     s.add_argument("--seed", type=int, default=42)
     s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--memory-limit", default="2GB", help="DuckDB's memory limit (default 2GB)")
     fz = sub.add_parser("fodors")
     fz.add_argument("--fixtures", default=str(Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "benchmarks"))
     fz.add_argument("--splink", default=os.environ.get("SPLINK_PYTHON", "/work/splink-venv/bin/python"))

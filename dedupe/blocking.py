@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from dedupe.records import drop_relation
+
 
 @dataclass(frozen=True)
 class BlockingRule:
@@ -64,12 +66,11 @@ def generate_candidates(con: duckdb.DuckDBPyConnection, rules=SERVICE_BLOCKING, 
     """
     if probe and previous_keys:
         compute_block_keys(con, rules, records, "work.probe_block_key", only=probe)
-        con.execute(f"""
-            CREATE OR REPLACE TABLE work.block_key AS
-            SELECT k.* FROM {previous_keys} k
-            WHERE k.mid IN (SELECT mid FROM {records}) AND k.mid NOT IN (SELECT mid FROM {probe})
-            UNION ALL SELECT * FROM work.probe_block_key
-        """)
+        # Last night's keys brought up to date in place (see dedupe.records.key_records), then seen as work.block_key.
+        con.execute(f"DELETE FROM {previous_keys} WHERE mid NOT IN (SELECT mid FROM {records}) OR mid IN (SELECT mid FROM {probe})")
+        con.execute(f"INSERT INTO {previous_keys} SELECT * FROM work.probe_block_key")
+        drop_relation(con, "work.block_key")
+        con.execute(f"CREATE VIEW work.block_key AS SELECT * FROM {previous_keys}")
         # Only the blocks that a probed record is in can give a new pair.
         con.execute("""
             CREATE OR REPLACE TEMP TABLE block_key AS
@@ -77,6 +78,7 @@ def generate_candidates(con: duckdb.DuckDBPyConnection, rules=SERVICE_BLOCKING, 
         """)
         con.execute("DROP TABLE work.probe_block_key")
     else:
+        drop_relation(con, "work.block_key")
         compute_block_keys(con, rules, records)
         con.execute("CREATE OR REPLACE TEMP TABLE block_key AS SELECT * FROM work.block_key")
     caps = " ".join(f"WHEN '{rule.name}' THEN {rule.cap}" for rule in rules)

@@ -119,7 +119,8 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
         con, previous, ("match_record", "match_pair", "match_cluster"))
     previous_keys = None
     if incremental:
-        _mark_changed(con, records, previous)
+        if not _has_tables(con, "work", ("changed", "gone")):    # keyed without previous: compare the two
+            _mark_changed(con, records, previous)
         if _has_tables(con, previous, ("match_block_key",)):
             previous_keys = f"{previous}.match_block_key"
     blocking = generate_candidates(con, rules, records, link_only=link_only, probe="work.changed" if incremental else None,
@@ -146,6 +147,11 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
         compute_gammas(con, "work.training_pair", records, comparisons, sims, target="work.training_gamma", text=text)
         model = train_model(con, "work.training_gamma", records, comparisons, sims, link_only=link_only, gates=gates, text=text)
         model.trained_on["candidate_pairs"] = len(cand_l)
+    n_candidates, n_compared = len(cand_l), int(keep.sum())
+    # What the rest does not read goes now: at a million records these are gigabytes.
+    del text, cand, cand_l, cand_r, keep
+    con.execute("DROP TABLE IF EXISTS work.candidate")
+    con.execute("DROP TABLE IF EXISTS work.training_pair")
     t["training"] = time.perf_counter()
     must, cannot = _override_pairs(con, records, overrides)
     if incremental:
@@ -170,8 +176,8 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
     seconds = {k: round(t[k] - prev, 2) for prev, k in zip(list(t.values())[:-1], list(t)[1:])}
     review = int(reviewable(g, prob, match_mask, comparisons).sum())
     n_records = con.execute(f"SELECT count(*) FROM {records}").fetchone()[0]
-    return MatchOutcome(n_records, len(cand_l), len(res.accepted), review, n_clusters, blocking["rules"],
-                        dict(res.refused), model, seconds, compared_pairs=int(keep.sum()))
+    return MatchOutcome(n_records, n_candidates, len(res.accepted), review, n_clusters, blocking["rules"],
+                        dict(res.refused), model, seconds, compared_pairs=n_compared)
 
 
 def _mark_region(con: duckdb.DuckDBPyConnection, previous: str, match_probability: float, model: Model,

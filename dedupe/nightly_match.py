@@ -42,9 +42,9 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
     n = flatten_staging(con, eligible_services_sql(run_id))
     if n == 0:
         return {"records": 0, "clusters": 0, **entities}
-    key_records(con, previous="previous" if _has_previous(con, ("match_record",)) else None)
+    fresh = key_records(con, previous="previous" if _has_previous(con, ("match_record",)) else None)
     overrides = load_overrides(overrides_path)
-    model, previous = previous_model(con)
+    model, previous = previous_model(con, fresh, n)
     outcome = match_records(con, overrides=overrides, model=model, previous=previous)
     con.execute("""
         INSERT INTO work.service_cluster
@@ -78,16 +78,12 @@ def _has_previous(con: duckdb.DuckDBPyConnection, tables) -> bool:
     return set(tables) <= have
 
 
-def previous_model(con: duckdb.DuckDBPyConnection):
-    """The last run's model and schema, if incremental matching applies to this run."""
+def previous_model(con: duckdb.DuckDBPyConnection, fresh: int, total: int):
+    """The last run's model and schema, if incremental matching applies to this run: last night's
+    matcher state is there and at most INCREMENTAL_MAX_CHANGED of the records were keyed afresh."""
     if not _has_previous(con, ("match_record", "match_pair", "match_model", "match_cluster")):
         return None, None
-    changed, total = con.execute("""
-        SELECT count(*) FILTER (WHERE p.content_hash IS NULL), count(*) FROM work.match_record r
-        LEFT JOIN previous.match_record p ON p.source_id = r.source_id AND p.source_record_id = r.source_record_id
-             -- as text: a catalogue from an older placecat may hold its hashes in another type
-             AND CAST(p.content_hash AS VARCHAR) = CAST(r.content_hash AS VARCHAR)""").fetchone()
-    if total == 0 or changed / total > INCREMENTAL_MAX_CHANGED:
+    if total == 0 or fresh / total > INCREMENTAL_MAX_CHANGED:
         return None, None
     try:
         model = Model.from_json(con.execute("SELECT model FROM previous.match_model").fetchone()[0], SERVICE_COMPARISONS)

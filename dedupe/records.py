@@ -96,43 +96,67 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
 
     With ``previous`` (a schema holding last night's ``match_record``), a record whose content hash
     is unchanged keeps its keyed row and its mid; only new and changed records are keyed, with mids
-    after the largest one used so far. Returns the number of records keyed afresh.
+    after the largest one used so far. Last night's table is brought up to date in place (a million
+    keyed rows cost seconds to copy; the night's changes cost next to nothing to apply) and
+    ``target`` becomes a view of it. ``work.changed`` then lists the mids keyed afresh and
+    ``work.gone`` last night's mids that are no longer there as they were, for incremental matching.
+    Returns the number of records keyed afresh.
     """
     install_key_macros(con)
     con.execute("CREATE SCHEMA IF NOT EXISTS work")
     con.execute(f"CREATE OR REPLACE TEMP TABLE hashed_input AS SELECT *, {CONTENT_HASH_SQL} AS content_hash FROM {source}")
-    if previous and _reusable(con, previous, target):
-        first_mid = con.execute(f"SELECT coalesce(max(mid) + 1, 0) FROM {previous}.match_record").fetchone()[0]
+    drop_relation(con, target)
+    reuse = False
+    if previous and _columns(con, previous, "match_record"):
+        last = f"{previous}.match_record"
+        first_mid = con.execute(f"SELECT coalesce(max(mid) + 1, 0) FROM {last}").fetchone()[0]
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE fresh_input AS
-            SELECT * FROM hashed_input i ANTI JOIN {previous}.match_record p USING (source_id, source_record_id, content_hash)""")
+            SELECT * FROM hashed_input i ANTI JOIN {last} p
+            ON p.source_id = i.source_id AND p.source_record_id = i.source_record_id
+               -- as text: a catalogue from an older placecat may hold its hashes in another type
+               AND CAST(p.content_hash AS VARCHAR) = CAST(i.content_hash AS VARCHAR)""")
         _key_rows(con, "fresh_input", "fresh_keyed", first_mid)
+        reuse = _columns(con, previous, "match_record") == _columns(con, "main", "fresh_keyed")
+    if reuse:
         con.execute(f"""
-            CREATE OR REPLACE TABLE {target} AS
-            SELECT p.* REPLACE (i.staging_id AS staging_id) FROM {previous}.match_record p
-            JOIN hashed_input i USING (source_id, source_record_id, content_hash)
-            UNION ALL BY NAME SELECT * FROM fresh_keyed""")
+            CREATE OR REPLACE TABLE work.gone AS
+            SELECT p.mid FROM {last} p ANTI JOIN hashed_input i USING (source_id, source_record_id, content_hash)""")
+        con.execute(f"DELETE FROM {last} WHERE mid IN (SELECT mid FROM work.gone)")
+        con.execute(f"INSERT INTO {last} BY NAME SELECT * FROM fresh_keyed")
+        con.execute(f"""
+            UPDATE {last} p SET staging_id = i.staging_id FROM hashed_input i
+            WHERE p.source_id = i.source_id AND p.source_record_id = i.source_record_id AND p.content_hash = i.content_hash
+              AND p.staging_id IS DISTINCT FROM i.staging_id""")
+        con.execute("CREATE OR REPLACE TABLE work.changed AS SELECT mid FROM fresh_keyed")
+        con.execute(f"CREATE VIEW {target} AS SELECT * FROM {last}")
         fresh = con.execute("SELECT count(*) FROM fresh_keyed").fetchone()[0]
         con.execute("DROP TABLE fresh_keyed")
         con.execute("DROP TABLE fresh_input")
-    else:
+    else:   # a first night, or last night's rows have other columns (an upgrade): key everything
+        for table in ("fresh_keyed", "fresh_input", "work.changed", "work.gone"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
         _key_rows(con, "hashed_input", target, first_mid)
         fresh = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
     con.execute("DROP TABLE hashed_input")
     return fresh
 
 
-def _reusable(con: duckdb.DuckDBPyConnection, previous: str, target: str) -> bool:
-    """Last night's keyed rows can be reused when they exist and have today's columns."""
-    found = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? "
-                        "AND table_name = 'match_record' ORDER BY column_index", [previous]).fetchall()
-    if not found:
-        return False
-    _key_rows(con, "(SELECT * FROM hashed_input LIMIT 0)", "empty_keyed", 0)
-    today = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'empty_keyed' "
-                        "ORDER BY column_index").fetchall()
-    con.execute("DROP TABLE empty_keyed")
-    return found == today
+def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a table or view of that name (a night keyed incrementally leaves a view)."""
+    schema, table = name.split(".")
+    kinds = {k for (k,) in con.execute("SELECT 'TABLE' FROM duckdb_tables() WHERE schema_name = ? AND table_name = ? "
+                                       "UNION SELECT 'VIEW' FROM duckdb_views() WHERE schema_name = ? AND view_name = ?",
+                                       [schema, table, schema, table]).fetchall()}
+    for kind in kinds:
+        con.execute(f"DROP {kind} {name}")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+    """(name, type) of each column of a table, in order; empty when there is no such table."""
+    database, _, schema = schema.rpartition(".")
+    return con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+                       "AND (database_name = ? OR ? = '') ORDER BY column_index", [schema, table, database, database]).fetchall()
 
 
 def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mid: int) -> None:

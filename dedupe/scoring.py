@@ -247,20 +247,19 @@ def score_gammas(model: Model, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     """(match weight, probability, veto flag) per pair; weights as counted after the gates."""
     w_tables = model.weights()
     comps = model.comparisons
-    contrib = np.zeros(g.shape, dtype=np.float64)
-    for k in range(len(comps)):
-        col = g[:, k]
-        ok = col >= 0
-        contrib[ok, k] = w_tables[k][col[ok]]
     if model.gates:
         name_agrees = _agree_mask(g, comps, {"name"})
         context_agrees = _agree_mask(g, comps, {"place", "org"})
-        for k, c in enumerate(comps):
-            if c.role in ("place", "org"):
-                contrib[:, k] = np.where((contrib[:, k] > 0) & ~name_agrees, 0.0, contrib[:, k])
-            elif c.role == "name":
-                contrib[:, k] = np.where((contrib[:, k] > 0) & ~context_agrees, 0.0, contrib[:, k])
-    weight = math.log2(model.prior / (1 - model.prior)) + contrib.sum(axis=1)
+    # One comparison at a time into the sum: a pairs x comparisons matrix of weights is 800 MB at ten
+    # million pairs. A missing field (level -1) weighs 0, the table's extra last entry.
+    weight = np.full(len(g), math.log2(model.prior / (1 - model.prior)))
+    for k, c in enumerate(comps):
+        contrib = np.append(w_tables[k], 0.0)[g[:, k]]
+        if model.gates and c.role in ("place", "org"):
+            contrib[(contrib > 0) & ~name_agrees] = 0.0
+        elif model.gates and c.role == "name":
+            contrib[(contrib > 0) & ~context_agrees] = 0.0
+        weight += contrib
     certain = np.zeros(len(g), dtype=bool)
     veto = np.zeros(len(g), dtype=bool)
     for k, c in enumerate(comps):
