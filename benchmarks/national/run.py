@@ -1,20 +1,26 @@
 """The national nightly run, measured: one command.
 
-    .venv/bin/python -m benchmarks.national.run --records 100000 --latency-ms 50 --workers 4
+    .venv/bin/python -m benchmarks.national.run --records 100000 --latency-ms 50 --workers 2
 
 It starts the test-bed server (benchmarks/national/server.py) in its own process, writes the
 sources file for its 200 feeds, renders the pages once into a cache (not timed: that is the
 publishers' work, not ours), then runs `placecat run` twice as a subprocess: night 1 (everything
-new) and night 2 (nothing changed upstream). For each night it prints the wall time of each
-stage, the peak memory of the whole process tree (the run and its worker processes, sampled from
-/proc every 0.2 s) during each stage, and the record counts of the published catalogue.
+new) and night 2 (nothing changed upstream). For each night it prints the wall time and CPU time
+of each stage, the total, the peak memory of the whole process tree (the run and its worker
+processes, sampled from /proc every 0.2 s) during each stage, the record counts of the published
+catalogue, and then the night 2 / night 1 ratio. It also prints the bed's true duplicate share
+(from the generator) beside the share the matcher merged.
 `--scales 100000,300000,1000000` runs several sizes and prints how each stage grows.
+
+The nights run from a copy of placecat's code taken at the start (so edits made to the working
+tree meanwhile neither change what is measured nor count as "the code changed" on night 2).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -33,10 +39,14 @@ PY = sys.executable
 print = __import__("functools").partial(print, flush=True)  # progress shows as it happens
 
 
-# -- memory of a process tree ----------------------------------------------------------------------
-def session_rss_bytes(sid: int) -> int:
-    """Resident memory of every process in session `sid` (the run and all its workers)."""
-    total = 0
+# -- memory and CPU of a process tree --------------------------------------------------------------
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def session_usage(sid: int) -> tuple[int, dict[int, int]]:
+    """Resident memory of every process in session `sid` (the run and all its workers), and the
+    CPU ticks (user + system) each has used so far."""
+    total, ticks = 0, {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -45,32 +55,56 @@ def session_rss_bytes(sid: int) -> int:
                 fields = f.read().rsplit(")", 1)[1].split()
             if int(fields[3]) != sid:  # field 6 of stat: session id
                 continue
+            ticks[int(entry.name)] = int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
             with open(f"/proc/{entry.name}/statm") as f:
                 total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, IndexError, ValueError):
             continue
-    return total
+    return total, ticks
 
 
 class MemorySampler(threading.Thread):
+    """Every 0.2 s: the tree's memory, and its CPU seconds so far (each process at its last sample,
+    so a process that lives less than 0.2 s is missed; the whole run's CPU also comes from
+    getrusage of the reaped run, see run_night)."""
+
     def __init__(self, sid: int, every: float = 0.2):
         super().__init__(daemon=True)
         self.sid, self.every, self.samples, self.stop = sid, every, [], threading.Event()
+        self.cpu_ticks: dict[int, int] = {}
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.samples.append((time.time(), session_rss_bytes(self.sid)))
+            rss, ticks = session_usage(self.sid)
+            self.cpu_ticks.update(ticks)
+            self.samples.append((time.time(), rss, sum(self.cpu_ticks.values()) / TICK))
             time.sleep(self.every)
 
     def peak(self, start: float = 0, end: float = float("inf")) -> int:
-        return max((b for t, b in self.samples if start <= t <= end), default=0)
+        return max((b for t, b, _ in self.samples if start <= t <= end), default=0)
+
+    def cpu_between(self, start: float, end: float) -> float:
+        before = [c for t, _, c in self.samples if t <= start]
+        upto = [c for t, _, c in self.samples if t <= end]
+        return (upto[-1] if upto else 0.0) - (before[-1] if before else 0.0)
 
 
 # -- the bed ---------------------------------------------------------------------------------------
-def start_server(records: int, latency_ms: float, cache: Path) -> tuple[subprocess.Popen, str]:
+CODE_DIRS = ("connectors", "dedupe", "quality", "warehouse", "pipelines", "benchmarks")
+
+
+def freeze_code(dest: Path) -> Path:
+    """A copy of placecat's packages to run the nights from (one code version for the whole run)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    for name in CODE_DIRS:
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dest
+
+
+def start_server(records: int, latency_ms: float, cache: Path, code: Path) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([PY, "-m", "benchmarks.national.server", "--records", str(records),
                              "--latency-ms", str(latency_ms), "--cache", str(cache)],
-                            cwd=REPO, stdout=subprocess.PIPE, text=True, start_new_session=True)
+                            cwd=code, stdout=subprocess.PIPE, text=True, start_new_session=True)
     line = proc.stdout.readline().strip()
     if not line.startswith("listening on "):
         raise SystemExit(f"the test-bed server did not start: {line}")
@@ -106,12 +140,14 @@ def prerender(base: str, records: int, per_page: int = 500) -> float:
 
 
 # -- one night -------------------------------------------------------------------------------------
-def run_night(sources: Path, db: Path, workers: int, label: str, timeout: float) -> dict:
-    timings = db.parent / f"timings-{label}.json"
+def run_night(sources: Path, db: Path, workers: int, label: str, timeout: float, code: Path) -> dict:
+    timings = db.parent / f"timings-{label.split(' (')[0].replace(' ', '-')}.json"
+    timings.unlink(missing_ok=True)
     started = time.time()
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen([PY, "-m", "pipelines.cli", "run", "--sources", str(sources), "--db", str(db),
                              "--workers", str(workers), "--timings", str(timings)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=code, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     sampler = MemorySampler(proc.pid)
     sampler.start()
@@ -122,12 +158,19 @@ def run_night(sources: Path, db: Path, workers: int, label: str, timeout: float)
         out, err = proc.communicate()
         err += f"\n(killed after {timeout:.0f} s)"
     ended = time.time()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     sampler.stop.set()
     sampler.join()
-    stages = json.loads(timings.read_text())["stages"] if timings.exists() else {}
-    rows = [(name, e - s, sampler.peak(s, e)) for name, (s, e) in sorted(stages.items(), key=lambda kv: kv[1][0])]
-    return {"label": label, "exit": proc.returncode, "total": ended - started, "peak": sampler.peak(),
-            "stages": rows, "summary": out, "stderr": err.strip().splitlines()[-3:]}
+    doc = json.loads(timings.read_text()) if timings.exists() else {}
+    stages = doc.get("stages", {})
+    rows = [(name, e - s, sampler.cpu_between(s, e), sampler.peak(s, e))
+            for name, (s, e) in sorted(stages.items(), key=lambda kv: kv[1][0])]
+    # CPU of the reaped run and every descendant it reaped (worker processes included).
+    cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
+    return {"label": label, "exit": proc.returncode, "total": ended - started, "cpu": cpu,
+            "cpu_sampled": sampler.cpu_between(started, ended), "peak": sampler.peak(),
+            "stages": rows, "summary": out, "stderr": err.strip().splitlines()[-3:],
+            "build_skipped": doc.get("build_skipped"), "build_reason": doc.get("build_reason", "")}
 
 
 def counts(db: Path) -> dict:
@@ -146,12 +189,17 @@ def counts(db: Path) -> dict:
                 "catalogue file MB": round(db.stat().st_size / 2**20)}
 
 
-def print_night(n: dict) -> None:
+def print_night(n: dict, db: Path) -> None:
     mb = lambda b: f"{b / 2**20:,.0f} MB"  # noqa: E731
-    print(f"\n== {n['label']}: exit {n['exit']}, total {n['total']:.1f} s, peak memory {mb(n['peak'])}")
-    print(f"   {'stage':<44} {'wall s':>8} {'peak':>10}")
-    for name, secs, peak in n["stages"]:
-        print(f"   {name:<44} {secs:>8.1f} {mb(peak):>10}")
+    print(f"\n== {n['label']}: exit {n['exit']}, total {n['total']:.1f} s wall, CPU {n['cpu']:.1f} s by getrusage "
+          f"of the reaped tree / {n['cpu_sampled']:.1f} s sampled from /proc, peak memory {mb(n['peak'])}")
+    print(f"   catalogue {'NOT rebuilt' if n['build_skipped'] else 'rebuilt'}: {n['build_reason']}")
+    print(f"   {'stage':<44} {'wall s':>8} {'CPU s':>8} {'peak':>10}")
+    for name, secs, cpu, peak in n["stages"]:
+        print(f"   {name:<44} {secs:>8.1f} {cpu:>8.1f} {mb(peak):>10}")
+    print(f"   {'TOTAL (process start to exit)':<44} {n['total']:>8.1f} {max(n['cpu'], n['cpu_sampled']):>8.1f} {mb(n['peak']):>10}")
+    n["counts"] = counts(db)
+    print("   counts: " + json.dumps(n["counts"]))
     tail = [line for line in n["summary"].splitlines() if line and not line.startswith(("council-", "active-"))]
     for line in tail[-6:]:
         print("   " + line)
@@ -159,9 +207,23 @@ def print_night(n: dict) -> None:
         print("   stderr: " + " | ".join(n["stderr"]))
 
 
+def print_overlap(records: int, c: dict) -> None:
+    """The bed's true duplicate share (from the generator) and the share the matcher merged."""
+    from benchmarks.national import feeds as bed
+
+    n, copies = bed.duplicate_share(records)
+    print(f"   duplicates in the bed: {copies:,} of {n:,} records are copies of another listed record "
+          f"= {copies / n:.1%} (nominal: {bed.NEIGHBOUR_SHARE}% of council records after the first, "
+          f"{bed.OA_SHARED_SHARE}% of OpenActive items)")
+    in_clusters, golden = c.get("source records in clusters"), c.get("golden services")
+    if in_clusters:
+        print(f"   merged by the matcher: {in_clusters - golden:,} of {in_clusters:,} = {(in_clusters - golden) / in_clusters:.1%}")
+
+
 def measure(records: int, latency_ms: float, workers: int, workdir: Path, timeout: float) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
-    server, base = start_server(records, latency_ms, workdir / "page-cache")
+    code = freeze_code(workdir / "code")
+    server, base = start_server(records, latency_ms, workdir / "page-cache", code)
     try:
         sources = workdir / "sources.yaml"
         with urllib.request.urlopen(base + "/sources.yaml") as r:
@@ -170,17 +232,18 @@ def measure(records: int, latency_ms: float, workers: int, workdir: Path, timeou
         print(f"   pages rendered and cached by the server in {prerender(base, records):.0f} s (not timed)")
         db = workdir / "out" / "placecat.duckdb"
         db.parent.mkdir(exist_ok=True)
-        night1 = run_night(sources, db, workers, "night 1 (all new)", timeout)
-        print_night(night1)
-        c = counts(db)
-        print("   counts: " + json.dumps(c))
-        night2 = run_night(sources, db, workers, "night 2 (no upstream change)", timeout)
-        print_night(night2)
+        night1 = run_night(sources, db, workers, "night 1 (all new)", timeout, code)
+        print_night(night1, db)
+        print_overlap(records, night1["counts"])
+        night2 = run_night(sources, db, workers, "night 2 (no upstream change)", timeout, code)
+        print_night(night2, db)
         ratio = night2["total"] / night1["total"] if night1["total"] else 0
-        print(f"   night 2 / night 1 = {ratio:.1%}")
+        cpu1, cpu2 = (max(n["cpu"], n["cpu_sampled"]) for n in (night1, night2))
+        cpu_ratio = cpu2 / cpu1 if cpu1 else 0
+        print(f"\n   night 2 / night 1 = {ratio:.1%} of the wall time, {cpu_ratio:.1%} of the CPU time")
         with urllib.request.urlopen(base + "/stats") as r:
             print("   server requests (both nights and the warm-up): " + r.read().decode())
-        return {"records": records, "night1": night1, "night2": night2, "counts": c}
+        return {"records": records, "night1": night1, "night2": night2, "counts": night1["counts"]}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -202,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     results = [measure(n, args.latency_ms, args.workers, root / f"n{n}", args.timeout) for n in scales]
     if len(results) > 1:
         print("\n### how each stage grows (night 1 wall seconds)")
-        names = [name for name, _, _ in results[0]["night1"]["stages"]]
+        names = [name for name, *_ in results[0]["night1"]["stages"]]
         print(f"   {'stage':<44}" + "".join(f"{r['records']:>12,}" for r in results))
         for name in names + ["TOTAL"]:
             cells = []
@@ -210,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                 if name == "TOTAL":
                     cells.append(r["night1"]["total"])
                 else:
-                    cells.append(next((s for n, s, _ in r["night1"]["stages"] if n == name), float("nan")))
+                    cells.append(next((s for n, s, *_ in r["night1"]["stages"] if n == name), float("nan")))
             print(f"   {name:<44}" + "".join(f"{c:>12.1f}" for c in cells))
     if not args.workdir:
         shutil.rmtree(root, ignore_errors=True)
