@@ -12,6 +12,11 @@ Two ways in:
   ``connectors.http.HttpClient`` (retries, Retry-After, time budget, politeness, lenient JSON).
   Page hashes and ETag/Last-Modified validators are kept in the harvest state, so an unchanged
   feed costs one conditional request per page and keeps the snapshot in force.
+  The harvest streams: pages are read in order, a few ahead, and each page's services (with
+  their details) go to the snapshot writer, which writes them to DuckDB in batches, as soon as
+  the page is in; then the page is let go. Each service is stored as the JSON text the server
+  sent (the page is parsed once, ``parse_page_text``). The snapshot is only promoted when the
+  harvest is complete, so a failure part-way still leaves the last good snapshot in force.
 - ``path:`` local files (a folder of ``/services`` pages, one JSON dump or JSON Lines).
 
 Raw records are stored as fetched, with record type ``service`` (v3) or ``service_v1`` (v1);
@@ -23,7 +28,7 @@ import hashlib
 import json
 import re
 from collections import deque
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -164,22 +169,6 @@ def detect_version(client: HttpClient, base: str, pinned: Any = None) -> tuple[s
         return "1", "GET / is not JSON"
     found = version_from_root(doc)
     return (found, "GET / says so") if found else ("1", "GET / names no version")
-
-
-def map_concurrently(fn, keys, workers: int, name: str) -> dict:
-    """{key: fn(key)} with bounded threads; the first failure cancels what has not started and is raised."""
-    out = {}
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
-        futures = {pool.submit(fn, k): k for k in keys}
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for f in pending:
-            f.cancel()
-        for f in done:
-            if f.exception() is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise f.exception()
-            out[futures[f]] = f.result()
-    return out
 
 
 @dataclass
@@ -327,8 +316,11 @@ def parse_page_body(body: bytes, url: str) -> tuple[Any, list[str] | None]:
 
 def storable_text(text: str) -> bool:
     """Can an item's served text be stored as its raw payload? Not with raw control characters
-    (valid only to our lenient parser, not to DuckDB's JSON type), nor NaN/Infinity."""
+    (valid only to our lenient parser, not to DuckDB's JSON type), nor NaN/Infinity, nor
+    ``\\u`` escapes (which make ``normalise`` repair every string, to be safe)."""
     if "NaN" in text or "Infinity" in text:
+        return False
+    if "\\u" in text:  # \u escapes: re-serialised without them, so normalising needs no full repair pass
         return False
     return text.isprintable() or not _RAW_CONTROL.search(text)  # isprintable: a quick "no control characters"
 

@@ -39,7 +39,7 @@ def repair_text(value):
     if not isinstance(value, str) or not value:
         return value
     if value.isascii() or not _MOJIBAKE_HINT.search(value):
-        return _CONTROL_RE.sub("", value) if _CONTROL_RE.search(value) else value
+        return _CONTROL_RE.sub("", value) if not value.isprintable() and _CONTROL_RE.search(value) else value
     return _fix_mojibake(value)
 
 
@@ -55,7 +55,8 @@ def json_needs_repair(text: str) -> bool | str:
     """Could the strings of this JSON text hold mojibake or control characters? Most records are
     plain (ASCII, or UTF-8 without mojibake) and skip the repair pass: False. True: every string
     needs ``repair_text``; "mojibake": only the non-ASCII ones do."""
-    if "\\u" in text or _CONTROL_RE.search(text):  # escapes may hide control characters (or mojibake)
+    # Escapes may hide control characters (or mojibake). isprintable() is a quick "none here".
+    if "\\u" in text or (not text.isprintable() and _CONTROL_RE.search(text)):
         return True
     if not text.isascii() and _MOJIBAKE_HINT.search(text):
         return "mojibake"
@@ -155,11 +156,64 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
+_SPACES_RE = re.compile(r"[ \t\f\v]+")
+_BLANK_LINES_RE = re.compile(r"\n{3,}")
+
+
 def _tidy(text: str) -> str:
     text = text.replace("\xa0", " ").replace("\r\n", "\n").replace("\r", "\n")
-    lines = [re.sub(r"[ \t\f\v]+", " ", line).strip() for line in text.split("\n")]
+    lines = [_SPACES_RE.sub(" ", line).strip() for line in text.split("\n")]
     out = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", out).strip()
+    return _BLANK_LINES_RE.sub("\n\n", out).strip()
+
+
+# A well-formed tag: a name of letters and digits, attributes with quoted or plain values.
+_SIMPLE_TAG_RE = re.compile(
+    r"<(/?)([a-zA-Z][a-zA-Z0-9]*)"
+    r"((?:\s+[a-zA-Z_:][-a-zA-Z0-9_:.]*(?:\s*=\s*(?:\"[^\"<>]*\"|'[^'<>]*'|[^\s\"'=<>`]+))?)*)\s*/?>")
+
+
+def _simple_html_parts(value: str) -> list[str] | None:
+    """What ``_TextExtractor`` collects from HTML made only of well-formed tags, found with one
+    regex instead of the stdlib parser (most feed descriptions: <p>, <b>, <ul><li>, <br/>).
+    None for anything else (comments, script/style, a stray '<'): the parser handles that."""
+    parts: list[str] = []
+    pos = 0
+    for m in _SIMPLE_TAG_RE.finditer(value):
+        data = value[pos:m.start()]
+        if "<" in data:
+            return None
+        if data:
+            parts.append(unescape(data) if "&" in data else data)
+        pos = m.end()
+        closing, tag, attrs = m.group(1), m.group(2).lower(), m.group(3)
+        if tag in _SKIP_TAGS:
+            return None
+        self_closing = m.group(0).endswith("/>")
+        if closing:
+            if attrs or self_closing:
+                return None
+            if tag in _BLOCK_TAGS:
+                parts.append("\n\n")
+        elif self_closing:
+            if tag == "br":
+                parts.append("\n")
+            elif tag == "hr":
+                parts.append("\n\n")
+        elif tag == "br":
+            parts.append("\n")
+        elif tag == "li":
+            parts.append("\n- ")
+        elif tag in ("td", "th"):
+            parts.append(" ")
+        elif tag in _BLOCK_TAGS:
+            parts.append("\n\n")
+    rest = value[pos:]
+    if "<" in rest:
+        return None
+    if rest:
+        parts.append(unescape(rest) if "&" in rest else rest)
+    return parts
 
 
 def html_to_text(value):
@@ -170,6 +224,14 @@ def html_to_text(value):
         value = str(value)
     if "<" not in value:
         return _tidy(unescape(value) if "&" in value else value)
+    parts = _simple_html_parts(value)
+    if parts is not None:
+        return _tidy("".join(parts))
+    return html_to_text_by_parser(value)
+
+
+def html_to_text_by_parser(value: str) -> str:
+    """``html_to_text`` by the stdlib HTML parser (any HTML, however odd)."""
     parser = _TextExtractor()
     try:
         parser.feed(value)

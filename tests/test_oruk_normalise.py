@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from connectors.oruk import deep_repair, normalise, normalise_v3_service
 from connectors.oruk_v1 import normalise_v1_service, weekday_to_byday
 from connectors.staging import StagingRows
-from connectors.text import html_to_text, json_needs_repair, repair_mojibake_in_json, repair_text
+from connectors.text import html_to_text, html_to_text_by_parser, json_needs_repair, repair_mojibake_in_json, repair_text
 from connectors.vocab import canonical_esd_id, canonical_term, esd_vocabulary
 from tests.support.orukfeeds import bristol_services, generated_v3_service, v1_detail
 
@@ -201,6 +201,20 @@ def test_mojibake_repaired_in_the_json_text_equals_repairing_the_parsed_strings(
 def test_mojibake_in_keys_is_left_alone_and_values_are_repaired():
     text = json.dumps({"Â£key": "Â£5", "n": ["CafÃ©", "ok é"], "d": "say \"Â£\""}, ensure_ascii=False)
     assert json.loads(repair_mojibake_in_json(text)) == {"Â£key": "£5", "n": ["Café", "ok é"], "d": 'say "£"'}
+
+
+_HTML_PIECES = st.sampled_from([
+    "<p>", "</p>", "<P>", "<br>", "<br/>", "<br />", "<hr/>", "<li>", "</li>", "<ul>", "</ul>", "<td>", "<th>",
+    "<b>", "</b>", '<a href="x">', "<a href=x/>", "<a href='y'>", "</a>", '<div class="c">', "</div>", "<script>",
+    "</script>", "<!-- c -->", "<", ">", "&amp;", "&pound;", "&", "&#163;", "&nbsp;", " ", "\n", "\r\n", "text",
+    "é", "</ p>", "<p/>", "</p >", "<h1>", "</h1>", "<x-y>", "<a b>", "<title>", "</br>", "&amp", "<3"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_HTML_PIECES, max_size=12).map("".join))
+def test_plain_text_of_simple_html_is_what_the_html_parser_gives(html):
+    # The quick path (one regex over well-formed tags) must agree with the stdlib parser.
+    assert html_to_text(html) == html_to_text_by_parser(html)
 
 
 # -- mangled input ----------------------------------------------------------------------------------
