@@ -10,7 +10,10 @@ import dagster as dg
 from connectors.base import harvest_source, normalise_source
 from connectors.dropfolder import FILE_TAG, source_for_file
 from pipelines.resources import PlacecatResource
-from warehouse import nightly
+from warehouse import nightly, unchanged
+
+# A run with this tag builds the catalogue whatever its inputs (`placecat run` decides before it starts).
+FULL_BUILD_TAG = "placecat/full_build"
 
 GROUP_SOURCES = "sources"
 GROUP_CATALOGUE = "catalogue"
@@ -48,13 +51,22 @@ def build_source_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
     return [raw_harvest, source_staging]
 
 
-@dg.asset(deps=["source_staging"], group_name=GROUP_CATALOGUE, compute_kind="duckdb",
-          description="Every source's last good snapshot loaded into staging.* of this run's catalogue build.")
-def staging(context: dg.AssetExecutionContext, placecat: PlacecatResource) -> dg.MaterializeResult:
+@dg.asset(deps=["source_staging"], group_name=GROUP_CATALOGUE, compute_kind="duckdb", output_required=False,
+          description="Every source's last good snapshot loaded into staging.* of this run's catalogue build. "
+                      "Not materialised (and nothing downstream runs) on a night when no input of the published "
+                      "catalogue changed: that night's run, source statuses and scorecard are recorded instead.")
+def staging(context: dg.AssetExecutionContext, placecat: PlacecatResource):
+    if not context.run.tags.get(FULL_BUILD_TAG):
+        decision = unchanged.decide(placecat.sources(), placecat.db, rebuild_after_days=placecat.rebuild_after_days)
+        if decision.skip:
+            unchanged.record_unchanged_night(placecat.db, context.run_id, decision, {"dagster_run_id": context.run_id})
+            context.log.info(f"catalogue not rebuilt: {decision.reason}; serving run {decision.built_by}'s build")
+            return
+        context.log.info(f"catalogue rebuilt: {decision.reason}")
     out = nightly.stage_sources(placecat.db, context.run_id, placecat.sources())
     statuses = {s["source_id"]: s["status"] for s in out["sources"]}
-    return dg.MaterializeResult(metadata={"staging_services": out["staging_services"],
-                                          "source_status": dg.MetadataValue.json(statuses)})
+    yield dg.MaterializeResult(metadata={"staging_services": out["staging_services"],
+                                         "source_status": dg.MetadataValue.json(statuses)})
 
 
 @dg.asset(deps=[staging], group_name=GROUP_CATALOGUE, compute_kind="duckdb",

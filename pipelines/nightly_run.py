@@ -25,7 +25,7 @@ import duckdb
 
 from connectors.config import ConfigError, load_sources
 from connectors.snapshot import SourceStore
-from pipelines.assets import CROSS_SOURCE_ASSETS, build_source_assets
+from pipelines.assets import CROSS_SOURCE_ASSETS, FULL_BUILD_TAG, build_source_assets
 from pipelines.checks import ALL_CHECKS
 from pipelines.resources import PlacecatResource
 from warehouse.build import PublishError, run_lock, state_dir_for
@@ -123,7 +123,8 @@ def run_nightly(sources_file: str | Path, db_path: str | Path, full_reread: bool
         if decision.skip:
             return _record_unchanged(config, db_path, state_dir, decision, stages)
         result = dg.materialize([*CROSS_SOURCE_ASSETS, *ALL_CHECKS], resources={"placecat": resource},
-                                instance=instance, raise_on_error=False, run_config=QUIET_RUN_CONFIG)
+                                instance=instance, raise_on_error=False, run_config=QUIET_RUN_CONFIG,
+                                tags={FULL_BUILD_TAG: "1"})
     out = NightlyResult(published=result.success, db_path=db_path, run_id=result.run_id, build_reason=decision.reason)
     out.stages = {**stages, **_stage_times(instance, result.run_id)}
     for ev in result.get_asset_check_evaluations():

@@ -12,6 +12,7 @@ import dagster as dg
 
 from connectors.config import SourcesConfig, load_sources
 from warehouse.build import state_dir_for
+from warehouse.unchanged import REBUILD_AFTER_DAYS
 
 SAMPLE_SOURCES = Path(__file__).parent / "sample" / "sources.yaml"
 
@@ -21,6 +22,8 @@ class PlacecatResource(dg.ConfigurableResource):
 
     sources_file: str
     db_path: str
+    # Rebuild at least this often even when no input changed (warehouse/unchanged.py).
+    rebuild_after_days: int = REBUILD_AFTER_DAYS
 
     def sources(self) -> SourcesConfig:
         return load_sources(self.sources_file)

@@ -180,6 +180,10 @@ def age_source_without_touching_its_snapshot(db: Path, source_id: str, days: int
         con.execute("UPDATE meta.info SET value = ? WHERE key = 'harvested_at'", [json.dumps(when.isoformat())])
     assert snap.stat().st_size == st.st_size
     os.utime(snap, ns=(st.st_atime_ns, st.st_mtime_ns))
+    # The catalogue recorded that snapshot's harvest time too (a skipped night reads it there).
+    with duckdb.connect(str(db)) as con:
+        con.execute(f"UPDATE ops.source_status SET snapshot_harvested_at = snapshot_harvested_at - INTERVAL {days} DAY "
+                    "WHERE source_id = ?", [source_id])
 
 
 def test_a_stale_source_is_recorded_and_a_dropped_one_rebuilds(bed):
@@ -213,3 +217,30 @@ def test_kill_9_while_publishing_an_unchanged_night_leaves_the_catalogue_intact(
     out = run_ok(sources, db)
     assert "catalogue not rebuilt" in out and "catalogue published" in out, out
     assert list((db.with_name(db.name + ".state") / "build").glob("*.duckdb*")) == []
+
+
+def test_the_dagster_catalogue_job_skips_its_steps_on_an_unchanged_night(bed):
+    import dagster as dg
+
+    from pipelines.assets import CROSS_SOURCE_ASSETS, build_source_assets
+    from pipelines.checks import ALL_CHECKS
+    from pipelines.resources import PlacecatResource
+
+    sources, db = bed
+    night1_run = last_build(db)
+    before = catalogue_rows(db)
+    resource = PlacecatResource(sources_file=str(sources), db_path=str(db))
+    ids = ["leeds-council", "leeds-nhs-directory", "leeds-vcs-directory"]
+    source_assets = build_source_assets(dg.StaticPartitionsDefinition(ids))
+    instance = dg.DagsterInstance.ephemeral()
+    for sid in ids:
+        assert dg.materialize(source_assets, partition_key=sid, resources={"placecat": resource}, instance=instance).success
+    res = dg.materialize([*CROSS_SOURCE_ASSETS, *ALL_CHECKS], resources={"placecat": resource}, instance=instance)
+    assert res.success
+    # staging recorded the night and materialised nothing, so no later step ran.
+    assert res.get_asset_materialization_events() == []
+    assert catalogue_rows(db) == before
+    row = query(db, "SELECT status, summary->>'$.catalogue_built_by', summary->>'$.dagster_run_id' FROM ops.run "
+                    "WHERE run_id = ?", [res.run_id])
+    assert row == [("published", night1_run, res.run_id)]
+    assert query(db, "SELECT count(*) FROM quality.source_health WHERE run_id = ?", [res.run_id])[0][0] == 3

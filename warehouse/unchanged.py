@@ -31,8 +31,8 @@ from pathlib import Path
 import duckdb
 
 from connectors.config import SourcesConfig
-from connectors.snapshot import utcnow
-from warehouse.build import (LoadedSource, PublishError, open_previous, plan_sources, publish_build,
+from connectors.snapshot import SnapshotInfo, SourceStore, utcnow
+from warehouse.build import (LoadedSource, PublishError, _served_from, open_previous, plan_sources, publish_build,
                              record_source_status, start_copy_build, state_dir_for)
 from warehouse.inputs import build_inputs, differences
 
@@ -56,26 +56,58 @@ def published_build(db_path: Path) -> dict | None:
     try:
         row = con.execute("SELECT run_id, summary FROM ops.run WHERE status = 'published' "
                           "ORDER BY started_at DESC LIMIT 1").fetchone()
-    except duckdb.Error:
-        return None
+        if row is None:
+            return None
+        # What that run knew of each snapshot it served, so tonight need not open them all again.
+        served = {(r[0], r[1]): (r[2], r[3]) for r in con.execute(
+            "SELECT source_id, snapshot_version, snapshot_harvested_at, records_in FROM ops.source_status "
+            "WHERE run_id = ? AND snapshot_version IS NOT NULL", [row[0]]).fetchall()}
+    except duckdb.Error as exc:
+        raise PublishError(f"{db_path}: cannot read its run history ({str(exc).splitlines()[0][:160]})") from None
     finally:
         con.close()
-    if row is None:
-        return None
     summary = json.loads(row[1]) if row[1] else {}
-    return {"run_id": row[0], **summary}
+    return {"run_id": row[0], **summary, "served": served}
+
+
+def _plan(state_dir: Path, config: SourcesConfig, served: dict) -> list[LoadedSource]:
+    """plan_sources, reading a snapshot's harvest time and record count from the published
+    catalogue when it recorded that very snapshot version (opening 200 snapshot files costs
+    seconds); a version it does not know is read from the snapshot itself."""
+    now = utcnow()
+    planned = []
+    for source in config.enabled:
+        store = SourceStore(state_dir, source.id)
+        pointer = store.root / "CURRENT"
+        version = pointer.read_text().strip() if pointer.exists() else None
+        path = store.snapshots / f"{version}.duckdb"
+        known = served.get((source.id, version))
+        if known is None or not path.exists():
+            planned += plan_sources(state_dir, SourcesConfig(config.path, [source]))
+            continue
+        attempt = store.read_status() or {}
+        harvested_at, records_in = known
+        cur = SnapshotInfo(source.id, version, path, {"harvested_at": harvested_at.isoformat() if harvested_at else None,
+                                                      "records_in": records_in or 0})
+        planned.append(_served_from(source, cur, attempt.get("status", "no-data"),
+                                    attempt.get("message", "never harvested"), attempt, now))
+    return planned
 
 
 def decide(config: SourcesConfig, db_path: Path, full_reread: bool = False,
            rebuild_after_days: int = REBUILD_AFTER_DAYS) -> Decision:
     """Whether tonight's catalogue must be built, or the published one is still what it would be."""
-    planned = plan_sources(state_dir_for(db_path), config)
-    inputs = build_inputs(config.path, db_path, {p.source_id: p.served for p in planned})
-    if full_reread:
-        return Decision(False, "--full-reread asks for a full build", planned=planned, inputs=inputs)
     try:
         last = published_build(db_path)
     except PublishError:
+        last, unreadable = None, True
+    else:
+        unreadable = False
+    planned = _plan(state_dir_for(db_path), config, (last or {}).get("served", {}))
+    inputs = build_inputs(config.path, db_path, {p.source_id: p.served for p in planned})
+    if full_reread:
+        return Decision(False, "--full-reread asks for a full build", planned=planned, inputs=inputs)
+    if unreadable:
         return Decision(False, "the published catalogue cannot be read", planned=planned, inputs=inputs)
     if last is None:
         return Decision(False, "no catalogue published yet", planned=planned, inputs=inputs)
