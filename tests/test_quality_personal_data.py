@@ -147,3 +147,18 @@ def test_detect_in_staging_reports_masked_findings_per_source_and_record(catalog
         ("bristol", "rec-a", "extras", "personal_email", "s*********n@thecareforum.org.uk"),
     ]
     assert "07597922718" not in json.dumps(con.execute("SELECT * FROM quality.personal_data").fetchall())
+
+
+def test_identifiers_that_read_like_mobile_numbers_survive_the_scrub(catalogue_con):
+    """About one UUID in 10,000 starts '07nnnnnn-nnn': the scrub must leave keys alone (it once masked
+    golden ids, and the catalogue's checks refused to publish)."""
+    con = catalogue_con
+    odd = "07392238-152c-47b6-9617-81b7609c4a01"
+    assert scrub_text(odd) != odd                     # as free text it does read like a mobile number
+    con.execute("INSERT INTO catalogue.service (id, organization_id, name) VALUES (?, 'o2', 'Chess club')", [odd])
+    con.execute("INSERT INTO catalogue.service_source (service_id, source_id, source_record_id, staging_id) "
+                "VALUES (?, 'src', '07392238-152c', 'x')", [odd])
+    scrub_catalogue(con, "r")
+    assert con.execute("SELECT count(*) FROM catalogue.service WHERE id = ?", [odd]).fetchone()[0] == 1
+    assert con.execute("SELECT service_id, source_record_id FROM catalogue.service_source").fetchall() == [(odd, "07392238-152c")]
+    assert record_residue(con, "r") == 0
