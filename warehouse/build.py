@@ -34,7 +34,8 @@ HISTORY_TABLES = ("ops.run", "ops.source_status", "publish.change", "quality.sou
 PREVIOUS_TABLES = ("catalogue.service", "catalogue.service_source", "catalogue.replaced_by",
                    "publish.service_digest",
                    # incremental matching (dedupe.nightly_match): last run's keys, scored pairs and model
-                   "catalogue.match_record", "catalogue.match_pair", "catalogue.match_model")
+                   "catalogue.match_record", "catalogue.match_pair", "catalogue.match_model",
+                   "catalogue.match_cluster", "catalogue.match_block_key")
 ISSUE_HISTORY_RUNS = 30
 
 
