@@ -243,6 +243,16 @@ _DECODER = json.JSONDecoder(strict=False)
 _RAW_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
+def _after_value(text: str, i: int, close: str) -> tuple[int, bool]:
+    """Past the ',' (or the closing bracket) that must follow a value: (next position, closed?)."""
+    i = _WS.match(text, i).end()
+    if text[i:i + 1] == ",":
+        return _WS.match(text, i + 1).end(), False
+    if text[i:i + 1] == close:
+        return i + 1, True
+    raise ValueError(f"expected ',' or '{close}'")
+
+
 def parse_page_text(text: str) -> tuple[Any, list[str] | None]:
     """A /services page parsed once, with the JSON text of each item of its ``contents`` /
     ``content`` list (so raw records are stored as served, not re-serialised). Returns
@@ -276,27 +286,17 @@ def parse_page_text(text: str) -> tuple[Any, list[str] | None]:
                         item, end = _DECODER.raw_decode(text, i)
                         items.append(item)
                         texts.append(text[i:end])
-                        i = ws(text, end).end()
-                        if text[i:i + 1] == ",":
-                            i = ws(text, i + 1).end()
-                        elif text[i:i + 1] == "]":
-                            i += 1
+                        i, closed = _after_value(text, end, "]")
+                        if closed:
                             break
-                        else:
-                            raise ValueError("expected ',' or ']'")
                 doc[key] = items
                 texts_by_key[key] = texts
             else:
                 doc[key], i = _DECODER.raw_decode(text, i)
                 texts_by_key.pop(key, None)
-            i = ws(text, i).end()
-            if text[i:i + 1] == ",":
-                i = ws(text, i + 1).end()
-            elif text[i:i + 1] == "}":
-                i += 1
+            i, closed = _after_value(text, i, "}")
+            if closed:
                 break
-            else:
-                raise ValueError("expected ',' or '}'")
     if ws(text, i).end() != len(text):
         raise ValueError("extra data after the page")
     key = "contents" if isinstance(doc.get("contents"), list) else "content"

@@ -138,7 +138,8 @@ def install_key_macros(con: duckdb.DuckDBPyConnection) -> None:
         """CREATE OR REPLACE MACRO web_key_of(h, p) AS (
             CASE WHEN h IS NULL THEN NULL WHEN host_is_shared(h) THEN h || p ELSE reg_domain(h) END)""",
         "CREATE OR REPLACE MACRO web_key(u) AS (web_key_of(web_host(u), web_path(u)))",
-        "CREATE OR REPLACE MACRO web_page(u) AS (CASE WHEN web_host(u) IS NOT NULL THEN web_host(u) || web_path(u) END)",
+        "CREATE OR REPLACE MACRO web_page_of(h, p) AS (CASE WHEN h IS NOT NULL THEN h || p END)",
+        "CREATE OR REPLACE MACRO web_page(u) AS (web_page_of(web_host(u), web_path(u)))",
         "CREATE OR REPLACE MACRO email_norm(e) AS (CASE WHEN contains(e, '@') THEN lower(trim(replace(e, 'mailto:', ''))) END)",
         # email_domain_key_of takes the domain of an already normalised address (see web_key_of).
         f"""CREATE OR REPLACE MACRO email_domain_key_of(d) AS (

@@ -200,7 +200,7 @@ def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mi
                list_distinct(list_filter([email_domain_key_of(split_part(email_n, '@', 2)),
                                           email_domain_key_of(split_part(org_email_n, '@', 2))], lambda e: e IS NOT NULL)) AS email_domains,
                web_key_of(url_host, url_path) AS web_key,
-               CASE WHEN url_host IS NOT NULL THEN url_host || url_path END AS web_page,
+               web_page_of(url_host, url_path) AS web_page,
                web_key_of(org_url_host, org_url_path) AS org_web_key,
                list_distinct(list_filter(list_transform(schedule, lambda s: split_part(s, '@', 1)), lambda d: d <> '')) AS days,
                list_distinct(schedule) AS sched,
