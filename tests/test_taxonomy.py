@@ -9,7 +9,7 @@ from warehouse.build import start_build
 from warehouse.taxonomy import (DEFAULT_MAPPING, KeywordClassifier, Mapper, MappingRow, ServiceType, TaxonomyFileError,
                                 ancestors, canonical_esd_id, classify_catalogue, concept_classifier,
                                 concepts_from_activity_list, load_keywords_csv, load_lga_services_csv, load_mapping_csv,
-                                store_lga_services, stem, tokens, vocabulary_keywords)
+                                store_lga_services, stem, tokens, vocabulary_keywords, VocabularyConcept)
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +197,7 @@ def test_activity_vocabulary_lets_untagged_sessions_find_their_esd_type(lga_2015
     zumba = next(c for c in activity_concepts if c.label.lower().startswith("zumba"))
     zumba_type = mapper.lookup_concept(zumba.id, zumba.label, [(a.id, a.label) for a in ancestors(
         zumba, {c.id: c for c in activity_concepts})])[0][0].esd_id
-    assert zumba.label in vocabulary[zumba_type]
+    assert (zumba.label, True) in vocabulary[zumba_type]          # lent through a broader concept
     plain = KeywordClassifier(types, load_keywords_csv())
     lent = KeywordClassifier(types, load_keywords_csv(), vocabulary=vocabulary)
     text = ("Zumba Wed 7pm", "Latin-inspired dance fitness class.")
@@ -211,7 +211,7 @@ def test_concept_classifier_predicts_activities_with_their_uris(activity_concept
     by_id = {c.id: c for c in activity_concepts}
     best = clf.predict("Group Cycling Mon 6pm", "Indoor bike class")[0]
     assert best.esd_id in by_id and by_id[best.esd_id].label == "Indoor Cycling"
-    assert "cycl" in best.keywords          # "group" is a stop word; the stem of "cycling" explains it
+    assert "group cycl" in best.keywords    # the altLabel "group cycling", stemmed, explains it
 
 
 def test_mapped_terms_fall_back_to_broader_terms_and_sources_vocabulary_feeds_inference(tmp_path, lga_2015):
@@ -241,3 +241,37 @@ def test_compounds_match_written_as_one_word_or_two():
     clf = KeywordClassifier([ServiceType("1", "Body Pump"), ServiceType("2", "Aquafit"), ServiceType("3", "Pump track")])
     assert clf.predict("Bodypump Mon 6pm", "")[0].esd_id == "1"
     assert clf.predict("Aqua Fit for over 50s", "")[0].esd_id == "2"
+
+
+def test_a_word_inside_a_known_phrase_counts_only_where_it_is_a_whole_name():
+    types = [ServiceType("1", "Registered body"), ServiceType("2", "Zumba"), ServiceType("3", "Leisure")]
+    clf = KeywordClassifier(types, vocabulary={"3": ["Body Pump", "Zumba Tone"]})
+    best = clf.predict("Body Pump", "")
+    assert [p.esd_id for p in best] == ["3"]                     # "body" is not read apart from "body pump"
+    assert {p.esd_id for p in clf.predict("Zumba Tone", "")} == {"2", "3"}   # "zumba" alone names type 2
+    assert clf.predict("Body", "")[0].esd_id == "1"               # read outside the phrase, it counts
+
+
+def test_generic_words_count_in_phrases_and_as_whole_names_only():
+    types = [ServiceType("1", "Lunch clubs"), ServiceType("2", "Exercise"), ServiceType("3", "Courses")]
+    clf = KeywordClassifier(types, {"2": ["exercise class"]})
+    assert clf.predict("Book club", "") == []                   # "club" out of "lunch club" says nothing
+    assert clf.predict("Lunch club", "")[0].esd_id == "1"
+    assert clf.predict("Exercise class", "")[0].esd_id == "2"
+    assert clf.predict("Pottery class", "") == []
+    assert clf.predict("Courses for adults", "")[0].esd_id == "3"   # a type named by the word alone
+
+
+def test_a_name_the_mapping_table_assigns_itself_is_not_also_lent_by_inheritance():
+    concepts = [VocabularyConcept("urn:gx", "Group Exercise"),
+                VocabularyConcept("urn:cf2", "Cross Fit", broader=("urn:gx",)),
+                VocabularyConcept("urn:cf", "Crossfit"),
+                VocabularyConcept("urn:kb", "Kettlebells", broader=("urn:gx",))]
+    mapper = Mapper([MappingRow("openactive", "", "Group Exercise", "453", "Sports coaching"),
+                     MappingRow("openactive", "", "Crossfit", "451", "Sports facilities")])
+    vocabulary = vocabulary_keywords(concepts, mapper)
+    assert ("Crossfit", False) in vocabulary["451"] and ("Cross Fit", True) in vocabulary["453"]
+    clf = KeywordClassifier([ServiceType("451", "Sports facilities"), ServiceType("453", "Sports coaching")],
+                            vocabulary=vocabulary)
+    assert [p.esd_id for p in clf.predict("Crossfit 6pm", "")] == ["451"]
+    assert clf.predict("Kettlebells", "")[0].esd_id == "453"      # inherited names still count

@@ -32,7 +32,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import duckdb
 import pandas as pd
@@ -258,7 +258,7 @@ STOP_WORDS = frozenset("""
 a about after all also an and any are as at be been but by can for from has have help helps if in into is it its
 may more no not of on or our out over own per so some such than that the their them then there these they this
 those to up us was we were what when where which who will with within without you your service services local
-council people group groups offer offers provide provides provided support available information including can
+council people offer offers provide provides provided support available information including can
 get using use other new one two its any all who how us week weekly day free run runs
 """.split())
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -308,6 +308,13 @@ def tokens(text: str | None) -> list[str]:
     return [stem(t) for t in _TOKEN.findall(text) if t not in STOP_WORDS and len(t) > 1 and not _WHEN.match(t)]
 
 
+# Words that say how a listing runs, not what it is about ("Group Cycle", "Football Coaching
+# Courses", "Swimming Lessons", "Lunch club"): they count inside phrases ("group cycling", "lunch
+# club", "exercise class") and alone only for a type they name by themselves, never as one word
+# out of a longer label, synonym or description.
+GENERIC_WORDS = frozenset(stem(w) for w in "group session class club course lesson programme".split())
+
+
 def load_keywords_csv(path: Path = DEFAULT_KEYWORDS) -> dict[str, list[str]]:
     out: dict[str, list[str]] = defaultdict(list)
     if not Path(path).exists():
@@ -335,6 +342,10 @@ W_LABEL, W_SYNONYM, W_DESCRIPTION = 3.0, 3.0, 0.6
 W_VOCABULARY = 3.0
 # ... but a single word out of a longer lent label ("fit" in "Active Fit", "Cheer Fitness", ...) only hints.
 W_VOCABULARY_PART = 1.0
+# The same for a word out of a hand-written synonym ("low" in "low mood", "loss" in "loss of a loved
+# one"). The LGA labels' own words keep their weight: the list's labels are short, and their words
+# are what the list says the type is about (measured: lowering them costs the LGA-list proxy 3 points).
+W_SYNONYM_PART = 1.0
 # Words in a service's name count more than words in its description.
 W_NAME, W_TEXT = 2.0, 1.0
 FUZZY_CUTOFF = 88
@@ -351,15 +362,28 @@ class KeywordClassifier:
         vocabulary (see ``vocabulary_keywords``), which can run to hundreds for one type."""
         self.types = {t.esd_id: t for t in types}
         synonyms = synonyms or {}
-        vocabulary = {e: v for e, v in (vocabulary or {}).items() if e in self.types}
+        lent_labels = {e: [(v, False) if isinstance(v, str) else tuple(v) for v in labels]
+                       for e, labels in (vocabulary or {}).items() if e in self.types}
+        # A name the mapping table assigns explicitly (through a concept it names) is not lent to
+        # another type by inheritance too: "Crossfit" has its own row (Sports facilities), so the
+        # list's second concept "Cross Fit", under HIIT under Group Exercise (Sports coaching), does
+        # not make "crossfit" a Sports coaching name as well.
+        explicit: dict[str, str] = {}
+        for e, labels in lent_labels.items():
+            for phrase, inherited in labels:
+                if not inherited:
+                    explicit.setdefault(_joined(" ".join(tokens(phrase))), e)
         # keyword (stemmed unigram or bigram) -> {esd_id: weight}
         index: dict[str, dict[str, float]] = defaultdict(dict)
         own: set[tuple[str, str]] = set()   # (keyword, type) pairs from the type's own label/synonyms/description
+        entire: set[tuple[str, str]] = set()   # (word, type) pairs where the word is a whole label or synonym
 
-        def add(kw: str, esd_id: str, weight: float, is_own: bool = True) -> None:
+        def add(kw: str, esd_id: str, weight: float, is_own: bool = True, whole_phrase: bool = False) -> None:
             index[kw][esd_id] = max(index[kw].get(esd_id, 0), weight)
             if is_own:
                 own.add((kw, esd_id))
+            if whole_phrase:
+                entire.add((kw, esd_id))
             if " " in kw:
                 # Compounds are written both ways ("Body Pump" / "Bodypump", "Aqua Fit" / "Aquafit"):
                 # a two-word keyword is also found written as one word.
@@ -367,20 +391,26 @@ class KeywordClassifier:
                 index[joined][esd_id] = max(index[joined].get(esd_id, 0), weight)
 
         for t in self.types.values():
-            for kw in _grams(tokens(t.label)):
-                add(kw, t.esd_id, W_LABEL)
+            toks = tokens(t.label)
+            for kw in _grams(toks):
+                add(kw, t.esd_id, W_LABEL, whole_phrase=len(toks) == 1)
             for phrase in synonyms.get(t.esd_id, []):
-                for kw in _grams(tokens(phrase)):
-                    add(kw, t.esd_id, W_SYNONYM)
+                toks = tokens(phrase)
+                for kw in _grams(toks):
+                    whole = len(toks) == 1 or " " in kw
+                    add(kw, t.esd_id, W_SYNONYM if whole else W_SYNONYM_PART, whole_phrase=len(toks) == 1)
             if use_descriptions:
-                for kw in set(tokens(t.description)):
+                for kw in set(tokens(t.description)) - GENERIC_WORDS:
                     add(kw, t.esd_id, W_DESCRIPTION)
-            for phrase in vocabulary.get(t.esd_id, []):
+            for phrase, inherited in lent_labels.get(t.esd_id, []):
                 toks = tokens(phrase)
                 for kw in _grams(toks):
                     # "Body Pump" names the activity; "body" alone is part of forty labels.
                     whole = len(toks) == 1 or " " in kw
-                    add(kw, t.esd_id, W_VOCABULARY if whole else W_VOCABULARY_PART, is_own=False)
+                    if inherited and whole and explicit.get(_joined(kw), t.esd_id) != t.esd_id:
+                        continue
+                    add(kw, t.esd_id, W_VOCABULARY if whole else W_VOCABULARY_PART, is_own=False,
+                        whole_phrase=len(toks) == 1)
         n = max(len(self.types), 1)
         self.idf = {kw: math.log(1 + n / len(posting)) for kw, posting in index.items()}
         # Types with many keywords would win on volume alone: scores are divided by the square root
@@ -396,6 +426,11 @@ class KeywordClassifier:
         # scores readable), so a prediction is one pass over the postings of the words it contains.
         self.scaled = {kw: {e: w * self.idf[kw] * 10 / self.norm.get(e, 1.0) for e, w in posting.items()}
                        for kw, posting in index.items()}
+        # A word read inside a phrase that is a keyword counts only for the types it names on its
+        # own ("zumba" in "Zumba Tone" for Zumba), not those it is a fragment of ("body" in "Body
+        # Pump" for "CRB Registered Body"); see _grams_of.
+        self.scaled_entire = {kw: {e: w for e, w in posting.items() if (kw, e) in entire}
+                              for kw, posting in self.scaled.items() if " " not in kw}
         self.vocabulary = [kw for kw in index if " " not in kw and len(kw) >= 5]
         self._fuzzy_cache: dict[str, tuple[str, float] | None] = {}
 
@@ -410,14 +445,30 @@ class KeywordClassifier:
         self._fuzzy_cache[token] = hit
         return hit
 
+    def _grams_of(self, toks: list[str]) -> list[tuple[str, bool]]:
+        """The words and two-word phrases of one field, as (keyword, inside a known phrase).
+
+        A word inside a phrase that is itself a keyword ("body pump", "table tennis", "walking
+        football") counts only where it is a whole label or synonym by itself: the phrase names one
+        thing, and its words read apart point elsewhere ("body" to "CRB Registered Body", "walking"
+        to walking groups).
+        """
+        pairs = [f"{a} {b}" for a, b in zip(toks, toks[1:])]
+        known = [p in self.scaled or p.replace(" ", "") in self.scaled for p in pairs]
+        in_phrase = {j for i, hit in enumerate(known) if hit for j in (i, i + 1)}
+        return ([(t, i in in_phrase or t in GENERIC_WORDS) for i, t in enumerate(toks)]
+                + [(p, False) for p, hit in zip(pairs, known) if hit])
+
     def predict(self, name: str | None, description: str | None, top: int = 3) -> list[Prediction]:
         weights: dict[str, float] = {}
         counts: dict[str, int] = defaultdict(int)
+        free: set[str] = set()        # keywords read at least once outside a known phrase
         for field_weight, text in ((W_NAME, name), (W_TEXT, description)):
-            toks = tokens(text)
-            for kw in [*toks, *(f"{a} {b}" for a, b in zip(toks, toks[1:]))]:
+            for kw, in_phrase in self._grams_of(tokens(text)):
                 counts[kw] += 1
                 weights[kw] = max(weights.get(kw, 0), field_weight)
+                if not in_phrase:
+                    free.add(kw)
         # A word the text repeats is likelier its subject; saturating (BM25-style), so ten mentions
         # count little more than three.
         for kw, n in counts.items():
@@ -425,8 +476,10 @@ class KeywordClassifier:
         scores: dict[str, float] = defaultdict(float)
         hits: list[tuple[str, dict[str, float]]] = []          # (keyword as shown, its scaled posting)
         for kw, fw in weights.items():
-            posting, shown, factor = self.scaled.get(kw), kw, 1.0
-            if posting is None and " " in kw:
+            posting, shown, factor = (self.scaled if kw in free else self.scaled_entire).get(kw), kw, 1.0
+            if kw not in free:
+                pass                                                # a word of a known phrase: no fuzzy guess
+            elif posting is None and " " in kw:
                 posting = self.scaled.get(kw.replace(" ", ""))     # "body pump" written "Bodypump"
             elif posting is None:
                 fuzzy = self._fuzzy(kw)
@@ -455,8 +508,15 @@ class KeywordClassifier:
         return out
 
 
+def _joined(keyword: str) -> str:
+    return keyword.replace(" ", "")
+
+
 def _grams(toks: list[str]) -> set[str]:
-    return set(toks) | {f"{a} {b}" for a, b in zip(toks, toks[1:])}
+    """The keywords of a label or synonym: its words and two-word phrases (a generic word only when
+    it is the whole phrase)."""
+    words = set(toks) if len(toks) == 1 else set(toks) - GENERIC_WORDS
+    return words | {f"{a} {b}" for a, b in zip(toks, toks[1:])}
 
 
 # ---------------------------------------------------------------- controlled vocabularies as keywords
@@ -515,21 +575,34 @@ def ancestors(concept: VocabularyConcept, by_id: dict[str, VocabularyConcept]) -
     return out
 
 
-def vocabulary_keywords(concepts: Iterable[VocabularyConcept], mapper: Mapper) -> dict[str, list[str]]:
+class LentLabel(NamedTuple):
+    """A vocabulary label lent to an esd type; ``inherited`` when the mapping table names not the
+    concept itself but a broader one."""
+    text: str
+    inherited: bool = False
+
+
+def vocabulary_keywords(concepts: Iterable[VocabularyConcept], mapper: Mapper) -> dict[str, list[LentLabel]]:
     """Keywords for esd types from a vocabulary the mapping table links to them.
 
     Every concept whose own row, or nearest broader concept's row, maps to an esd type lends that
     type its labels: "Body Pump" sits under "Group Exercise", which maps to Sports coaching, so
     "body pump" becomes a Sports coaching keyword. This is vocabulary knowledge (the list's labels
-    and hierarchy plus the reviewed mapping), not anything learnt from tagged services.
+    and hierarchy plus the reviewed mapping), not anything learnt from tagged services. Labels of
+    concepts the table names themselves are marked apart from inherited ones: a reviewer's explicit
+    row ("Crossfit" -> Sports facilities) outweighs an inference through the hierarchy ("Cross
+    Fit", under HIIT under Group Exercise -> Sports coaching).
     """
     concepts = list(concepts)
     by_id = {c.id: c for c in concepts}
-    out: dict[str, list[str]] = defaultdict(list)
+    out: dict[str, list[LentLabel]] = defaultdict(list)
     for c in concepts:
-        rows, _ = mapper.lookup_concept(c.id, c.label, [(a.id, a.label) for a in ancestors(c, by_id)])
+        rows = mapper.lookup((c.id,), c.label)
+        inherited = not rows
+        if inherited:
+            rows, _ = mapper.lookup_concept(None, None, [(a.id, a.label) for a in ancestors(c, by_id)])
         for row in rows:
-            out[row.esd_id].extend([c.label, *c.alt_labels])
+            out[row.esd_id].extend(LentLabel(label, inherited) for label in (c.label, *c.alt_labels))
     return out
 
 
