@@ -275,3 +275,18 @@ def test_a_name_the_mapping_table_assigns_itself_is_not_also_lent_by_inheritance
                             vocabulary=vocabulary)
     assert [p.esd_id for p in clf.predict("Crossfit 6pm", "")] == ["451"]
     assert clf.predict("Kettlebells", "")[0].esd_id == "453"      # inherited names still count
+
+
+def test_a_word_the_name_reads_in_a_phrase_means_the_same_in_the_description():
+    types = [ServiceType("1", "Registered body"), ServiceType("3", "Leisure"), ServiceType("4", "Fitness")]
+    clf = KeywordClassifier(types, vocabulary={"3": ["Body Pump"]})
+    got = [p.esd_id for p in clf.predict("Body Pump", "A complete body workout for fitness.")]
+    assert got[0] == "3" and "1" not in got
+    # without the phrase in the name, the description's "body" is an ordinary word
+    assert "1" in [p.esd_id for p in clf.predict("Evening class", "A complete body workout for fitness.")]
+
+
+def test_fuzzy_matching_keeps_the_first_letter():
+    clf = KeywordClassifier([ServiceType("1", "Petitions"), ServiceType("2", "Bereavement support")])
+    assert clf.predict("", "lots of repetition") == []
+    assert clf.predict("Bereavment cafe", "")[0].esd_id == "2"

@@ -431,15 +431,21 @@ class KeywordClassifier:
         # Pump" for "CRB Registered Body"); see _grams_of.
         self.scaled_entire = {kw: {e: w for e, w in posting.items() if (kw, e) in entire}
                               for kw, posting in self.scaled.items() if " " not in kw}
-        self.vocabulary = [kw for kw in index if " " not in kw and len(kw) >= 5]
+        self.vocabulary: dict[str, list[str]] = defaultdict(list)     # fuzzy candidates by first letter
+        for kw in index:
+            if " " not in kw and len(kw) >= 5:
+                self.vocabulary[kw[0]].append(kw)
         self._fuzzy_cache: dict[str, tuple[str, float] | None] = {}
 
     def _fuzzy(self, token: str) -> tuple[str, float] | None:
         if token in self._fuzzy_cache:
             return self._fuzzy_cache[token]
         hit = None
-        if len(token) >= 5 and self.vocabulary:
-            best = process.extractOne(token, self.vocabulary, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
+        # Misspellings rarely change the first letter ("Synrgy", "Bereavment"); requiring it keeps
+        # real words that merely look alike apart ("repetition" is not "petition").
+        candidates = self.vocabulary.get(token[:1])
+        if len(token) >= 5 and candidates:
+            best = process.extractOne(token, candidates, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
             if best:
                 hit = (best[0], best[1] / 100.0)
         self._fuzzy_cache[token] = hit
@@ -463,12 +469,22 @@ class KeywordClassifier:
         weights: dict[str, float] = {}
         counts: dict[str, int] = defaultdict(int)
         free: set[str] = set()        # keywords read at least once outside a known phrase
+        # One sense per text: a word the name uses inside a known phrase ("body" in "Body Pump") is
+        # taken to mean the same in the description ("a complete body workout"), where it adds
+        # nothing: not a vote for an unrelated label ("CRB Registered Body"), nor a second one for
+        # the broader concept the phrase already names ("cycling" in a "Group Cycle" description).
+        name_senses: set[str] = set()
         for field_weight, text in ((W_NAME, name), (W_TEXT, description)):
-            for kw, in_phrase in self._grams_of(tokens(text)):
+            grams = self._grams_of(tokens(text))
+            for kw, in_phrase in grams:
+                if kw in name_senses:
+                    continue
                 counts[kw] += 1
                 weights[kw] = max(weights.get(kw, 0), field_weight)
                 if not in_phrase:
                     free.add(kw)
+            if field_weight == W_NAME:
+                name_senses = {kw for kw, in_phrase in grams if in_phrase and " " not in kw}
         # A word the text repeats is likelier its subject; saturating (BM25-style), so ten mentions
         # count little more than three.
         for kw, n in counts.items():
