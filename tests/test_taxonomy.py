@@ -290,3 +290,13 @@ def test_fuzzy_matching_keeps_the_first_letter():
     clf = KeywordClassifier([ServiceType("1", "Petitions"), ServiceType("2", "Bereavement support")])
     assert clf.predict("", "lots of repetition") == []
     assert clf.predict("Bereavment cafe", "")[0].esd_id == "2"
+
+
+def test_a_cut_short_word_in_a_name_reads_as_the_keyword_it_starts():
+    clf = KeywordClassifier([ServiceType("1", "Badminton courts"), ServiceType("2", "Disabled people - advice"),
+                             ServiceType("3", "Debts")])
+    best = clf.predict("Badmin Session 12pm", "")[0]
+    assert best.esd_id == "1" and "badmin~badminton" in best.keywords
+    assert clf.predict("", "badmin") == []                         # descriptions are prose, not cut short
+    assert clf.predict("Badmi", "")[0].esd_id == "1"
+    assert clf.predict("Badm", "") == []                           # too short to say which word it starts

@@ -23,9 +23,11 @@ The LGA list itself loads from the esd CSV format (``Identifier,Label,Descriptio
 """
 from __future__ import annotations
 
+import bisect
 import csv
 import functools
 import heapq
+import itertools
 import math
 import re
 import uuid
@@ -431,6 +433,7 @@ class KeywordClassifier:
         # Pump" for "CRB Registered Body"); see _grams_of.
         self.scaled_entire = {kw: {e: w for e, w in posting.items() if (kw, e) in entire}
                               for kw, posting in self.scaled.items() if " " not in kw}
+        self.words = sorted(kw for kw in index if " " not in kw)       # for abbreviations, by prefix
         self.vocabulary: dict[str, list[str]] = defaultdict(list)     # fuzzy candidates by first letter
         for kw in index:
             if " " not in kw and len(kw) >= 5:
@@ -449,6 +452,25 @@ class KeywordClassifier:
             if best:
                 hit = (best[0], best[1] / 100.0)
         self._fuzzy_cache[token] = hit
+        return hit
+
+    def _abbreviation(self, token: str) -> tuple[str, float] | None:
+        """The keyword a name's cut-short word abbreviates ("Badmin" -> badminton), or None.
+
+        Booking systems cut session names to fit ("Badmin Disab Session", "Group Induct"). A word of
+        five letters or more that is not a keyword is read as the start of one when the keywords it
+        starts all share one stem (the shortest); weighted by how much of that keyword it spells.
+        """
+        key = ("abbr", token)
+        if key in self._fuzzy_cache:
+            return self._fuzzy_cache[key]
+        hit = None
+        if len(token) >= 5:
+            at = bisect.bisect_right(self.words, token)
+            longer = list(itertools.takewhile(lambda w: w.startswith(token), self.words[at:at + 50]))
+            if longer and all(w.startswith(longer[0]) for w in longer):
+                hit = (longer[0], len(token) / len(longer[0]))
+        self._fuzzy_cache[key] = hit
         return hit
 
     def _grams_of(self, toks: list[str]) -> list[tuple[str, bool]]:
@@ -474,6 +496,7 @@ class KeywordClassifier:
         # nothing: not a vote for an unrelated label ("CRB Registered Body"), nor a second one for
         # the broader concept the phrase already names ("cycling" in a "Group Cycle" description).
         name_senses: set[str] = set()
+        name_words: set[str] = set()       # abbreviations are read in names only
         for field_weight, text in ((W_NAME, name), (W_TEXT, description)):
             grams = self._grams_of(tokens(text))
             for kw, in_phrase in grams:
@@ -485,6 +508,7 @@ class KeywordClassifier:
                     free.add(kw)
             if field_weight == W_NAME:
                 name_senses = {kw for kw, in_phrase in grams if in_phrase and " " not in kw}
+                name_words = {kw for kw, _ in grams}
         # A word the text repeats is likelier its subject; saturating (BM25-style), so ten mentions
         # count little more than three.
         for kw, n in counts.items():
@@ -498,7 +522,7 @@ class KeywordClassifier:
             elif posting is None and " " in kw:
                 posting = self.scaled.get(kw.replace(" ", ""))     # "body pump" written "Bodypump"
             elif posting is None:
-                fuzzy = self._fuzzy(kw)
+                fuzzy = (kw in name_words and self._abbreviation(kw)) or self._fuzzy(kw)
                 if fuzzy:
                     factor, posting = fuzzy[1], self.scaled[fuzzy[0]]
                     shown = f"{kw}~{fuzzy[0]}"
