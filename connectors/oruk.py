@@ -37,7 +37,8 @@ from urllib.parse import quote
 from connectors.base import HarvestError, HarvestOutcome
 from connectors.http import FetchError, HttpClient, HttpPolicy, decode_body, looks_like_html, parse_json_body
 from connectors.staging import StagingRows, child_record_id, staging_id
-from connectors.text import html_to_text, json_needs_repair, repair_mojibake_in_json, repair_text
+from connectors.text import (html_to_text, json_has_mojibake_hint, json_needs_repair, repair_mojibake_in_json,
+                             repair_text)
 
 INCREMENTAL = False
 
@@ -889,16 +890,34 @@ def normalise_v3_service(rows: StagingRows, svc: dict, record_id: str, repair: b
     return service_id
 
 
+_STRICT_JSON = json.JSONDecoder()  # strict: a raw control character in a string fails it
+
+
+def parse_raw_text(text: str) -> tuple[Any, bool]:
+    """(payload, repair every string?) of a raw record's JSON text, with mojibake already
+    repaired in the text when that is all it needs (see ``json_needs_repair``)."""
+    # Most records are clean: no \u escape (which may hide control characters), no DEL, and
+    # ASCII or free of mojibake hints. Then the strict parser tells in passing whether any string
+    # holds a raw control character (it refuses them), instead of a scan of the text first.
+    if ("\\" not in text or "\\u" not in text) and "\x7f" not in text and (
+            text.isascii() or not json_has_mojibake_hint(text)):
+        try:
+            return _STRICT_JSON.decode(text), False
+        except ValueError:
+            pass  # raw control characters (or not JSON at all): the careful way
+    deep = json_needs_repair(text)
+    if deep == "mojibake":  # only strings with mojibake need it: repair them in the text
+        text, deep = repair_mojibake_in_json(text), False
+    return json.loads(text, strict=False), deep
+
+
 def normalise(source, records, rows: StagingRows) -> None:
     from connectors.oruk_v1 import normalise_v1_service
 
     for record_id, record_type, text, _where in records:
         try:
             if isinstance(text, str):
-                deep = json_needs_repair(text)
-                if deep == "mojibake":  # only strings with mojibake need it: repair them in the text
-                    text, deep = repair_mojibake_in_json(text), False
-                payload = json.loads(text, strict=False)
+                payload, deep = parse_raw_text(text)
             else:
                 payload, deep = text, True
         except ValueError as exc:

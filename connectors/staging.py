@@ -23,7 +23,8 @@ from warehouse.model import ORUK_TABLES, staging_columns
 PLACECAT_NS = uuid.UUID("6f1d7c52-3b5e-4a8e-9a57-1c0de5a7ca7e")
 
 
-_NS_SHA1 = hashlib.sha1(PLACECAT_NS.bytes)
+_NS_BYTES = PLACECAT_NS.bytes
+_sha1 = hashlib.sha1
 
 
 @lru_cache(maxsize=1 << 16)
@@ -31,9 +32,7 @@ def staging_id(source_id: str, table: str, source_record_id: str) -> str:
     """uuid5(PLACECAT_NS, "source/table/record"), spelled out: the same value without building UUID
     objects. It runs for every row, and shared objects (an organisation, a taxonomy term) ask for
     the same id again and again, hence the cache."""
-    h = _NS_SHA1.copy()
-    h.update(f"{source_id}/{table}/{source_record_id}".encode("utf-8"))
-    x = h.hexdigest()
+    x = _sha1(_NS_BYTES + f"{source_id}/{table}/{source_record_id}".encode("utf-8")).hexdigest()
     # version 5 in the 13th hex digit; the RFC 4122 variant (10xx) in the 17th.
     return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
@@ -140,6 +139,9 @@ def parse_number(value: Any) -> float:
     return float(s)
 
 
+# One encoder for every row's extras (json.dumps with options builds a new one per call).
+_encode_extras = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
 _COERCE = {"DATE": parse_date, "TIME": parse_time, "TIMESTAMP": parse_timestamp, "DOUBLE": parse_number}
 
 
@@ -161,6 +163,9 @@ class StagingRows:
     # Shared objects (an organisation embedded in every one of its services) arrive many times;
     # the first copy of each id is kept.
     _seen: dict[str, set[str]] = field(default_factory=lambda: {t: set() for t in ORUK_TABLES})
+    # VARCHAR columns, per table: a text value for one of these is stored as it is (unless blank).
+    _text_columns: dict[str, frozenset] = field(default_factory=lambda: {
+        t: frozenset(c for c, typ in staging_columns(t) if typ == "VARCHAR") for t in ORUK_TABLES})
 
     def issue(self, record_id: str | None, table: str | None, fieldname: str | None, rule: str,
               message: str, severity: str = "warning") -> None:
@@ -174,44 +179,50 @@ class StagingRows:
         if row_id in seen:
             return row_id
         seen.add(row_id)
-        columns = self._columns[table]
+        text_columns = self._text_columns[table]
         row: dict[str, Any] = {}
+        # Most cells are text (or None) for a text column: they are checked inline; the rest
+        # (numbers, dates, lists, unknown columns) go through _cell.
         for key, value in values.items():
-            try:
-                typ, conv = columns[key]
-            except KeyError:
-                raise KeyError(f"{table}.{key} is not in the model") from None
-            # Fast paths for what most cells are (None, text, numbers); _blank for the rest.
-            if value is None:
-                row[key] = None
-                continue
-            kind = type(value)
-            if kind is str:
-                if not value or value.isspace():
+            if key in text_columns:
+                if type(value) is str:
+                    row[key] = value if value and not value.isspace() else None
+                    continue
+                if value is None:
                     row[key] = None
                     continue
-                if conv is None:  # text into a text column: as it is
-                    row[key] = value
-                    continue
-            elif kind is not int and kind is not float and _blank(value):
-                row[key] = None
-                continue
-            if conv is not None:
-                try:
-                    value = conv(value)
-                except (ValueError, TypeError, OverflowError):
-                    self.issue(root_record_id or source_record_id, table, key, "type",
-                               f"{table}.{key}: {str(value)[:80]!r} is not a valid {typ.lower()}; left empty")
-                    value = None
-            elif typ == "VARCHAR" and not isinstance(value, str):
-                value = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
-            row[key] = value
+            row[key] = self._cell(table, key, value, root_record_id or source_record_id)
         row["id"] = row_id
         row["source_id"] = self.source_id
         row["source_record_id"] = source_record_id
-        row["extras"] = json.dumps(extras, ensure_ascii=False, default=str) if extras else None
+        row["extras"] = _encode_extras(extras) if extras else None
         self.rows[table].append(row)
         return row_id
+
+    def _cell(self, table: str, key: str, value: Any, record_id: str) -> Any:
+        """One cell coerced to its column's type; a value that does not fit is None plus an issue."""
+        try:
+            typ, conv = self._columns[table][key]
+        except KeyError:
+            raise KeyError(f"{table}.{key} is not in the model") from None
+        if value is None:
+            return None
+        kind = type(value)
+        if kind is str:
+            if not value or value.isspace():
+                return None
+        elif kind is not int and kind is not float and _blank(value):
+            return None
+        if conv is not None:
+            try:
+                return conv(value)
+            except (ValueError, TypeError, OverflowError):
+                self.issue(record_id, table, key, "type",
+                           f"{table}.{key}: {str(value)[:80]!r} is not a valid {typ.lower()}; left empty")
+                return None
+        if typ == "VARCHAR" and not isinstance(value, str):
+            return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
+        return value
 
     def count(self, table: str) -> int:
         return len(self.rows[table])

@@ -63,6 +63,11 @@ def json_needs_repair(text: str) -> bool | str:
     return False
 
 
+def json_has_mojibake_hint(text: str) -> bool:
+    """Does non-ASCII text show a sign of mojibake (``json_needs_repair``'s "mojibake")?"""
+    return _MOJIBAKE_HINT.search(text) is not None
+
+
 # A JSON string literal from its opening quote (escapes other than \\uXXXX are all the raw text
 # can hold when ``json_needs_repair`` said "mojibake").
 _JSON_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
@@ -83,6 +88,15 @@ def _literal_start(text: str, pos: int) -> int:
     return i
 
 
+@lru_cache(maxsize=8192)
+def _repaired_literal(literal: str) -> str | None:
+    """A JSON string literal with its value repaired, or None when it needs no repair. Damaged
+    texts recur (an organisation's description in each of its services), hence the cache."""
+    value = json.loads(literal, strict=False)
+    fixed = repair_text(value)
+    return json.dumps(fixed, ensure_ascii=False) if fixed != value else None
+
+
 def repair_mojibake_in_json(text: str) -> str:
     """JSON text whose string values with mojibake are repaired (``repair_text``), for text that
     ``json_needs_repair`` called "mojibake": the same values as parsing and then repairing every
@@ -100,11 +114,10 @@ def repair_mojibake_in_json(text: str) -> str:
         handled = lit.end()
         if _JSON_KEY_AFTER_RE.match(text, lit.end()):
             continue  # an object key
-        value = json.loads(lit.group(), strict=False)
-        fixed = repair_text(value)
-        if fixed != value:
+        fixed = _repaired_literal(lit.group())
+        if fixed is not None:
             pieces.append(text[copied:start])
-            pieces.append(json.dumps(fixed, ensure_ascii=False))
+            pieces.append(fixed)
             copied = lit.end()
     if not pieces:
         return text
@@ -160,11 +173,21 @@ _SPACES_RE = re.compile(r"[ \t\f\v]+")
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
 
 
+# Something the line-by-line tidy would change: a tab-like space, two spaces, or a space (of
+# any kind, as str.strip sees them) at the end or start of a line.
+_UNTIDY_RE = re.compile(r"[\t\f\v]| {2}|[^\S\n]\n|\n[^\S\n]")
+
+
 def _tidy(text: str) -> str:
-    text = text.replace("\xa0", " ").replace("\r\n", "\n").replace("\r", "\n")
-    lines = [_SPACES_RE.sub(" ", line).strip() for line in text.split("\n")]
-    out = "\n".join(lines)
-    return _BLANK_LINES_RE.sub("\n\n", out).strip()
+    if "\xa0" in text:
+        text = text.replace("\xa0", " ")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _UNTIDY_RE.search(text):
+        text = "\n".join([_SPACES_RE.sub(" ", line).strip() for line in text.split("\n")])
+    if "\n\n\n" in text:
+        text = _BLANK_LINES_RE.sub("\n\n", text)
+    return text.strip()
 
 
 # A well-formed tag: a name of letters and digits, attributes with quoted or plain values.
@@ -222,6 +245,12 @@ def html_to_text(value):
         return None
     if not isinstance(value, str):
         value = str(value)
+    return _plain_text(value)
+
+
+# Descriptions recur within a feed (an organisation's boilerplate, a council's standard wording).
+@lru_cache(maxsize=4096)
+def _plain_text(value: str) -> str:
     if "<" not in value:
         return _tidy(unescape(value) if "&" in value else value)
     parts = _simple_html_parts(value)

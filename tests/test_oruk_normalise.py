@@ -217,6 +217,41 @@ def test_plain_text_of_simple_html_is_what_the_html_parser_gives(html):
     assert html_to_text(html) == html_to_text_by_parser(html)
 
 
+def _tidy_line_by_line(text: str) -> str:
+    """What ``connectors.text._tidy`` does, spelled out (its quick path must give the same)."""
+    text = text.replace("\xa0", " ").replace("\r\n", "\n").replace("\r", "\n")
+    lines = [re.sub(r"[ \t\f\v]+", " ", line).strip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["a", "bc", " ", "  ", "\n", "\r", "\r\n", "\t", "\f", "\v", "\xa0", "\u2003",
+                                 "\x1c", "\x85", "\u2028", "é"]), max_size=14).map("".join))
+def test_tidy_quick_path_equals_tidying_line_by_line(text):
+    from connectors.text import _tidy
+    assert _tidy(text) == _tidy_line_by_line(text)
+
+
+def _parse_the_careful_way(text: str):
+    deep = json_needs_repair(text)
+    if deep == "mojibake":
+        text, deep = repair_mojibake_in_json(text), False
+    return json.loads(text, strict=False), deep
+
+
+# Raw JSON string contents: raw control characters, DEL, escapes, mojibake and plain text.
+_RAW_STRING = st.lists(st.sampled_from(["x", "\x07", "\x7f", "\t", "\n", "\x1f", "Â£", "CafÃ©", "é", "\\u00e9",
+                                        "\\u0007", "\\n", "\\\\", '\\"', " "]), max_size=8).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_RAW_STRING, min_size=1, max_size=3))
+def test_raw_text_quick_parse_equals_the_careful_way(values):
+    from connectors.oruk import parse_raw_text
+    text = "{" + ", ".join(f'"k{n}": ["{v}", 1]' for n, v in enumerate(values)) + "}"
+    assert parse_raw_text(text) == _parse_the_careful_way(text)
+
+
 # -- mangled input ----------------------------------------------------------------------------------
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=True, allow_infinity=True)
