@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import csv
 
+import duckdb
 import pytest
 
 from warehouse.build import start_build
 from warehouse.taxonomy import (DEFAULT_MAPPING, KeywordClassifier, Mapper, MappingRow, ServiceType, TaxonomyFileError,
                                 ancestors, canonical_esd_id, classify_catalogue, concept_classifier,
                                 concepts_from_activity_list, load_keywords_csv, load_lga_services_csv, load_mapping_csv,
-                                store_lga_services, stem, tokens, vocabulary_keywords, VocabularyConcept)
+                                read_lga_services, store_lga_services, stem, tokens, vocabulary_keywords,
+                                VocabularyConcept)
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +30,27 @@ def test_loads_the_esd_csv_with_multiline_descriptions_and_trailing_comma(lga_20
     multiline = next(r for r in raw if "\n" in r[2])
     assert by_id[multiline[0]].description.startswith(" ".join(multiline[2].split())[:40])
     assert not any(t.label.endswith("@en") or t.description.endswith("@en") for t in types)
+
+
+def test_former_names_come_from_the_history_notes_and_survive_the_reference_store(lga_2015, tmp_path):
+    by_id = {t.esd_id: t for t in load_lga_services_csv(lga_2015)}
+    # "Term name changed from 'Accidents' to 'Safety - health and safety - accident reporting' in
+    # version 3.00. Name changed to 'Accident reporting' in version 4.00."
+    accident = next(t for t in by_id.values() if t.label == "Accident reporting")
+    assert accident.former_labels == ("Accidents", "Safety - health and safety - accident reporting")
+    assert not any("version" in f for t in by_id.values() for f in t.former_labels)
+    con = duckdb.connect(str(tmp_path / "reference.duckdb"))
+    # a store made before former labels were kept gains the column
+    con.execute("CREATE SCHEMA ref")
+    con.execute("CREATE TABLE ref.lga_service_type (esd_id VARCHAR PRIMARY KEY, label VARCHAR NOT NULL, "
+                "description VARCHAR, uri VARCHAR)")
+    con.execute("INSERT INTO ref.lga_service_type VALUES ('1', 'Old row', '', '')")
+    assert read_lga_services(con)[0].former_labels == ()
+    store_lga_services(con, [accident])
+    assert read_lga_services(con) == [accident]
+    clf = KeywordClassifier([accident, by_id["372"]])
+    assert clf.predict("Accidents", "")[0].esd_id == accident.esd_id
+    con.close()
 
 
 def test_a_bad_list_file_gets_one_line_naming_file_and_row(tmp_path):
