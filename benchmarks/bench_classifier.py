@@ -22,8 +22,12 @@ Evaluation sets (each reported separately, with its size):
    mapped broader concept), and (b) with the activity concept itself (a fine-grained test: 768
    concepts). Each distinct (name, description) counts once, so a session repeated on many days
    does not inflate the figures; a pair tagged differently in different items keeps the union.
-   Keywords come from vocabularies only: the LGA list's labels and descriptions, the hand-written
-   synonyms, and the activity list's prefLabels/altLabels lent to esd types through the mapping.
+   Keywords come from vocabularies only: the LGA list's labels, earlier names and descriptions, the
+   hand-written synonyms, and the activity list's prefLabels/altLabels lent to esd types through the
+   mapping. Known limit: Active Newham tags group-exercise classes (Body Pump, Body Balance, Grit,
+   Synergy; 21 texts) "Gym Workout" (-> Sports facilities) where Everyone Active tags the same
+   classes with their own concepts (-> Sports coaching), and its "Group Induction(s)" (14 texts)
+   name no activity at all, so about 35 of Newham's 173 texts cannot be right from the text alone.
 
 Development and held-out halves: classifier rules are tuned on the development half only, and the
 held-out half says whether they carry over. For the OpenActive sets the split is by publisher:

@@ -10,11 +10,17 @@ Three methods, tried in this order for each golden service, and recorded with th
                maps every top concept of the activity list; a narrower activity takes the type of
                its nearest mapped broader concept ("Indoor Cycling (under Group Exercise)").
 * ``inferred`` a keyword/synonym classifier over the name and description: every service type has
-               keywords (its label, the synonyms in ``warehouse/data/esd_keywords.csv``, the words
-               of its description, weighted lower, and the labels of the activities the mapping
-               table links to it); a service scores each type by the keywords it contains
-               (IDF-weighted, so rare words count more; repeated words count a little more), with
-               rapidfuzz catching misspellings. The matching keywords are stored so anyone can see why.
+               keywords (its label, its earlier names from the list's History notes, the synonyms
+               in ``warehouse/data/esd_keywords.csv``, the words of its description, weighted
+               lower, and the labels of the activities the mapping table links to it); a service
+               scores each type by the keywords it contains (IDF-weighted, so rare words count
+               more; repeated words count a little more; the name counts twice the description),
+               with rapidfuzz catching misspellings and cut-short words in names ("Badmin") read as
+               the keyword they start. Words are read in context: a word inside a known two-word
+               phrase ("body" in "Body Pump") counts only where it is a whole name by itself, in the
+               description as well as the name; words that say how a listing runs ("session",
+               "class", "club", "group", ...) count only inside phrases. The matching keywords are
+               stored so anyone can see why.
 
 ``benchmarks/bench_classifier.py`` measures agreement with publishers' own tags (OpenActive activity
 tags are the real ones available) and the speed.
