@@ -16,7 +16,11 @@ harvest that is not complete never replaces the last good snapshot; every attemp
 """
 from __future__ import annotations
 
+import concurrent.futures
+import errno
+import functools
 import importlib
+import multiprocessing
 import logging
 import time
 import traceback
@@ -154,6 +158,62 @@ def normalise_source(source: Source, state_dir: Path, version: str, run_id: str)
                        records_in=records_in, records_quarantined=quarantined)
     return SourceReport(source.id, source.kind, "ok", "", version, records_in=records_in,
                         records_quarantined=quarantined, seconds=time.monotonic() - started)
+
+
+def refresh_source(source: Source, state_dir: Path, run_id: str, full_reread: bool = False) -> SourceReport:
+    """Both per-source steps: harvest, then, when the harvest completed, normalise and promote."""
+    report = harvest_source(source, state_dir, run_id, full_reread=full_reread)
+    if report.status != "ok":
+        return report
+    return normalise_source(source, state_dir, report.version, run_id)
+
+
+@functools.lru_cache(maxsize=4)
+def _sources_of(sources_file: str, mtime_ns: int):
+    from connectors.config import load_sources
+    return load_sources(sources_file)
+
+
+def _refresh_source_in_worker(sources_file: str, state_dir: str, source_id: str, run_id: str,
+                              full_reread: bool) -> SourceReport:
+    # A worker reads the sources file once, not once per source: national runs have 200 sources.
+    config = _sources_of(sources_file, Path(sources_file).stat().st_mtime_ns)
+    source = config.get(source_id)
+    try:
+        return refresh_source(source, Path(state_dir), run_id, full_reread)
+    except Exception as exc:  # e.g. a full disk while writing the snapshot: this source fails, the night goes on
+        message = _one_line(exc)
+        log.debug("refreshing %s failed:\n%s", source_id, traceback.format_exc())
+        try:
+            store = SourceStore(Path(state_dir), source_id)
+            cur = store.current()
+            store.write_status("failed", message + (f"; keeping the snapshot of {cur.version}" if cur else ""),
+                               snapshot_version=cur.version if cur else None, run_id=run_id)
+        except Exception:  # the same fault (a full disk) can stop the status being written too
+            pass
+        return SourceReport(source_id, source.kind, "failed", message)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+    if "No space left" in text or getattr(exc, "errno", None) == errno.ENOSPC:
+        return "the disk is full: free some space and re-run"
+    return text[:200]
+
+
+def refresh_sources(sources_file: str, state_dir: Path, source_ids: list[str], run_id: str,
+                    workers: int = 1, full_reread: bool = False) -> list[SourceReport]:
+    """Every source, ``workers`` at a time in worker processes. A failed source is recorded in its
+    status and the rest go on. Each source writes only its own snapshot files, so workers never
+    contend for a DuckDB writer."""
+    args = [(str(sources_file), str(state_dir), sid, run_id, full_reread) for sid in source_ids]
+    if workers <= 1 or len(source_ids) <= 1:
+        return [_refresh_source_in_worker(*a) for a in args]
+    # forkserver: workers start clean (no inherited DuckDB handles or threads), once each, and import
+    # only the connectors, not Dagster.
+    ctx = multiprocessing.get_context("forkserver")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(source_ids)), mp_context=ctx) as pool:
+        return list(pool.map(_refresh_source_in_worker, *zip(*args)))
 
 
 def iter_json_records(records: Iterable[RawRecord]):
