@@ -32,8 +32,11 @@ demo: $(DEMO_REF_STAMP)
 	$(BIN)/placecat report --db $(DEMO_DB) --out $(dir $(DEMO_DB))report.html
 
 ## Run the whole test suite (the same command CI runs).
+# Test files are shared between two processes (one per core); a file's tests stay in one process,
+# so its module fixtures are built once. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
