@@ -10,8 +10,11 @@ and ``placecat explain`` can speak about them.
 """
 from __future__ import annotations
 
+import json
+
 import duckdb
 
+from dedupe.blocking import SERVICE_BLOCKING, rules_signature
 from dedupe.exact import CLUSTER_DDL, eligible_services_sql
 from dedupe.entities import match_entities
 from dedupe.matcher import match_records
@@ -57,7 +60,9 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
     for ddl in MATCH_STATE_DDL:
         con.execute(ddl)
     con.execute("DELETE FROM catalogue.match_model")
-    con.execute("INSERT INTO catalogue.match_model VALUES (?, ?)", [run_id, outcome.model.to_json()])
+    # The blocking rules are stored with the model: the stored block keys are only reusable under the same rules.
+    stored = json.loads(outcome.model.to_json()) | {"blocking": rules_signature(SERVICE_BLOCKING)}
+    con.execute("INSERT INTO catalogue.match_model VALUES (?, ?)", [run_id, json.dumps(stored)])
     # Kept for the next run's incremental matching and for `placecat explain`.
     con.execute("CREATE OR REPLACE TABLE catalogue.match_record AS SELECT * FROM work.match_record")
     con.execute("CREATE OR REPLACE TABLE catalogue.match_pair AS SELECT * FROM work.match_pair")
@@ -85,10 +90,13 @@ def previous_model(con: duckdb.DuckDBPyConnection, fresh: int, total: int):
         return None, None
     if total == 0 or fresh / total > INCREMENTAL_MAX_CHANGED:
         return None, None
+    stored = con.execute("SELECT model FROM previous.match_model").fetchone()[0]
     try:
-        model = Model.from_json(con.execute("SELECT model FROM previous.match_model").fetchone()[0], SERVICE_COMPARISONS)
+        model = Model.from_json(stored, SERVICE_COMPARISONS)
     except (ValueError, TypeError, KeyError):
         return None, None   # the comparisons changed since: learn afresh
+    if json.loads(stored).get("blocking") != rules_signature(SERVICE_BLOCKING):
+        return None, None   # the blocking rules changed since: last night's block keys are not this version's
     return model, "previous"
 
 
