@@ -721,6 +721,8 @@ def _pick(obj: dict, fields: Iterable[str]) -> dict:
 
 
 def _list(value: Any) -> list:
+    if type(value) is list:
+        return [v for v in value if type(v) is dict or isinstance(v, dict)]
     if value is None:
         return []
     if isinstance(value, list):
@@ -732,24 +734,36 @@ def _list(value: Any) -> list:
 
 def _rid(obj: dict, parent: str, table: str, n: int) -> str:
     v = obj.get("id")
+    if type(v) is str and v:
+        return v
     return str(v) if v not in (None, "") else child_record_id(parent, table, n)
+
+
+def add_each(rows: StagingRows, table: str, objects: Any, parent_rid: str, fields: tuple[str, ...],
+             values: dict, root: str) -> None:
+    """A row for each object of ``objects`` (a list of objects, or one): the cells of ``fields``
+    it has, and ``values`` (the same for every one, such as the parent's id)."""
+    for n, obj in enumerate(_list(objects)):
+        rows.add(table, _rid(obj, parent_rid, table, n), values, root_record_id=root, pick_from=obj, fields=fields)
+
+
+ORGANIZATION_FIELDS = ("name", "description", "email", "website", "logo", "uri")
+ORGANIZATION_KEYS = {"id", "name", "description", "email", "website", "logo", "uri", "parent_organization_id",
+                     "organization_identifiers", "attributes"}
 
 
 def add_organization(rows: StagingRows, org: dict, root: str) -> str:
     org_rid = _rid(org, root, "organization", 0)
     org_id = rows.add("organization", org_rid, {
-        **_pick(org, ("name", "description", "email", "website", "logo", "uri")),
         "parent_organization_id": staging_id(rows.source_id, "organization", str(org["parent_organization_id"]))
         if org.get("parent_organization_id") else None,
-    }, extras={k: v for k, v in org.items() if k not in {
-        "id", "name", "description", "email", "website", "logo", "uri", "parent_organization_id",
-        "organization_identifiers", "attributes"}} or None, root_record_id=root)
-    for n, ident in enumerate(_list(org.get("organization_identifiers"))):
-        rows.add("organization_identifier", _rid(ident, org_rid, "organization_identifier", n), {
-            "organization_id": org_id,
-            **_pick(ident, ("identifier_scheme", "identifier_type", "identifier")),
-        }, root_record_id=root)
-    add_attributes(rows, org.get("attributes"), org_id, "organization", org_rid, root)
+    }, extras={k: v for k, v in org.items() if k not in ORGANIZATION_KEYS} or None, root_record_id=root,
+        pick_from=org, fields=ORGANIZATION_FIELDS)
+    if "organization_identifiers" in org:
+        add_each(rows, "organization_identifier", org["organization_identifiers"], org_rid,
+                 ("identifier_scheme", "identifier_type", "identifier"), {"organization_id": org_id}, root)
+    if "attributes" in org:
+        add_attributes(rows, org["attributes"], org_id, "organization", org_rid, root)
     return org_id
 
 
@@ -768,45 +782,44 @@ def add_attributes(rows: StagingRows, attributes: Any, link_id: str, link_entity
         }, root_record_id=root)
 
 
+TAXONOMY_TERM_FIELDS = ("name", "description", "taxonomy", "term_uri", "term")
+
+
 def add_taxonomy_term(rows: StagingRows, term: dict, root: str) -> str:
     term_rid = _rid(term, root, "taxonomy_term", 0)
     taxonomy_id = None
     tax = term.get("taxonomy_detail") if isinstance(term.get("taxonomy_detail"), dict) else None
     if tax:
-        taxonomy_id = rows.add("taxonomy", _rid(tax, term_rid, "taxonomy", 0),
-                               _pick(tax, ("name", "description", "uri", "version")), root_record_id=root)
+        taxonomy_id = rows.add("taxonomy", _rid(tax, term_rid, "taxonomy", 0), _NO_VALUES, root_record_id=root,
+                               pick_from=tax, fields=("name", "description", "uri", "version"))
     elif term.get("taxonomy_id"):
         taxonomy_id = staging_id(rows.source_id, "taxonomy", str(term["taxonomy_id"]))
     return rows.add("taxonomy_term", term_rid, {
-        **_pick(term, ("name", "description", "taxonomy", "term_uri", "term")),
         "parent_id": staging_id(rows.source_id, "taxonomy_term", str(term["parent_id"])) if term.get("parent_id") else None,
         "taxonomy_id": taxonomy_id,
-    }, root_record_id=root)
+    }, root_record_id=root, pick_from=term, fields=TAXONOMY_TERM_FIELDS)
+
+
+_NO_VALUES: dict = {}
+LOCATION_FIELDS = ("name", "description", "latitude", "longitude", "external_identifier", "external_identifier_type")
+ADDRESS_FIELDS = ("attention", "address_1", "city", "region", "state_province", "postal_code", "country")
 
 
 def add_location(rows: StagingRows, loc: dict, root: str) -> str:
     loc_rid = _rid(loc, root, "location", 0)
-    loc_id = rows.add("location", loc_rid, {
-        **_pick(loc, ("name", "description", "latitude", "longitude", "external_identifier",
-                      "external_identifier_type")),
-        "location_type": loc.get("location_type") or "physical",
-    }, root_record_id=root)
+    loc_id = rows.add("location", loc_rid, {"location_type": loc.get("location_type") or "physical"},
+                      root_record_id=root, pick_from=loc, fields=LOCATION_FIELDS)
     for n, addr in enumerate(_list(loc.get("addresses"))):
         rows.add("address", _rid(addr, loc_rid, "address", n), {
-            "location_id": loc_id,
-            **_pick(addr, ("attention", "address_1", "city", "region", "state_province",
-                           "postal_code", "country")),
-            "address_type": addr.get("address_type") or "physical",
-        }, root_record_id=root)
-    for n, acc in enumerate(_list(loc.get("accessibility"))):
-        rows.add("accessibility", _rid(acc, loc_rid, "accessibility", n), {
-            "location_id": loc_id, **_pick(acc, ("description", "details", "url", "accessibility")),
-        }, root_record_id=root)
-    for n, phone in enumerate(_list(loc.get("phones"))):
-        rows.add("phone", _rid(phone, loc_rid, "phone", n), {
-            "location_id": loc_id, **_pick(phone, ("number", "description")),
-        }, root_record_id=root)
-    add_attributes(rows, loc.get("attributes"), loc_id, "location", loc_rid, root)
+            "location_id": loc_id, "address_type": addr.get("address_type") or "physical",
+        }, root_record_id=root, pick_from=addr, fields=ADDRESS_FIELDS)
+    if "accessibility" in loc:
+        add_each(rows, "accessibility", loc["accessibility"], loc_rid, ("description", "details", "url", "accessibility"),
+                 {"location_id": loc_id}, root)
+    if "phones" in loc:
+        add_each(rows, "phone", loc["phones"], loc_rid, ("number", "description"), {"location_id": loc_id}, root)
+    if "attributes" in loc:
+        add_attributes(rows, loc["attributes"], loc_id, "location", loc_rid, root)
     return loc_id
 
 
@@ -814,14 +827,15 @@ def add_contacts(rows: StagingRows, contacts: Any, service_id: str, record_id: s
     """A service's contacts and their phones (the same in v1 and v3)."""
     for n, contact in enumerate(_list(contacts)):
         c_rid = _rid(contact, record_id, "contact", n)
-        contact_id = rows.add("contact", c_rid, {
-            "service_id": service_id, **_pick(contact, ("name", "title", "department", "email")),
-        }, root_record_id=record_id)
-        for m, phone in enumerate(_list(contact.get("phones"))):
-            rows.add("phone", _rid(phone, c_rid, "phone", m), {
-                "contact_id": contact_id, "service_id": service_id,
-                **_pick(phone, ("number", "description")),
-            }, root_record_id=record_id)
+        contact_id = rows.add("contact", c_rid, {"service_id": service_id}, root_record_id=record_id,
+                              pick_from=contact, fields=("name", "title", "department", "email"))
+        if "phones" in contact:
+            add_each(rows, "phone", contact["phones"], c_rid, ("number", "description"),
+                     {"contact_id": contact_id, "service_id": service_id}, record_id)
+
+
+SCHEDULE_FIELDS = ("valid_from", "valid_to", "dtstart", "freq", "interval", "byday", "bymonthday", "description",
+                   "opens_at", "closes_at", "schedule_link", "attending_type", "notes")
 
 
 def normalise_v3_service(rows: StagingRows, svc: dict, record_id: str, repair: bool = True) -> str | None:
@@ -845,18 +859,12 @@ def normalise_v3_service(rows: StagingRows, svc: dict, record_id: str, repair: b
     extras.update(description_extras(values.get("description")))
     service_id = rows.add("service", record_id, values, extras=extras or None)
 
-    for n, sched in enumerate(_list(svc.get("schedules"))):
-        rows.add("schedule", _rid(sched, record_id, "schedule", n), {
-            "service_id": service_id,
-            **_pick(sched, ("valid_from", "valid_to", "dtstart", "freq", "interval", "byday",
-                            "bymonthday", "description", "opens_at", "closes_at", "schedule_link",
-                            "attending_type", "notes")),
-        }, root_record_id=record_id)
-    for n, area in enumerate(_list(svc.get("service_areas"))):
-        rows.add("service_area", _rid(area, record_id, "service_area", n), {
-            "service_id": service_id,
-            **_pick(area, ("name", "extent", "extent_type", "uri", "service_area")),
-        }, root_record_id=record_id)
+    of_service = {"service_id": service_id}
+    if "schedules" in svc:
+        add_each(rows, "schedule", svc["schedules"], record_id, SCHEDULE_FIELDS, of_service, record_id)
+    if "service_areas" in svc:
+        add_each(rows, "service_area", svc["service_areas"], record_id,
+                 ("name", "extent", "extent_type", "uri", "service_area"), of_service, record_id)
     for n, sal in enumerate(_list(svc.get("service_at_locations"))):
         loc = sal.get("location") if isinstance(sal.get("location"), dict) else None
         if loc:
@@ -869,28 +877,25 @@ def normalise_v3_service(rows: StagingRows, svc: dict, record_id: str, repair: b
             continue
         rows.add("service_at_location", _rid(sal, record_id, "service_at_location", n),
                  {"service_id": service_id, "location_id": loc_id}, root_record_id=record_id)
-    for n, lang in enumerate(_list(svc.get("languages"))):
-        rows.add("language", _rid(lang, record_id, "language", n), {
-            "service_id": service_id, **_pick(lang, ("name", "code", "note")),
-        }, root_record_id=record_id)
+    if "languages" in svc:
+        add_each(rows, "language", svc["languages"], record_id, ("name", "code", "note"), of_service, record_id)
     for n, fund in enumerate(_list(svc.get("funding"))):
         rows.add("funding", _rid(fund, record_id, "funding", n),
                  {"service_id": service_id, "source": fund.get("source")}, root_record_id=record_id)
-    for n, cost in enumerate(_list(svc.get("cost_options"))):
-        rows.add("cost_option", _rid(cost, record_id, "cost_option", n), {
-            "service_id": service_id,
-            **_pick(cost, ("valid_from", "valid_to", "option", "amount", "amount_description", "currency")),
-        }, root_record_id=record_id)
-    add_contacts(rows, svc.get("contacts"), service_id, record_id)
-    for n, phone in enumerate(_list(svc.get("phones"))):
-        rows.add("phone", _rid(phone, record_id, "phone", n), {
-            "service_id": service_id, **_pick(phone, ("number", "description")),
-        }, root_record_id=record_id)
-    add_attributes(rows, svc.get("attributes"), service_id, "service", record_id, record_id)
+    if "cost_options" in svc:
+        add_each(rows, "cost_option", svc["cost_options"], record_id,
+                 ("valid_from", "valid_to", "option", "amount", "amount_description", "currency"), of_service, record_id)
+    if "contacts" in svc:
+        add_contacts(rows, svc["contacts"], service_id, record_id)
+    if "phones" in svc:
+        add_each(rows, "phone", svc["phones"], record_id, ("number", "description"), of_service, record_id)
+    if "attributes" in svc:
+        add_attributes(rows, svc["attributes"], service_id, "service", record_id, record_id)
     return service_id
 
 
 _STRICT_JSON = json.JSONDecoder()  # strict: a raw control character in a string fails it
+_LENIENT_JSON = json.JSONDecoder(strict=False)
 
 
 def parse_raw_text(text: str) -> tuple[Any, bool]:
@@ -908,7 +913,9 @@ def parse_raw_text(text: str) -> tuple[Any, bool]:
     deep = json_needs_repair(text)
     if deep == "mojibake":  # only strings with mojibake need it: repair them in the text
         text, deep = repair_mojibake_in_json(text), False
-    return json.loads(text, strict=False), deep
+    if text[:1] == "\ufeff":
+        return json.loads(text, strict=False), deep  # (for its "Unexpected UTF-8 BOM" message)
+    return _LENIENT_JSON.decode(text), deep
 
 
 def normalise(source, records, rows: StagingRows) -> None:

@@ -21,10 +21,11 @@ its plain text goes to ``extras["description_text"]``.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from connectors.oruk import _list, _pick, _rid, add_contacts, add_organization, deep_repair, description_extras
-from connectors.staging import StagingRows, staging_id
+from connectors.oruk import _list, _pick, _rid, add_contacts, add_each, add_organization, deep_repair, description_extras
+from connectors.staging import StagingRows, encode_extras, staging_id
 from connectors.vocab import canonical_term
 from warehouse.model import SERVICE_STATUSES
 
@@ -68,6 +69,18 @@ def add_v1_taxonomy_term(rows: StagingRows, tax: dict, root: str) -> str | None:
     vocab = tax.get("vocabulary") if isinstance(tax.get("vocabulary"), str) else None
     if raw_id in (None, "") and not tax.get("name"):
         return None
+    # Services share terms: an id and vocabulary met before stand for the term made then (its
+    # id depends on nothing else, and the first copy of a term is the one kept).
+    memo_key = ("oruk-v1 term", raw_id, vocab) if type(raw_id) is str and raw_id else None
+    if memo_key is not None and memo_key in rows.memo:
+        return rows.memo[memo_key]
+    term_id = _add_v1_taxonomy_term(rows, tax, raw_id, vocab, root)
+    if memo_key is not None:
+        rows.memo[memo_key] = term_id
+    return term_id
+
+
+def _add_v1_taxonomy_term(rows: StagingRows, tax: dict, raw_id: Any, vocab: str | None, root: str) -> str:
     esd = canonical_term(raw_id, vocab)
     if esd is not None:
         key, term, term_uri, vocabulary = esd.uri, esd.code, esd.uri, esd.vocabulary
@@ -109,13 +122,19 @@ def add_enum_attribute(rows: StagingRows, field_name: str, value: Any, link_id: 
     """A v1 enum value (removed in v3) as a term of the vocabulary ``oruk-v1:<field>``."""
     if value in (None, "") or isinstance(value, (dict, list)):
         return
-    vocab = V1_VOCAB_PREFIX + field_name
     text = str(value).strip()
-    taxonomy_id = add_vocabulary(rows, vocab, root)
-    term_id = rows.add("taxonomy_term", f"{vocab}:{text.lower()}", {
-        "name": text, "term": text, "taxonomy": vocab, "taxonomy_id": taxonomy_id,
+    # The same few values recur in every service: their term is made once.
+    term_id = rows.memo.get(("oruk-v1 enum", field_name, text))
+    if term_id is None:
+        vocab = V1_VOCAB_PREFIX + field_name
+        taxonomy_id = add_vocabulary(rows, vocab, root)
+        term_id = rows.memo["oruk-v1 enum", field_name, text] = rows.add("taxonomy_term", f"{vocab}:{text.lower()}", {
+            "name": text, "term": text, "taxonomy": vocab, "taxonomy_id": taxonomy_id,
+        }, root_record_id=root)
+    rows.add("attribute", f"{parent_rid}#{field_name}/{n}", {
+        "link_id": link_id, "taxonomy_term_id": term_id, "link_entity": link_entity,
+        "link_type": None, "value": None,
     }, root_record_id=root)
-    add_term_attribute(rows, term_id, link_id, link_entity, f"{parent_rid}#{field_name}/{n}", root)
 
 
 def add_taxonomy_links(rows: StagingRows, links: Any, link_id: str, link_entity: str, parent_rid: str,
@@ -171,7 +190,8 @@ def add_eligibilities(rows: StagingRows, svc: dict, service_id: str, record_id: 
         if el.get("eligibility") not in (None, ""):
             add_enum_attribute(rows, "eligibility", el["eligibility"], service_id, "service", rid, record_id)
         for tag in ("taxonomys", "taxonomies", "link_taxonomy"):
-            add_taxonomy_links(rows, el.get(tag), service_id, "service", rid, record_id, tag)
+            if tag in el:
+                add_taxonomy_links(rows, el[tag], service_id, "service", rid, record_id, tag)
 
 
 def add_v1_organization(rows: StagingRows, org: dict, root: str) -> str:
@@ -181,26 +201,48 @@ def add_v1_organization(rows: StagingRows, org: dict, root: str) -> str:
     return add_organization(rows, v3, root)
 
 
+def _weekday_extras(weekday: Any) -> dict | str:
+    """A schedule's extras: the v1 weekday as sent (its JSON text made once per value)."""
+    if type(weekday) is int or type(weekday) is str:
+        return _weekday_json(weekday)
+    return {"weekday": weekday}
+
+
+@lru_cache(maxsize=256)
+def _weekday_json(weekday: int | str) -> str:
+    return encode_extras({"weekday": weekday})
+
+
+V1_SCHEDULE_FIELDS = ("valid_from", "valid_to", "dtstart", "interval", "bymonthday", "description", "opens_at",
+                      "closes_at")
+
+
 def add_v1_schedules(rows: StagingRows, schedules: Any, service_id: str, record_id: str,
                      sal_id: str | None = None) -> None:
     for n, sched in enumerate(_list(schedules)):
-        byday = sched.get("byday") if isinstance(sched.get("byday"), str) and sched.get("byday").strip() else None
-        weekday = weekday_to_byday(sched.get("weekday"))
-        if sched.get("weekday") not in (None, "") and weekday is None:
+        byday = sched.get("byday")
+        if not (isinstance(byday, str) and byday.strip()):
+            byday = None
+        raw_weekday = sched.get("weekday")
+        weekday = weekday_to_byday(raw_weekday)
+        if raw_weekday not in (None, "") and weekday is None:
             rows.issue(record_id, "schedule", "weekday", "enum",
-                       f"weekday {str(sched.get('weekday'))[:20]!r} is not a day (1-7 from Monday, or a name)")
+                       f"weekday {str(raw_weekday)[:20]!r} is not a day (1-7 from Monday, or a name)")
         link_sal = sal_id
         nested_sal = sched.get("service_at_location")
         if isinstance(nested_sal, dict) and nested_sal.get("id") not in (None, ""):
             link_sal = staging_id(rows.source_id, "service_at_location", str(nested_sal["id"]))
         rows.add("schedule", _rid(sched, record_id, "schedule", n), {
             "service_id": service_id, "service_at_location_id": link_sal,
-            **_pick(sched, ("valid_from", "valid_to", "dtstart", "interval", "bymonthday", "description",
-                            "opens_at", "closes_at")),
             "freq": sched.get("freq") or ("WEEKLY" if weekday else None),
             "byday": byday or weekday,
-        }, extras={k: v for k, v in sched.items() if k in ("weekday",) and v not in (None, "")} or None,
-            root_record_id=record_id)
+        }, extras=_weekday_extras(raw_weekday) if raw_weekday not in (None, "") else None,
+            root_record_id=record_id, pick_from=sched, fields=V1_SCHEDULE_FIELDS)
+
+
+LOCATION_MAPPED_KEYS = {"id", "name", "description", "latitude", "longitude", "physical_addresses", "postal_addresses",
+                        "accessibility_for_disabilities", "uprn", "regular_schedules", "holiday_schedules"}
+V1_ADDRESS_FIELDS = ("attention", "address_1", "city", "region", "state_province", "postal_code", "country")
 
 
 def add_v1_location(rows: StagingRows, loc: dict, record_id: str) -> str:
@@ -208,28 +250,24 @@ def add_v1_location(rows: StagingRows, loc: dict, record_id: str) -> str:
     physical = _list(loc.get("physical_addresses"))
     postal = _list(loc.get("postal_addresses"))
     uprn = loc.get("uprn") or next((a.get("uprn") for a in physical if a.get("uprn") not in (None, "")), None)
-    values = _pick(loc, ("name", "description", "latitude", "longitude"))
-    values["location_type"] = "physical" if physical or values.get("latitude") is not None else (
-        "postal" if postal else "virtual")
+    values = {"location_type": "physical" if physical or loc.get("latitude") is not None else (
+        "postal" if postal else "virtual")}
     if uprn not in (None, ""):
         values["external_identifier"] = str(uprn).strip()
         values["external_identifier_type"] = "UPRN"
-    extras = {k: v for k, v in loc.items() if k not in (
-        "id", "name", "description", "latitude", "longitude", "physical_addresses", "postal_addresses",
-        "accessibility_for_disabilities", "uprn", "regular_schedules", "holiday_schedules") and v not in (None, "", [])}
-    loc_id = rows.add("location", loc_rid, values, extras=extras or None, root_record_id=record_id)
+    extras = {k: v for k, v in loc.items() if k not in LOCATION_MAPPED_KEYS and v not in (None, "", [])}
+    loc_id = rows.add("location", loc_rid, values, extras=extras or None, root_record_id=record_id,
+                      pick_from=loc, fields=("name", "description", "latitude", "longitude"))
     for kind, addresses in (("physical", physical), ("postal", postal)):
         for n, addr in enumerate(addresses):
-            lines = [addr.get(k) for k in ("address_2", "address_3", "address_4") if addr.get(k) not in (None, "")]
+            lines = [addr[k] for k in ("address_2", "address_3", "address_4") if addr.get(k) not in (None, "")]
             rows.add("address", _rid(addr, loc_rid, f"{kind}_address", n), {
                 "location_id": loc_id, "address_type": kind,
-                **_pick(addr, ("attention", "address_1", "city", "region", "state_province", "postal_code",
-                               "country")),
-            }, extras={"address_lines": lines} if lines else None, root_record_id=record_id)
-    for n, acc in enumerate(_list(loc.get("accessibility_for_disabilities"))):
-        rows.add("accessibility", _rid(acc, loc_rid, "accessibility", n), {
-            "location_id": loc_id, **_pick(acc, ("accessibility", "details", "description", "url")),
-        }, root_record_id=record_id)
+            }, extras={"address_lines": lines} if lines else None, root_record_id=record_id,
+                pick_from=addr, fields=V1_ADDRESS_FIELDS)
+    if "accessibility_for_disabilities" in loc:
+        add_each(rows, "accessibility", loc["accessibility_for_disabilities"], loc_rid,
+                 ("accessibility", "details", "description", "url"), {"location_id": loc_id}, record_id)
     return loc_id
 
 
@@ -278,12 +316,15 @@ def normalise_v1_service(rows: StagingRows, svc: Any, record_id: str, repair: bo
     service_id = rows.add("service", record_id, values, extras=extras or None)
 
     add_eligibilities(rows, svc, service_id, record_id)
-    for n, field_name in enumerate(REMOVED_ENUMS):
-        value = svc.get(field_name)
+    for field_name in REMOVED_ENUMS:
+        if field_name not in svc:
+            continue
+        value = svc[field_name]
         for m, v in enumerate(value if isinstance(value, list) else [value]):
             add_enum_attribute(rows, field_name, v, service_id, "service", record_id, record_id, m)
     for tag in ("service_taxonomys", "service_taxonomies", "link_taxonomy"):
-        add_taxonomy_links(rows, svc.get(tag), service_id, "service", record_id, record_id, tag)
+        if tag in svc:
+            add_taxonomy_links(rows, svc[tag], service_id, "service", record_id, record_id, tag)
 
     add_v1_schedules(rows, svc.get("regular_schedules"), service_id, record_id)
     for n, sal in enumerate(_list(svc.get("service_at_locations"))):
@@ -308,19 +349,19 @@ def normalise_v1_service(rows: StagingRows, svc: Any, record_id: str, repair: bo
         a_rid = _rid(area, record_id, "service_area", n)
         area_id = rows.add("service_area", a_rid, {
             "service_id": service_id, "name": area.get("name") or area.get("service_area"),
-            **_pick(area, ("service_area", "extent", "extent_type", "uri")),
-        }, root_record_id=record_id)
-        add_taxonomy_links(rows, area.get("link_taxonomy"), area_id, "service_area", a_rid, record_id, "link_taxonomy")
+        }, root_record_id=record_id, pick_from=area, fields=("service_area", "extent", "extent_type", "uri"))
+        if "link_taxonomy" in area:
+            add_taxonomy_links(rows, area["link_taxonomy"], area_id, "service_area", a_rid, record_id, "link_taxonomy")
     for n, lang in enumerate(_list(svc.get("languages"))):
         name = lang.get("language") or lang.get("name")
         rows.add("language", _rid(lang, record_id, "language", n), {
             "service_id": service_id, "name": name,
             "code": lang.get("code") or (name.lower() if isinstance(name, str) and len(name) in (2, 3) else None),
         }, root_record_id=record_id)
-    for n, cost in enumerate(_list(svc.get("cost_options"))):
-        rows.add("cost_option", _rid(cost, record_id, "cost_option", n), {
-            "service_id": service_id,
-            **_pick(cost, ("valid_from", "valid_to", "option", "amount", "amount_description")),
-        }, root_record_id=record_id)
-    add_contacts(rows, svc.get("contacts"), service_id, record_id)
+    if "cost_options" in svc:
+        add_each(rows, "cost_option", svc["cost_options"], record_id,
+                 ("valid_from", "valid_to", "option", "amount", "amount_description"), {"service_id": service_id},
+                 record_id)
+    if "contacts" in svc:
+        add_contacts(rows, svc["contacts"], service_id, record_id)
     return service_id

@@ -38,6 +38,8 @@ def staging_id(source_id: str, table: str, source_record_id: str) -> str:
 
 
 _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+_make_staging_id = staging_id.__wrapped__
+_ABSENT = object()
 
 
 def child_record_id(parent_record_id: str, table: str, key: Any) -> str:
@@ -140,7 +142,7 @@ def parse_number(value: Any) -> float:
 
 
 # One encoder for every row's extras (json.dumps with options builds a new one per call).
-_encode_extras = json.JSONEncoder(ensure_ascii=False, default=str).encode
+encode_extras = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 _COERCE = {"DATE": parse_date, "TIME": parse_time, "TIMESTAMP": parse_timestamp, "DOUBLE": parse_number}
 
@@ -163,26 +165,61 @@ class StagingRows:
     # Shared objects (an organisation embedded in every one of its services) arrive many times;
     # the first copy of each id is kept.
     _seen: dict[str, set[str]] = field(default_factory=lambda: {t: set() for t in ORUK_TABLES})
+    # For normalisers: ids of shared objects they derive again and again (a v1 enum's term),
+    # keyed as each likes. Only ids of rows already added here belong in it.
+    memo: dict = field(default_factory=dict)
+    # The staging id made for each source record id, per table (so a record seen again costs a
+    # lookup, not a hash).
+    _ids: dict[str, dict[str, str]] = field(default_factory=lambda: {t: {} for t in ORUK_TABLES})
     # VARCHAR columns, per table: a text value for one of these is stored as it is (unless blank).
     _text_columns: dict[str, frozenset] = field(default_factory=lambda: {
         t: frozenset(c for c, typ in staging_columns(t) if typ == "VARCHAR") for t in ORUK_TABLES})
+    # DOUBLE columns, per table: a float for one of these is stored as it is.
+    _number_columns: dict[str, frozenset] = field(default_factory=lambda: {
+        t: frozenset(c for c, typ in staging_columns(t) if typ == "DOUBLE") for t in ORUK_TABLES})
 
     def issue(self, record_id: str | None, table: str | None, fieldname: str | None, rule: str,
               message: str, severity: str = "warning") -> None:
         self.issues.append(Issue(self.source_id, record_id, table, fieldname, rule, severity, message))
 
     def add(self, table: str, source_record_id: str, values: dict[str, Any],
-            extras: dict | None = None, root_record_id: str | None = None) -> str:
-        """Add one row; returns its staging id. ``values['id']`` may be given, else derived."""
-        row_id = values.get("id") or staging_id(self.source_id, table, source_record_id)
+            extras: dict | str | None = None, root_record_id: str | None = None,
+            pick_from: dict | None = None, fields: tuple[str, ...] = ()) -> str:
+        """Add one row; returns its staging id. ``values['id']`` may be given, else derived.
+        ``extras``: a dict, or its JSON text. ``pick_from``/``fields``: the cells of ``fields``
+        that the object ``pick_from`` has are taken too (before ``values``, which win), without
+        the caller copying them out first."""
+        # This runs for every row of every source: written for speed (one call, inline checks).
+        row_id = values.get("id")
+        if not row_id:
+            ids = self._ids[table]
+            row_id = ids.get(source_record_id)
+            if row_id is None:  # (_ids makes the cache of staging_id needless here; it serves references)
+                row_id = ids[source_record_id] = _make_staging_id(self.source_id, table, source_record_id)
         seen = self._seen[table]
         if row_id in seen:
             return row_id
         seen.add(row_id)
         text_columns = self._text_columns[table]
         row: dict[str, Any] = {}
-        # Most cells are text (or None) for a text column: they are checked inline; the rest
-        # (numbers, dates, lists, unknown columns) go through _cell.
+        # Text (or None) for a text column, and floats for a number column, are checked inline;
+        # the rest (ints, dates, lists, unknown columns) go through _cell.
+        if pick_from is not None:
+            for key in fields:
+                value = pick_from.get(key, _ABSENT)
+                if value is _ABSENT:
+                    continue
+                if key in text_columns:
+                    if type(value) is str:
+                        row[key] = value if value and not value.isspace() else None
+                        continue
+                    if value is None:
+                        row[key] = None
+                        continue
+                elif type(value) is float and key in self._number_columns[table]:
+                    row[key] = value
+                    continue
+                row[key] = self._cell(table, key, value, root_record_id or source_record_id)
         for key, value in values.items():
             if key in text_columns:
                 if type(value) is str:
@@ -195,7 +232,7 @@ class StagingRows:
         row["id"] = row_id
         row["source_id"] = self.source_id
         row["source_record_id"] = source_record_id
-        row["extras"] = _encode_extras(extras) if extras else None
+        row["extras"] = (extras if type(extras) is str else encode_extras(extras)) if extras else None
         self.rows[table].append(row)
         return row_id
 
