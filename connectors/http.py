@@ -248,10 +248,18 @@ class HttpClient:
         with 200, empty) is usually a passing fault of the server, so it is fetched again up to
         ``body_retries`` times (with the same backoff) before the FetchError is raised.
         ``parse(body, url)`` replaces ``parse_json_body`` (it raises FetchError the same way)."""
+        res = self.get(url, params=params, validators=validators)
+        return self.parse_fetched(res, url, params, validators, body_retries, parse)
+
+    def parse_fetched(self, res: FetchResult, url: str, params: Mapping[str, Any] | None = None,
+                      validators: Mapping[str, str] | None = None, body_retries: int = 2,
+                      parse=None) -> tuple[Any, FetchResult]:
+        """The second half of ``get_json``, for a response fetched already (``get`` with the same
+        arguments): parse it, fetching it again while its body is not usable. Lets one thread
+        parse while others keep requests in flight."""
         parse = parse or parse_json_body
         attempt = 0
         while True:
-            res = self.get(url, params=params, validators=validators)
             if res.not_modified:
                 return None, res
             try:
@@ -262,6 +270,7 @@ class HttpClient:
                 self.retries_made += 1
                 self._wait(url, self._backoff(attempt), exc.reason)
                 attempt += 1
+                res = self.get(url, params=params, validators=validators)
 
     def close(self) -> None:
         self.session.close()

@@ -35,7 +35,8 @@ from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
 from connectors.base import HarvestError, HarvestOutcome
-from connectors.http import FetchError, HttpClient, HttpPolicy, decode_body, looks_like_html, parse_json_body
+from connectors.http import (FetchError, FetchResult, HttpClient, HttpPolicy, decode_body, looks_like_html,
+                             parse_json_body)
 from connectors.staging import StagingRows, child_record_id, staging_id
 from connectors.text import (html_to_text, json_has_mojibake_hint, json_needs_repair, repair_mojibake_in_json,
                              repair_text)
@@ -240,7 +241,6 @@ class Page:
 
 
 _WS = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder(strict=False)
 _RAW_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
@@ -254,23 +254,40 @@ def _after_value(text: str, i: int, close: str) -> tuple[int, bool]:
     raise ValueError(f"expected ',' or '{close}'")
 
 
-def parse_page_text(text: str) -> tuple[Any, list[str] | None]:
+def parse_page_text(text: str) -> tuple[Any, list[str | None] | None]:
     """A /services page parsed once, with the JSON text of each item of its ``contents`` /
     ``content`` list (so raw records are stored as served, not re-serialised). Returns
     (document, item texts), or (document, None) when the page is not an object with such a list.
+    An item's text is None where it cannot be stored as it is (see ``storable_text``).
     Raises ValueError on anything but plain JSON; the caller then parses it the lenient way."""
+    try:
+        # Strict first: a page that passes holds no raw control character in any string, so
+        # its items need no scan for them (most pages); NaN and Infinity are noticed as parsed.
+        return _parse_page_text(text, strict=True)
+    except ValueError:
+        return _parse_page_text(text, strict=False)
+
+
+def _parse_page_text(text: str, strict: bool) -> tuple[Any, list[str | None] | None]:
+    constants: list[str] = []
+
+    def constant(name: str) -> float:
+        constants.append(name)
+        return float(name)
+
+    decode = json.JSONDecoder(strict=strict, parse_constant=constant).raw_decode
     ws = _WS.match
     i = ws(text, 0).end()
     if text[i:i + 1] != "{":
         return json.loads(text, strict=False), None
     doc: dict = {}
-    texts_by_key: dict[str, list[str]] = {}
+    texts_by_key: dict[str, list[str | None]] = {}
     i = ws(text, i + 1).end()
     if text[i:i + 1] == "}":
         i += 1
     else:
         while True:
-            key, i = _DECODER.raw_decode(text, i)
+            key, i = decode(text, i)
             if not isinstance(key, str):
                 raise ValueError("object key is not a string")
             i = ws(text, i).end()
@@ -278,22 +295,30 @@ def parse_page_text(text: str) -> tuple[Any, list[str] | None]:
                 raise ValueError("expected ':'")
             i = ws(text, i + 1).end()
             if key in ("contents", "content") and text[i:i + 1] == "[":
-                items, texts = [], []
+                items: list = []
+                texts: list[str | None] = []
                 i = ws(text, i + 1).end()
                 if text[i:i + 1] == "]":
                     i += 1
                 else:
                     while True:
-                        item, end = _DECODER.raw_decode(text, i)
+                        item, end = decode(text, i)
                         items.append(item)
-                        texts.append(text[i:end])
+                        item_text = text[i:end]
+                        if constants:
+                            texts.append(None)  # NaN or Infinity: not JSON to DuckDB
+                            constants.clear()
+                        elif strict:
+                            texts.append(item_text if _storable_strict_text(item_text) else None)
+                        else:
+                            texts.append(item_text if storable_text(item_text) else None)
                         i, closed = _after_value(text, end, "]")
                         if closed:
                             break
                 doc[key] = items
                 texts_by_key[key] = texts
             else:
-                doc[key], i = _DECODER.raw_decode(text, i)
+                doc[key], i = decode(text, i)
                 texts_by_key.pop(key, None)
             i, closed = _after_value(text, i, "}")
             if closed:
@@ -304,7 +329,13 @@ def parse_page_text(text: str) -> tuple[Any, list[str] | None]:
     return doc, texts_by_key.get(key)
 
 
-def parse_page_body(body: bytes, url: str) -> tuple[Any, list[str] | None]:
+def _storable_strict_text(text: str) -> bool:
+    """``storable_text`` for an item the strict parser took: no string in it holds a raw control
+    character, so only whitespace between its tokens and ``\\u`` escapes remain to be checked."""
+    return ("\\" not in text or "\\u" not in text) and "\n" not in text and "\r" not in text and "\t" not in text
+
+
+def parse_page_body(body: bytes, url: str) -> tuple[Any, list[str | None] | None]:
     """(document, item texts) of a /services page: parsed once (``parse_page_text``) when it is
     plain JSON, else the lenient way (``parse_json_body``: BOM, control characters, HTML pages)."""
     if not looks_like_html(body):
@@ -370,7 +401,7 @@ class FeedHarvest:
         self.workers = max(1, client.policy.concurrency)
         self.warnings: list[str] = []
         self.pages: dict[int, Page] = {}
-        self.id_keys: set[str] = set()          # every listed id (as JSON): "how many services so far"
+        self.id_keys: set = set()               # every listed id: "how many services so far"
         self.written: dict[str, int] = {}       # record id -> page it was written from
         self.listed = 0                         # list entries that were objects
         self.details: bool | None = None        # fetch /services/{id}? decided on the first items
@@ -387,10 +418,22 @@ class FeedHarvest:
 
     # -- pages -----------------------------------------------------------------------
     def fetch_page(self, n: int, conditional: bool = True) -> Page:
+        return self.parse_page(n, self.request_page(n, conditional), conditional)
+
+    def _page_request(self, n: int, conditional: bool) -> tuple[dict, dict | None]:
         validators = (self.state.get("validators") or {}).get(str(n)) if conditional else None
-        params = {"page": n, "per_page": self.per_page}
-        parsed, res = self.client.get_json(self.services_url, params=params, validators=validators,
-                                           parse=parse_page_body)
+        return {"page": n, "per_page": self.per_page}, validators
+
+    def request_page(self, n: int, conditional: bool = True) -> FetchResult:
+        """Page ``n`` as served (not parsed yet)."""
+        params, validators = self._page_request(n, conditional)
+        return self.client.get(self.services_url, params=params, validators=validators)
+
+    def parse_page(self, n: int, res: FetchResult, conditional: bool = True) -> Page:
+        """The Page of a fetched response (fetched again while its body is not usable JSON)."""
+        params, validators = self._page_request(n, conditional)
+        parsed, res = self.client.parse_fetched(res, self.services_url, params=params, validators=validators,
+                                                parse=parse_page_body)
         if res.not_modified:
             return Page(n, res.url, None, (self.state.get("page_hashes") or {}).get(str(n)), res.validators)
         doc, texts = parsed
@@ -402,17 +445,23 @@ class FeedHarvest:
                     texts, len(env.items))
 
     def fetch_pages(self, numbers: list[int], conditional: bool = True) -> Iterator[Page]:
-        """Pages in order, fetched concurrently a few ahead; the first failure is raised with its page."""
+        """Pages in order, fetched concurrently a few ahead; the first failure is raised with its page.
+        The pool threads only fetch; each page is parsed here, as it is taken, so parsing never
+        holds up the requests in flight (they stay at the concurrency allowed)."""
         window = 1 if self.workers == 1 else self.workers * 2
-        for _, page in ordered_results(self.page_pool, lambda n: self._fetch_or_explain(n, conditional),
-                                       numbers, window):
-            yield page
+        for n, res in ordered_results(self.page_pool, lambda n: self._explained(n, self.request_page, n, conditional),
+                                      numbers, window):
+            yield self._explained(n, self.parse_page, n, res, conditional)
 
-    def _fetch_or_explain(self, n: int, conditional: bool) -> Page:
+    @staticmethod
+    def _explained(n: int, fn, *args):
         try:
-            return self.fetch_page(n, conditional)
+            return fn(*args)
         except FetchError as exc:
             raise PageFailed(n, exc) from None
+
+    def _fetch_or_explain(self, n: int, conditional: bool) -> Page:
+        return self._explained(n, self.fetch_page, n, conditional)
 
     def _more_after(self, page: Page, page_size: int, unique: int, total_items: int | None) -> bool:
         """Should the harvest read past this page (total_pages too small, or unknown)?"""
@@ -479,8 +528,11 @@ class FeedHarvest:
         self.pages[page.number] = page
         if page.envelope is None:
             return
+        id_keys = self.id_keys
         for it in page.items:
-            self.id_keys.add(json.dumps(it.get("id"), default=str) if isinstance(it, dict) else "null")
+            v = it.get("id") if isinstance(it, dict) else None
+            # A text id is its own key; others (numbers, null) as JSON, kept apart from text ids.
+            id_keys.add(v if type(v) is str else ("json", json.dumps(v, default=str)))
         if self.details is None and page.count:
             self.details = self.wants_details(self.version, page.items)
         if self.defer(page):
@@ -512,13 +564,12 @@ class FeedHarvest:
             if self.written.get(rid, 0) > page.number:
                 continue  # a later page lists it too, and the later copy wins
             self.written[rid] = page.number
-            text = page.texts[i] if page.texts is not None else None
-            entries.append((rid, item, text if text is not None and storable_text(text) else None))
+            entries.append((rid, item, page.texts[i] if page.texts is not None else None))
         url = page.url
         page.release()
         if not self.details:
-            for rid, item, text in entries:
-                self.writer.put_raw(rid, rtype, text if text is not None else item, url)
+            self.writer.put_raw_many([(rid, rtype, text if text is not None else item) for rid, item, text in entries],
+                                     url)
             return
         with_id = list(dict.fromkeys(rid for rid, item, _ in entries if item.get("id") not in (None, "")))
         by_rid = {rid: item for rid, item, _ in entries}

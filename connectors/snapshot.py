@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -236,22 +237,32 @@ class SnapshotWriter:
         self.path = store.snapshots / f"{version}.duckdb.partial"
         if not reopen and self.path.exists():
             self.path.unlink()
-        self.con = duckdb.connect(str(self.path))
+        self._con = duckdb.connect(str(self.path))
         self.raw_batch = _RAW_BATCH  # records buffered before they are written
-        self.raw_flushes = 0         # batches written so far
+        self.raw_flushes = 0         # batches handed to DuckDB so far
         self._raw = self._empty_raw_buffer()
+        # A full batch is written by a thread of its own while the harvest goes on (DuckDB lets go
+        # of the interpreter lock while it inserts and checkpoints); one batch at a time, in order.
+        self._raw_writer: ThreadPoolExecutor | None = None
+        self._raw_pending: Future | None = None
         if not reopen:
             for schema in ("raw", "staging", "quality", "meta"):
-                self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            self.con.execute(RAW_RECORD_DDL)
-            self.con.execute(QUALITY_ISSUE_DDL)
-            self.con.execute("CREATE TABLE IF NOT EXISTS meta.info (key VARCHAR PRIMARY KEY, value JSON)")
-            create_staging_tables(self.con)
+                self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            self._con.execute(RAW_RECORD_DDL)
+            self._con.execute(QUALITY_ISSUE_DDL)
+            self._con.execute("CREATE TABLE IF NOT EXISTS meta.info (key VARCHAR PRIMARY KEY, value JSON)")
+            create_staging_tables(self._con)
             if base is not None:
                 # Incremental sources (RPDE) read only what changed: start from the last good raw.
-                self.con.execute(f"ATTACH '{base.path}' AS base (READ_ONLY)")
-                self.con.execute("INSERT INTO raw.record SELECT * FROM base.raw.record")
-                self.con.execute("DETACH base")
+                self._con.execute(f"ATTACH '{base.path}' AS base (READ_ONLY)")
+                self._con.execute("INSERT INTO raw.record SELECT * FROM base.raw.record")
+                self._con.execute("DETACH base")
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The snapshot's connection, once any raw batch being written in the background is in."""
+        self._wait_raw()
+        return self._con
 
     # -- raw ---------------------------------------------------------------------------
     def put_raw(self, record_id: str, record_type: str, payload: Any, fetched_from: str) -> None:
@@ -265,7 +276,23 @@ class SnapshotWriter:
         buf["fetched_from"].append(fetched_from)
         buf["fetched_at"].append(utcnow())
         if len(buf["record_id"]) >= self.raw_batch:
-            self.flush_raw()
+            self._flush_raw_behind()
+
+    def put_raw_many(self, records: list[tuple[str, str, Any]], fetched_from: str) -> None:
+        """``put_raw`` for the (record_id, record_type, payload) records of one page, with one
+        fetch time for them all."""
+        now = utcnow()
+        buf = self._raw
+        for record_id, record_type, payload in records:
+            buf["record_id"].append(str(record_id))
+            buf["record_type"].append(record_type)
+            buf["payload"].append(payload if isinstance(payload, str) else
+                                  json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
+            buf["fetched_from"].append(fetched_from)
+            buf["fetched_at"].append(now)
+            if len(buf["record_id"]) >= self.raw_batch:
+                self._flush_raw_behind()
+                buf = self._raw
 
     def delete_raw(self, record_id: str) -> None:
         self.flush_raw()
@@ -282,17 +309,34 @@ class SnapshotWriter:
         return {c: [] for c in ("record_id", "record_type", "payload", "fetched_from", "fetched_at")}
 
     def flush_raw(self) -> None:
+        """Write the buffered raw records now (and whatever batch is still being written)."""
+        self._flush_raw_behind()
+        self._wait_raw()
+
+    def _flush_raw_behind(self) -> None:
+        """Hand the buffered raw records to the writing thread, and go on."""
         if not self._raw["record_id"]:
             return
         df = pd.DataFrame({"source_id": self.store.source_id, **self._raw})
         self._raw = self._empty_raw_buffer()
         self.raw_flushes += 1
+        self._wait_raw()  # one batch in flight: memory stays bounded and batches land in order
+        if self._raw_writer is None:
+            self._raw_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-writer")
+        self._raw_pending = self._raw_writer.submit(self._write_raw, df)
+
+    def _wait_raw(self) -> None:
+        pending, self._raw_pending = self._raw_pending, None
+        if pending is not None:
+            pending.result()  # a failed write is raised here, in the harvesting thread
+
+    def _write_raw(self, df: pd.DataFrame) -> None:
+        con = self._con
         # A record seen again replaces its earlier version (latest wins).
-        self.con.execute("DELETE FROM raw.record WHERE record_id IN (SELECT record_id FROM df)")
+        con.execute("DELETE FROM raw.record WHERE record_id IN (SELECT record_id FROM df)")
         df = df.drop_duplicates("record_id", keep="last")
-        # md5 of the payload's UTF-8 bytes, as hashlib would give, computed by DuckDB: off the
-        # harvesting thread's interpreter lock while page fetches go on.
-        self.con.execute("INSERT INTO raw.record BY NAME SELECT *, md5(payload) AS content_hash FROM df")
+        # md5 of the payload's UTF-8 bytes, as hashlib would give, computed by DuckDB.
+        con.execute("INSERT INTO raw.record BY NAME SELECT *, md5(payload) AS content_hash FROM df")
         failpoint("harvest")
 
     def raw_count(self) -> int:
@@ -333,8 +377,14 @@ class SnapshotWriter:
 
     def close(self) -> None:
         self.flush_raw()
-        self.con.execute("CHECKPOINT")
-        self.con.close()
+        self._stop_raw_writer()
+        self._con.execute("CHECKPOINT")
+        self._con.close()
+
+    def _stop_raw_writer(self) -> None:
+        if self._raw_writer is not None:
+            self._raw_writer.shutdown(wait=True)
+            self._raw_writer = None
 
     def commit(self) -> None:
         self.close()
@@ -342,6 +392,11 @@ class SnapshotWriter:
 
     def abandon(self) -> None:
         try:
-            self.con.close()
+            try:
+                self._wait_raw()
+            except Exception:  # noqa: BLE001 - the snapshot is being thrown away anyway
+                pass
+            self._stop_raw_writer()
+            self._con.close()
         finally:
             self.store.discard(self.version)
