@@ -952,12 +952,13 @@ _LENIENT_JSON = json.JSONDecoder(strict=False)
 def parse_raw_text(text: str) -> tuple[Any, bool]:
     """(payload, repair every string?) of a raw record's JSON text, with mojibake already
     repaired in the text when that is all it needs (see ``json_needs_repair``)."""
-    # Most records are clean: no \u escape (which may hide control characters), no DEL, and
-    # ASCII or free of mojibake hints. Then the strict parser tells in passing whether any string
-    # holds a raw control character (it refuses them), instead of a scan of the text first.
-    if ("\\" not in text or "\\u" not in text) and "\x7f" not in text and (
-            text.isascii() or not json_has_mojibake_hint(text)):
+    # Most records have no \u escape (which may hide control characters) and no DEL. Then the
+    # strict parser tells in passing whether any string holds a raw control character (it
+    # refuses them), instead of a scan of the text first; mojibake is repaired in the text first.
+    if ("\\" not in text or "\\u" not in text) and "\x7f" not in text:
         try:
+            if not text.isascii() and json_has_mojibake_hint(text):
+                return _STRICT_JSON.decode(repair_mojibake_in_json(text)), False
             return _STRICT_JSON.decode(text), False
         except ValueError:
             pass  # raw control characters (or not JSON at all): the careful way
