@@ -266,8 +266,9 @@ class SnapshotWriter:
 
     # -- raw ---------------------------------------------------------------------------
     def put_raw(self, record_id: str, record_type: str, payload: Any, fetched_from: str) -> None:
-        """Buffer one raw record; every ``raw_batch`` records go to DuckDB together, so a harvest
-        holds at most one batch in memory whatever the size of the source."""
+        """Buffer one raw record; every ``raw_batch`` records go to DuckDB together (written by the
+        writer thread while the next batch fills), so a harvest holds at most two batches in
+        memory whatever the size of the source."""
         text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         buf = self._raw
         buf["record_id"].append(str(record_id))
