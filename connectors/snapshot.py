@@ -237,7 +237,6 @@ class SnapshotWriter:
         self.path = store.snapshots / f"{version}.duckdb.partial"
         if not reopen and self.path.exists():
             self.path.unlink()
-        self._con = duckdb.connect(str(self.path))
         self.raw_batch = _RAW_BATCH  # records buffered before they are written
         self.raw_flushes = 0         # batches handed to DuckDB so far
         self._raw = self._empty_raw_buffer()
@@ -245,24 +244,37 @@ class SnapshotWriter:
         # of the interpreter lock while it inserts and checkpoints); one batch at a time, in order.
         self._raw_writer: ThreadPoolExecutor | None = None
         self._raw_pending: Future | None = None
-        if not reopen:
+        # The file is made on first use: most sources are unchanged on most nights, and an unchanged
+        # harvest then costs no snapshot file, no tables and (for RPDE) no copy of the last raw records.
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._base, self._reopen = base, reopen
+        if reopen:
+            self._open()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        if self._con is not None:
+            return self._con
+        con = duckdb.connect(str(self.path))
+        if not self._reopen:
             for schema in ("raw", "staging", "quality", "meta"):
-                self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            self._con.execute(RAW_RECORD_DDL)
-            self._con.execute(QUALITY_ISSUE_DDL)
-            self._con.execute("CREATE TABLE IF NOT EXISTS meta.info (key VARCHAR PRIMARY KEY, value JSON)")
-            create_staging_tables(self._con)
-            if base is not None:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            con.execute(RAW_RECORD_DDL)
+            con.execute(QUALITY_ISSUE_DDL)
+            con.execute("CREATE TABLE IF NOT EXISTS meta.info (key VARCHAR PRIMARY KEY, value JSON)")
+            create_staging_tables(con)
+            if self._base is not None:
                 # Incremental sources (RPDE) read only what changed: start from the last good raw.
-                self._con.execute(f"ATTACH '{base.path}' AS base (READ_ONLY)")
-                self._con.execute("INSERT INTO raw.record SELECT * FROM base.raw.record")
-                self._con.execute("DETACH base")
+                con.execute(f"ATTACH '{self._base.path}' AS base (READ_ONLY)")
+                con.execute("INSERT INTO raw.record SELECT * FROM base.raw.record")
+                con.execute("DETACH base")
+        self._con = con
+        return con
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
         """The snapshot's connection, once any raw batch being written in the background is in."""
         self._wait_raw()
-        return self._con
+        return self._open()
 
     # -- raw ---------------------------------------------------------------------------
     def put_raw(self, record_id: str, record_type: str, payload: Any, fetched_from: str) -> None:
@@ -322,6 +334,7 @@ class SnapshotWriter:
         self._raw = self._empty_raw_buffer()
         self.raw_flushes += 1
         self._wait_raw()  # one batch in flight: memory stays bounded and batches land in order
+        self._open()      # here, in the harvesting thread, not in the writer thread
         if self._raw_writer is None:
             self._raw_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-writer")
         self._raw_pending = self._raw_writer.submit(self._write_raw, df)
@@ -379,8 +392,9 @@ class SnapshotWriter:
     def close(self) -> None:
         self.flush_raw()
         self._stop_raw_writer()
-        self._con.execute("CHECKPOINT")
-        self._con.close()
+        con = self._open()
+        con.execute("CHECKPOINT")
+        con.close()
 
     def _stop_raw_writer(self) -> None:
         if self._raw_writer is not None:
@@ -398,6 +412,7 @@ class SnapshotWriter:
             except Exception:  # noqa: BLE001 - the snapshot is being thrown away anyway
                 pass
             self._stop_raw_writer()
-            self._con.close()
+            if self._con is not None:
+                self._con.close()
         finally:
             self.store.discard(self.version)

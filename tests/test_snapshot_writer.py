@@ -1,0 +1,40 @@
+"""A source's snapshot files: an unchanged or failed harvest leaves nothing behind."""
+from pathlib import Path
+
+from connectors.snapshot import SourceStore
+
+
+def snapshot_files(store: SourceStore) -> list[str]:
+    return sorted(p.name for p in store.snapshots.iterdir())
+
+
+def test_a_harvest_that_writes_nothing_makes_no_snapshot_file(tmp_path: Path):
+    store = SourceStore(tmp_path, "leeds")
+    first = store.begin()
+    first.put_raw("s1", "service", {"id": "s1", "name": "Aquafit"}, "http://x/services")
+    assert first.raw_count() == 1
+    first.commit()
+    assert snapshot_files(store) == [f"{first.version}.duckdb"]
+
+    # An unchanged night (RPDE: the harvest starts from the last good raw records): no file is made,
+    # nothing is copied, and the last good snapshot stays in force.
+    unchanged = store.begin(carry_forward_raw=True)
+    assert snapshot_files(store) == [f"{first.version}.duckdb"]   # no file while nothing was written
+    unchanged.abandon()
+    assert snapshot_files(store) == [f"{first.version}.duckdb"]
+    assert store.current().version == first.version
+
+
+def test_a_carried_forward_harvest_starts_from_the_last_good_raw_records(tmp_path: Path):
+    store = SourceStore(tmp_path, "oa")
+    first = store.begin()
+    for n in range(3):
+        first.put_raw(f"s{n}", "session", {"id": n}, "http://x/feed")
+    first.raw_count()
+    first.commit()
+    nxt = store.begin(carry_forward_raw=True)
+    nxt.put_raw("s3", "session", {"id": 3}, "http://x/feed?afterId=s2")
+    assert nxt.raw_count() == 4
+    nxt.delete_raw("s0")
+    assert sorted(r[0] for r in nxt.iter_raw()) == ["s1", "s2", "s3"]
+    nxt.abandon()
