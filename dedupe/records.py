@@ -43,12 +43,14 @@ def flatten_staging(con: duckdb.DuckDBPyConnection, eligible_sql: str) -> int:
             SELECT location_id, arg_min(address_1, id) AS address_1, arg_min(city, id) AS city,
                    arg_min(postal_code, id) AS postal_code
             FROM staging.address GROUP BY 1),
+        -- The service's own phones and its venue's, as two equality joins: one join on "service OR
+        -- venue" compares every service with every phone (20 of 49 seconds of matching 20,000 services).
         ph AS (
-            SELECT svc.id AS service_id, list(DISTINCT p.number) AS phones
-            FROM svc JOIN staging.phone p
-              ON p.service_id = svc.id
-              OR p.location_id = (SELECT location_id FROM loc WHERE loc.service_id = svc.id)
-            WHERE p.number IS NOT NULL GROUP BY 1),
+            SELECT service_id, list(DISTINCT number) AS phones FROM (
+                SELECT svc.id AS service_id, p.number FROM svc JOIN staging.phone p ON p.service_id = svc.id
+                UNION ALL
+                SELECT loc.service_id, p.number FROM loc JOIN staging.phone p ON p.location_id = loc.location_id)
+            WHERE number IS NOT NULL GROUP BY 1),
         ids AS (
             SELECT svc.id AS service_id, list(DISTINCT coalesce(i.identifier_type, i.identifier_scheme) || '|' || i.identifier) AS idents
             FROM svc JOIN staging.organization_identifier i ON i.organization_id = svc.organization_id
