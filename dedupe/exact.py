@@ -10,6 +10,7 @@ import json
 
 import duckdb
 
+from quality.bulk import insert_rows
 from dedupe.keys import normalise_name_basic, normalise_postcode
 
 CLUSTER_DDL = """
@@ -68,5 +69,6 @@ def match_exact(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     for sid, source_id, rid in singles:
         rows.append((sid, source_id, rid, sid, 1.0, json.dumps({"rule": "founding record"})))
     if rows:
-        con.executemany("INSERT INTO work.service_cluster VALUES (?, ?, ?, ?, ?, ?)", rows)
+        insert_rows(con, "work.service_cluster",
+                    ["staging_id", "source_id", "source_record_id", "cluster_key", "match_score", "match_reason"], rows)
     return len({r[3] for r in rows})
