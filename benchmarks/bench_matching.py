@@ -104,7 +104,8 @@ def accuracy(args) -> None:
     ours = pair_counts(labels, "cluster_mid")
     print(f"placecat (gated, threshold fixed at 0.95): {ours}  in {seconds:.1f} s")
     print(f"  hard-negative pairs merged by mistake: {hard_negative_merges(labels, 'cluster_mid')}")
-    print(f"  candidate pairs {summary['candidate_pairs']}, refused merges {summary['refused_merges']}, "
+    print(f"  candidate pairs {summary['candidate_pairs']} (compared in full {summary['compared_pairs']}), "
+          f"pairs for review {summary['review_pairs']}, refused merges {summary['refused_merges']}, "
           f"capped blocks {summary['capped_blocks']}")
     chained = pair_counts(labels, "cc")
     print(f"  same scores, connected components instead of non-chaining clustering: {chained}")
