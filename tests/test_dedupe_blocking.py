@@ -1,22 +1,13 @@
 """Blocking on hand-written listings: which pairs are worth scoring, and what the caps report."""
-import duckdb
-import pandas as pd
-
 from dedupe.blocking import generate_candidates
-from dedupe.records import MATCH_INPUT_DDL, key_records
-from tests.test_dedupe_matching import listing
+from tests.test_dedupe_matching import keyed, listing
 
 TOWNS = [("Leeds", "LS2 7EY"), ("York", "YO1 7HH"), ("Hull", "HU1 1AA"), ("Bradford", "BD1 1AA"), ("Wakefield", "WF1 1AA"),
          ("Sheffield", "S1 1AA"), ("Bristol", "BS1 1AA"), ("Truro", "TR1 1AA"), ("Salford", "M5 4WT"), ("Bolton", "BL1 1AA")]
 
 
 def candidates(rows: list[dict]) -> tuple[set[tuple[str, str]], dict]:
-    con = duckdb.connect()
-    con.execute("CREATE SCHEMA work")
-    con.execute(MATCH_INPUT_DDL)
-    con.register("rows", pd.DataFrame(rows))
-    con.execute("INSERT INTO work.match_input BY NAME SELECT * FROM rows")
-    key_records(con)
+    con = keyed(rows)
     report = generate_candidates(con)
     pairs = con.execute("""SELECT l.source_record_id, r.source_record_id FROM work.candidate c
                            JOIN work.match_record l ON l.mid = c.mid_l JOIN work.match_record r ON r.mid = c.mid_r""").fetchall()
