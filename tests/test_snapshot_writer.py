@@ -38,3 +38,23 @@ def test_a_carried_forward_harvest_starts_from_the_last_good_raw_records(tmp_pat
     nxt.delete_raw("s0")
     assert sorted(r[0] for r in nxt.iter_raw()) == ["s1", "s2", "s3"]
     nxt.abandon()
+
+
+def test_snapshot_metadata_is_read_again_after_any_write_to_the_file(tmp_path: Path):
+    import json
+    import os
+
+    import duckdb
+
+    store = SourceStore(tmp_path, "leeds")
+    w = store.begin()
+    w.put_raw("s1", "service", {"id": "s1"}, "http://x/services")
+    w.set_meta(records_in=1)
+    w.commit()
+    assert store.current().meta["records_in"] == 1
+    path = store.current().path
+    st = path.stat()
+    with duckdb.connect(str(path)) as con:   # an edit that keeps the size and puts the modification time back
+        con.execute("UPDATE meta.info SET value = ? WHERE key = 'records_in'", [json.dumps(2)])
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert store.current().meta["records_in"] == 2
