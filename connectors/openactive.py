@@ -21,6 +21,7 @@ good snapshot stays in force.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -253,12 +254,20 @@ def fetch_page(client: HttpClient, url: str) -> tuple[dict, Any]:
 class RawApplier:
     """Applies RPDE items to the snapshot's raw records: highest ``modified`` wins per record."""
 
-    def __init__(self, writer, known: dict[str, int | None]):
+    def __init__(self, writer, known):
         self.writer = writer
-        self.known = known
+        # A dict, or a function that reads it: read on the first item, so that a night on which a
+        # feed has nothing new never opens the snapshot being written (see SnapshotWriter).
+        self._known = known
         # Tombstones are applied once per page (one DELETE, not one per item). An id put again
         # after its tombstone leaves the set; one put before it is removed after the flush.
         self.pending_deletes: set[str] = set()
+
+    @property
+    def known(self) -> dict[str, int | None]:
+        if callable(self._known):
+            self._known = self._known()
+        return self._known
 
     def end_page(self) -> None:
         if self.pending_deletes:
@@ -371,7 +380,7 @@ def harvest_remote(source, writer, state: dict, client: HttpClient) -> HarvestOu
     if not feeds:
         raise HarvestError(f"{source.locator}: no RPDE feeds found" + (f" ({problems[0]})" if problems else ""))
     max_pages = int(source.option("max_pages") or DEFAULT_MAX_PAGES)
-    applier = RawApplier(writer, known_modified(writer))
+    applier = RawApplier(writer, functools.partial(known_modified, writer))
     old_feeds = dict(state.get("feeds") or {})
     new_feeds = dict(old_feeds)  # feeds not seen this run keep their position
     runs: list[FeedRun] = []
@@ -418,7 +427,7 @@ def harvest_local(source, writer, state: dict) -> HarvestOutcome:
         digest.update(f.read_bytes())
     if state.get("files_hash") == digest.hexdigest():
         return HarvestOutcome("unchanged", "files unchanged since the last harvest", state=state)
-    applier = RawApplier(writer, known_modified(writer))
+    applier = RawApplier(writer, functools.partial(known_modified, writer))
     run = FeedRun(str(path), "unknown", {})
     for f in files:
         try:
