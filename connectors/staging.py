@@ -39,7 +39,6 @@ def staging_id(source_id: str, table: str, source_record_id: str) -> str:
 
 _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 _make_staging_id = staging_id.__wrapped__
-_ABSENT = object()
 
 
 def child_record_id(parent_record_id: str, table: str, key: Any) -> str:
@@ -189,7 +188,7 @@ class StagingRows:
         ``extras``: a dict, or its JSON text. ``pick_from``/``fields``: the cells of ``fields``
         that the object ``pick_from`` has are taken too (before ``values``, which win), without
         the caller copying them out first."""
-        # This runs for every row of every source: written for speed (one call, inline checks).
+        # This runs for every row of every source: written for speed (see _put_cells).
         row_id = values.get("id")
         if not row_id:
             ids = self._ids[table]
@@ -200,27 +199,24 @@ class StagingRows:
         if row_id in seen:
             return row_id
         seen.add(row_id)
-        text_columns = self._text_columns[table]
         row: dict[str, Any] = {}
-        # Text (or None) for a text column, and floats for a number column, are checked inline;
-        # the rest (ints, dates, lists, unknown columns) go through _cell.
+        record_id = root_record_id or source_record_id
         if pick_from is not None:
-            for key in fields:
-                value = pick_from.get(key, _ABSENT)
-                if value is _ABSENT:
-                    continue
-                if key in text_columns:
-                    if type(value) is str:
-                        row[key] = value if value and not value.isspace() else None
-                        continue
-                    if value is None:
-                        row[key] = None
-                        continue
-                elif type(value) is float and key in self._number_columns[table]:
-                    row[key] = value
-                    continue
-                row[key] = self._cell(table, key, value, root_record_id or source_record_id)
-        for key, value in values.items():
+            self._put_cells(row, table, [(k, pick_from[k]) for k in fields if k in pick_from], record_id)
+        self._put_cells(row, table, values.items(), record_id)
+        row["id"] = row_id
+        row["source_id"] = self.source_id
+        row["source_record_id"] = source_record_id
+        row["extras"] = (extras if type(extras) is str else encode_extras(extras)) if extras else None
+        self.rows[table].append(row)
+        return row_id
+
+    def _put_cells(self, row: dict[str, Any], table: str, cells, record_id: str) -> None:
+        """(key, value) cells into ``row``. Text (or None) for a text column, and floats for a
+        number column, are checked inline; the rest (ints, dates, lists, unknown columns) go
+        through _cell."""
+        text_columns, number_columns = self._text_columns[table], self._number_columns[table]
+        for key, value in cells:
             if key in text_columns:
                 if type(value) is str:
                     row[key] = value if value and not value.isspace() else None
@@ -228,13 +224,10 @@ class StagingRows:
                 if value is None:
                     row[key] = None
                     continue
-            row[key] = self._cell(table, key, value, root_record_id or source_record_id)
-        row["id"] = row_id
-        row["source_id"] = self.source_id
-        row["source_record_id"] = source_record_id
-        row["extras"] = (extras if type(extras) is str else encode_extras(extras)) if extras else None
-        self.rows[table].append(row)
-        return row_id
+            elif type(value) is float and key in number_columns:
+                row[key] = value
+                continue
+            row[key] = self._cell(table, key, value, record_id)
 
     def _cell(self, table: str, key: str, value: Any, record_id: str) -> Any:
         """One cell coerced to its column's type; a value that does not fit is None plus an issue."""
