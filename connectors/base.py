@@ -17,7 +17,6 @@ harvest that is not complete never replaces the last good snapshot; every attemp
 from __future__ import annotations
 
 import concurrent.futures
-import errno
 import functools
 import importlib
 import multiprocessing
@@ -30,7 +29,7 @@ from types import ModuleType
 from typing import Any, Iterable
 
 from connectors.config import ConfigError, Source
-from connectors.snapshot import SourceStore, utcnow
+from connectors.snapshot import SourceStore, storage_problem, utcnow
 from connectors.staging import StagingRows
 
 log = logging.getLogger("placecat.connectors")
@@ -182,7 +181,7 @@ def _refresh_source_in_worker(sources_file: str, state_dir: str, source_id: str,
     try:
         return refresh_source(source, Path(state_dir), run_id, full_reread)
     except Exception as exc:  # e.g. a full disk while writing the snapshot: this source fails, the night goes on
-        message = _one_line(exc)
+        message = storage_problem(exc)
         log.debug("refreshing %s failed:\n%s", source_id, traceback.format_exc())
         try:
             store = SourceStore(Path(state_dir), source_id)
@@ -192,13 +191,6 @@ def _refresh_source_in_worker(sources_file: str, state_dir: str, source_id: str,
         except Exception:  # the same fault (a full disk) can stop the status being written too
             pass
         return SourceReport(source_id, source.kind, "failed", message)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = (str(exc).splitlines() or [""])[0] or type(exc).__name__
-    if "No space left" in text or getattr(exc, "errno", None) == errno.ENOSPC:
-        return "the disk is full: free some space and re-run"
-    return text[:200]
 
 
 def refresh_sources(sources_file: str, state_dir: Path, source_ids: list[str], run_id: str,

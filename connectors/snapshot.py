@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import errno
 import json
 import os
 import shutil
@@ -95,6 +96,14 @@ class SnapshotInfo:
     def harvested_at(self) -> dt.datetime | None:
         v = self.meta.get("harvested_at")
         return dt.datetime.fromisoformat(v) if v else None
+
+
+def storage_problem(exc: BaseException) -> str:
+    """One line for a failed write: a full disk is named as such."""
+    text = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if "No space left" in text or getattr(exc, "errno", None) == errno.ENOSPC:
+        return "the disk is full: free some space and re-run"
+    return text[:200]
 
 
 def read_snapshot_meta(path: Path) -> dict[str, Any]:
@@ -308,15 +317,7 @@ class SnapshotWriter:
         """Buffer one raw record; every ``raw_batch`` records go to DuckDB together (written by the
         writer thread while the next batch fills), so a harvest holds at most two batches in
         memory whatever the size of the source."""
-        text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-        buf = self._raw
-        buf["record_id"].append(str(record_id))
-        buf["record_type"].append(record_type)
-        buf["payload"].append(text)
-        buf["fetched_from"].append(fetched_from)
-        buf["fetched_at"].append(utcnow())
-        if len(buf["record_id"]) >= self.raw_batch:
-            self._flush_raw_behind()
+        self.put_raw_many([(record_id, record_type, payload)], fetched_from)
 
     def put_raw_many(self, records: list[tuple[str, str, Any]], fetched_from: str) -> None:
         """``put_raw`` for the (record_id, record_type, payload) records of one page, with one

@@ -23,7 +23,7 @@ from typing import Iterator
 import duckdb
 
 from connectors.config import SourcesConfig
-from connectors.snapshot import SourceStore, failpoint, fsync_dir, utcnow
+from connectors.snapshot import SourceStore, failpoint, fsync_dir, storage_problem, utcnow
 from warehouse.inputs import build_inputs, snapshot_signature
 from warehouse.model import ORUK_TABLES
 from warehouse.schema import create_all
@@ -167,14 +167,6 @@ def start_copy_build(db_path: Path, run_id: str) -> Build:
         raise PublishError(f"{build.path}: cannot write the catalogue build ({storage_problem(exc)}); "
                            f"the published catalogue is unchanged") from None
     return build
-
-
-def storage_problem(exc: BaseException) -> str:
-    """One line for a failed write: a full disk is named as such."""
-    text = (str(exc).splitlines() or [type(exc).__name__])[0]
-    if "No space left" in text or getattr(exc, "errno", None) == errno.ENOSPC:
-        return "the disk is full: free some space and re-run"
-    return text[:200]
 
 
 def _fill_new_build(con: duckdb.DuckDBPyConnection, db_path: Path, run_id: str) -> None:
