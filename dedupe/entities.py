@@ -17,9 +17,9 @@ unless their names (and schedules) say they are one service.
 from __future__ import annotations
 
 import duckdb
-import pandas as pd
 
 from dedupe.keys import install_key_macros
+from quality.bulk import insert_rows
 
 
 def _components(pairs: list[tuple[str, str]], nodes: list[str]) -> dict[str, str]:
@@ -69,9 +69,7 @@ def match_locations(con: duckdb.DuckDBPyConnection) -> int:
 
 def _store_clusters(con: duckdb.DuckDBPyConnection, table: str, roots: dict[str, str]) -> int:
     con.execute(f"CREATE OR REPLACE TABLE {table} (staging_id VARCHAR PRIMARY KEY, cluster_key VARCHAR)")
-    if roots:
-        frame = pd.DataFrame({"staging_id": list(roots), "cluster_key": list(roots.values())})
-        con.execute(f"INSERT INTO {table} SELECT * FROM frame")
+    insert_rows(con, table, ["staging_id", "cluster_key"], list(roots.items()))
     return len(set(roots.values()))
 
 
