@@ -332,7 +332,7 @@ def _parse_page_text(text: str, strict: bool) -> tuple[Any, list[str | None] | N
 def _storable_strict_text(text: str) -> bool:
     """``storable_text`` for an item the strict parser took: no string in it holds a raw control
     character, so only whitespace between its tokens and ``\\u`` escapes remain to be checked."""
-    return ("\\" not in text or "\\u" not in text) and "\n" not in text and "\r" not in text and "\t" not in text
+    return "\\u" not in text and "\n" not in text and "\r" not in text and "\t" not in text
 
 
 def parse_page_body(body: bytes, url: str) -> tuple[Any, list[str | None] | None]:

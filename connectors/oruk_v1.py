@@ -131,10 +131,7 @@ def add_enum_attribute(rows: StagingRows, field_name: str, value: Any, link_id: 
         term_id = rows.memo["oruk-v1 enum", field_name, text] = rows.add("taxonomy_term", f"{vocab}:{text.lower()}", {
             "name": text, "term": text, "taxonomy": vocab, "taxonomy_id": taxonomy_id,
         }, root_record_id=root)
-    rows.add("attribute", f"{parent_rid}#{field_name}/{n}", {
-        "link_id": link_id, "taxonomy_term_id": term_id, "link_entity": link_entity,
-        "link_type": None, "value": None,
-    }, root_record_id=root)
+    add_term_attribute(rows, term_id, link_id, link_entity, f"{parent_rid}#{field_name}/{n}", root)
 
 
 def add_taxonomy_links(rows: StagingRows, links: Any, link_id: str, link_entity: str, parent_rid: str,
