@@ -430,19 +430,15 @@ class KeywordClassifier:
             toks = tokens(t.label)
             for kw in _grams(toks):
                 add(kw, t.esd_id, W_LABEL, whole_phrase=len(toks) == 1)
-            for phrase in synonyms.get(t.esd_id, []):
-                toks = tokens(phrase)
-                for kw in _grams(toks):
-                    whole = len(toks) == 1 or " " in kw
-                    add(kw, t.esd_id, W_SYNONYM if whole else W_SYNONYM_PART, whole_phrase=len(toks) == 1)
-            # The list's own earlier names for the type are synonyms; like a lent vocabulary they do
-            # not count towards the keyword mass (a type is not penalised for having been renamed).
-            for phrase in t.former_labels:
-                toks = tokens(phrase)
-                for kw in _grams(toks):
-                    whole = len(toks) == 1 or " " in kw
-                    add(kw, t.esd_id, W_SYNONYM if whole else W_SYNONYM_PART, is_own=False,
-                        whole_phrase=len(toks) == 1)
+            # The list's own earlier names for the type are synonyms too; like a lent vocabulary they
+            # do not count towards the keyword mass (a type is not penalised for having been renamed).
+            for phrases, is_own in ((synonyms.get(t.esd_id, []), True), (t.former_labels, False)):
+                for phrase in phrases:
+                    toks = tokens(phrase)
+                    for kw in _grams(toks):
+                        whole = len(toks) == 1 or " " in kw
+                        add(kw, t.esd_id, W_SYNONYM if whole else W_SYNONYM_PART, is_own=is_own,
+                            whole_phrase=len(toks) == 1)
             if use_descriptions:
                 for kw in set(tokens(t.description)) - GENERIC_WORDS:
                     add(kw, t.esd_id, W_DESCRIPTION)
