@@ -95,7 +95,12 @@ class Build:
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         if not self.path.exists():
             raise PublishError(f"{self.path}: no catalogue build for run {self.run_id}; materialise the staging asset of this run first")
-        return duckdb.connect(str(self.path), read_only=read_only)
+        return connect_build(self.path, read_only=read_only)
+
+
+def connect_build(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to a catalogue build file, as every stage of the nightly job opens it."""
+    return duckdb.connect(str(path), read_only=read_only)
 
 
 def _check_writable(path: Path) -> None:
