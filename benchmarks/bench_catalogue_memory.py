@@ -141,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         services = con.execute("SELECT count(*) FROM staging.service").fetchone()[0]
         print(f"{src} ({src.stat().st_size / MB:,.0f} MB): {services:,} staging services; DuckDB memory_limit "
               f"{settings[0]}, temp {settings[1]}, {settings[2]} threads; load average {load} at start")
+        # GX's import and context are the same size at any scale: measured apart from its validation.
+        before = rss()
+        gxs.gx_context()
+        print(f"importing GX and making its context: +{(rss() - before) / MB:,.0f} MB RSS")
         if args.tracemalloc:
             tracemalloc.start()
         print(f"{'step':<12}{'wall s':>8}{'CPU s':>8}{'RSS start':>11}{'RSS peak':>10}{'+RSS':>8}{'DuckDB':>9}"

@@ -20,8 +20,10 @@ the reason only there; progress bars are off.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
+import itertools
 import logging
 from dataclasses import dataclass, field
 
@@ -127,6 +129,13 @@ def _exception_message(exception_info) -> str | None:
 
 def validate_frame(stage: str, suite_name: str, df: pd.DataFrame, expectations: list) -> list[ExpectationOutcome]:
     """Run one suite on one DataFrame; one outcome per expectation (crashes count as failures)."""
+    return [outcome for outcome, _missing in _validate_frame_counted(stage, suite_name, df, expectations)]
+
+
+def _validate_frame_counted(stage: str, suite_name: str, df: pd.DataFrame,
+                            expectations: list) -> list[tuple[ExpectationOutcome, int | None]]:
+    """validate_frame, each outcome with GX's missing_count (None where GX gives none), which
+    adding up the results of several frames needs. Outcomes come in the suite's order."""
     if not expectations:
         return []
     result = _batch_definition(suite_name).get_batch(batch_parameters={"dataframe": df}).validate(
@@ -136,14 +145,106 @@ def validate_frame(stage: str, suite_name: str, df: pd.DataFrame, expectations: 
         cfg = er.expectation_config
         res = er.result or {}
         exc = _exception_message(er.exception_info)
-        kwargs = cfg.kwargs
-        column = kwargs.get("column") or ",".join(kwargs.get("column_list") or []) or \
-            ",".join(x for x in (kwargs.get("column_A"), kwargs.get("column_B")) if x) or None
-        out.append(ExpectationOutcome(
-            stage, suite_name, cfg.type, column, (cfg.meta or {}).get("severity", WARNING),
+        out.append((ExpectationOutcome(
+            stage, suite_name, cfg.type, _column_label(cfg.kwargs), (cfg.meta or {}).get("severity", WARNING),
             bool(er.success) and exc is None, res.get("element_count"), res.get("unexpected_count"),
-            res.get("unexpected_percent"), exc))
+            res.get("unexpected_percent"), exc), res.get("missing_count")))
     return out
+
+
+def _column_label(kwargs) -> str | None:
+    return kwargs.get("column") or ",".join(kwargs.get("column_list") or []) or \
+        ",".join(x for x in (kwargs.get("column_A"), kwargs.get("column_B")) if x) or None
+
+
+def _columns_of(expectation) -> list[str]:
+    kwargs = expectation.configuration.kwargs
+    return [c for c in (kwargs.get("column"), *(kwargs.get("column_list") or []), kwargs.get("column_A"),
+                        kwargs.get("column_B")) if c]
+
+
+# Rows per frame handed to GX by validate_query: a frame costs GX several times its own size.
+GX_BATCH_ROWS = 200_000
+
+# Expectations whose verdict on a row depends on that row alone, so that GX can check a table
+# frame by frame and the frames' counts add up to the table's. Any other expectation (unique
+# values, row counts, ...) or one with ``mostly`` below 1 is checked on the whole table at once.
+ROW_WISE = frozenset({
+    "expect_column_values_to_not_be_null", "expect_column_values_to_be_null",
+    "expect_column_values_to_match_regex", "expect_column_values_to_not_match_regex",
+    "expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set",
+    "expect_column_values_to_be_between", "expect_column_pair_values_a_to_be_greater_than_b",
+})
+
+_query_tables = itertools.count()
+
+
+def _row_wise(expectation) -> bool:
+    cfg = expectation.configuration
+    return cfg.type in ROW_WISE and cfg.kwargs.get("mostly", 1) == 1
+
+
+def validate_query(con: duckdb.DuckDBPyConnection, stage: str, suite_name: str, sql: str, params,
+                   expectations: list) -> list[ExpectationOutcome]:
+    """validate_frame on the result of ``sql`` without holding it all in pandas.
+
+    The result is kept in a DuckDB temporary table (which DuckDB spills to disk past its memory
+    limit). Row-wise expectations (ROW_WISE) are validated by GX on frames of at most
+    GX_BATCH_ROWS rows of the columns they name, and the frames' counts are added up as GX adds
+    up a whole frame's; every other expectation sees the whole table, but only its own columns.
+    The outcomes are those validate_frame gives on the whole result, in the suite's order.
+    """
+    if not expectations:
+        return []
+    table = f"_gx_rows_{next(_query_tables)}"
+    con.execute(f"CREATE TEMP TABLE {table} AS {sql}", params or [])
+    try:
+        outcomes: dict[int, ExpectationOutcome] = {}
+        row_wise = [(i, e) for i, e in enumerate(expectations) if _row_wise(e)]
+        if row_wise:
+            cols = _select_list({c for _, e in row_wise for c in _columns_of(e)}, con, table)
+            (end,) = con.execute(f"SELECT coalesce(max(rowid) + 1, 0) FROM {table}").fetchone()
+            parts = [_validate_frame_counted(stage, suite_name, con.execute(
+                        f"SELECT {cols} FROM {table} WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+                        [lo, lo + GX_BATCH_ROWS]).df(), [e for _, e in row_wise])
+                     for lo in range(0, max(end, 1), GX_BATCH_ROWS)]  # an empty table is one empty frame
+            for k, (i, _) in enumerate(row_wise):
+                outcomes[i] = _add_up([part[k] for part in parts])
+        for i, e in enumerate(expectations):
+            if i not in outcomes:
+                cols = _select_list(set(_columns_of(e)), con, table)
+                df = con.execute(f"SELECT {cols} FROM {table} ORDER BY rowid").df()
+                outcomes[i] = validate_frame(stage, suite_name, df, [e])[0]
+        return [outcomes[i] for i in range(len(expectations))]
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _select_list(columns: set[str], con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """The named columns in the table's own order (all of them when none is named)."""
+    names = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+    return ", ".join(f'"{c}"' for c in names if not columns or c in columns) or "*"
+
+
+def _add_up(parts: list[tuple[ExpectationOutcome, int | None]]) -> ExpectationOutcome:
+    """One row-wise expectation's outcome on a whole table from its outcomes on the table's frames,
+    with GX's arithmetic (great_expectations.expectations.expectation._format_map_output):
+    unexpected_percent is of the non-missing values when GX counts missing ones, else of all."""
+    if len(parts) == 1:
+        return parts[0][0]
+    first = parts[0][0]
+    exc = next((o.exception for o, _ in parts if o.exception), None)
+    counted = [o for o, _ in parts if o.unexpected_count is not None]
+    elements = sum(o.element_count or 0 for o, _ in parts)
+    unexpected = sum(o.unexpected_count for o in counted) if counted else None
+    missing = None if any(m is None for _, m in parts) else sum(m for _, m in parts)
+    percent = None
+    if unexpected is not None and elements > 0:
+        nonmissing = elements if missing is None else elements - missing
+        percent = unexpected / nonmissing * 100 if nonmissing > 0 else None
+    return dataclasses.replace(first, success=all(o.success for o, _ in parts) and exc is None,
+                               element_count=elements, unexpected_count=unexpected, unexpected_percent=percent,
+                               exception=exc)
 
 
 def _gx():
@@ -222,11 +323,12 @@ def validate_staging(con: duckdb.DuckDBPyConnection, run_id: str, today: dt.date
     for table, by_severity in staging_expectations(today).items():
         cols = STAGING_FRAME_COLUMNS[table]
         if by_severity.get(WARNING):
-            df = _frame(con, f"SELECT {cols} FROM staging.{table} t")
-            report.outcomes += validate_frame("staging", f"staging.{table}", df, by_severity[WARNING])
+            report.outcomes += validate_query(con, "staging", f"staging.{table}", f"SELECT {cols} FROM staging.{table} t",
+                                              [], by_severity[WARNING])
         if by_severity.get(BLOCKING):
-            df = _frame(con, f"SELECT {cols} FROM staging.{table} t WHERE {not_quarantined}", [run_id])
-            report.outcomes += validate_frame("staging", f"staging.{table}.published", df, by_severity[BLOCKING])
+            report.outcomes += validate_query(con, "staging", f"staging.{table}.published",
+                                              f"SELECT {cols} FROM staging.{table} t WHERE {not_quarantined}", [run_id],
+                                              by_severity[BLOCKING])
     return report
 
 
@@ -260,21 +362,22 @@ def _has(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
                             "AND schema_name = ? AND table_name = ?", [schema, table]).fetchone()[0])
 
 
-def catalogue_frames(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, pd.DataFrame]:
-    frames = {}
-    frames["membership"] = _frame(con, """
+def catalogue_queries(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, tuple[str, list]]:
+    """{name: (SQL, parameters)}: the rows each part of the catalogue suite is validated on."""
+    queries = {}
+    queries["membership"] = ("""
         SELECT s.id AS staging_id, count(ss.service_id) AS clusters
         FROM staging.service s LEFT JOIN catalogue.service_source ss ON ss.staging_id = s.id
         WHERE NOT EXISTS (SELECT 1 FROM quality.quarantine q WHERE q.run_id = ? AND q.source_id = s.source_id
                           AND q.record_id = s.source_record_id)
         GROUP BY 1""", [run_id])
-    frames["golden_id"] = _frame(con, "SELECT id FROM catalogue.service")
+    queries["golden_id"] = ("SELECT id FROM catalogue.service", [])
     fk_sql = " UNION ALL ".join(
         f"SELECT '{c}.{col}' AS fk, p.id IS NOT NULL AS parent_found FROM catalogue.{c} t "
         f"LEFT JOIN catalogue.{parent} p ON p.id = t.{col} WHERE t.{col} IS NOT NULL"
         for c, col, parent in CATALOGUE_FOREIGN_KEYS)
-    frames["foreign_key"] = _frame(con, fk_sql)
-    frames["published"] = _frame(con, """
+    queries["foreign_key"] = (fk_sql, [])
+    queries["published"] = ("""
         SELECT ss.source_id, ss.source_record_id,
                EXISTS (SELECT 1 FROM quality.quarantine q WHERE q.run_id = ? AND q.source_id = ss.source_id
                        AND q.record_id = ss.source_record_id) AS quarantined
@@ -282,20 +385,26 @@ def catalogue_frames(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, p
     # Stable ids: a previous golden service whose members are all still together in one cluster
     # (and nothing else joined) must keep its id.
     if _has(con, "previous", "service_source"):
-        frames["stable"] = _frame(con, """
+        queries["stable"] = ("""
             WITH prev AS (SELECT service_id, list(source_id || '/' || source_record_id ORDER BY 1) AS members
                           FROM previous.service_source GROUP BY 1),
                  cur AS (SELECT service_id, list(source_id || '/' || source_record_id ORDER BY 1) AS members
                          FROM catalogue.service_source GROUP BY 1)
             SELECT p.service_id AS previous_id, c.service_id AS current_id, p.service_id = c.service_id AS kept
-            FROM prev p JOIN cur c ON c.members = p.members""")
+            FROM prev p JOIN cur c ON c.members = p.members""", [])
     else:
-        frames["stable"] = pd.DataFrame({"previous_id": pd.Series([], dtype="str"), "current_id": pd.Series([], dtype="str"),
-                                         "kept": pd.Series([], dtype="bool")})
+        queries["stable"] = ("SELECT NULL::VARCHAR AS previous_id, NULL::VARCHAR AS current_id, NULL::BOOLEAN AS kept "
+                             "WHERE FALSE", [])
     if _has(con, "quality", "personal_data_residue"):
-        frames["personal_data"] = _frame(con, "SELECT table_name, field, kind FROM quality.personal_data_residue WHERE run_id = ?",
-                                         [run_id])
-    return frames
+        queries["personal_data"] = ("SELECT table_name, field, kind FROM quality.personal_data_residue WHERE run_id = ?",
+                                    [run_id])
+    return queries
+
+
+def catalogue_frames(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, pd.DataFrame]:
+    """The catalogue suite's rows as whole DataFrames (to look at; validate_catalogue does not
+    hold them in pandas)."""
+    return {name: _frame(con, sql, params) for name, (sql, params) in catalogue_queries(con, run_id).items()}
 
 
 def catalogue_expectations() -> dict[str, list]:
@@ -316,10 +425,11 @@ def catalogue_expectations() -> dict[str, list]:
 
 def validate_catalogue(con: duckdb.DuckDBPyConnection, run_id: str) -> StageValidation:
     report = StageValidation("catalogue")
-    frames = catalogue_frames(con, run_id)
+    queries = catalogue_queries(con, run_id)
     for name, expectations in catalogue_expectations().items():
-        if name in frames:
-            report.outcomes += validate_frame("catalogue", f"catalogue.{name}", frames[name], expectations)
+        if name in queries:
+            sql, params = queries[name]
+            report.outcomes += validate_query(con, "catalogue", f"catalogue.{name}", sql, params, expectations)
     return report
 
 

@@ -139,3 +139,50 @@ def test_results_are_stored_and_read_back(con):
     gxs.store_validation(con, RUN, report)  # idempotent
     stored = gxs.stored_outcomes(con, RUN, "staging")
     assert len(stored) == len(report.outcomes) and all(o.success for o in stored)
+
+
+def _messy_staging(c):
+    make_staging(c, services=12, sources=("src-a", "src-b"))
+    # Failures and missing values spread over several frames of 5 rows.
+    svc = "WHERE name = 'Service {}'"
+    c.execute("UPDATE staging.service SET email = 'not-an-email' " + svc.format(2) + " OR name = 'Service 9'")
+    c.execute("UPDATE staging.service SET email = NULL, minimum_age = 30, maximum_age = 10 " + svc.format(4))
+    c.execute("UPDATE staging.service SET maximum_age = NULL " + svc.format(11))
+    c.execute("UPDATE staging.service SET name = NULL, status = 'gone' " + svc.format(7) + " AND source_id = 'src-b'")
+    # The same record twice, far apart: only a check of the whole table sees it.
+    c.execute("UPDATE staging.service SET source_record_id = (SELECT source_record_id FROM staging.service "
+              + svc.format(0) + " AND source_id = 'src-a') " + svc.format(11) + " AND source_id = 'src-a'")
+
+
+def _both_ways(monkeypatch, validate):
+    """A suite's outcomes checked on whole tables and on frames of 5 rows."""
+    monkeypatch.setattr(gxs, "GX_BATCH_ROWS", 1_000_000)
+    whole = validate().outcomes
+    monkeypatch.setattr(gxs, "GX_BATCH_ROWS", 5)
+    return whole, validate().outcomes
+
+
+@pytest.mark.slow
+def test_suites_checked_frame_by_frame_give_the_whole_tables_results(monkeypatch):
+    c = duckdb.connect()
+    _messy_staging(c)
+    whole, framed = _both_ways(monkeypatch, lambda: gxs.validate_staging(c, RUN))
+    assert framed == whole
+    assert {(o.suite, o.column) for o in whole if not o.success} >= {
+        ("staging.service", "email"), ("staging.service", "maximum_age,minimum_age"), ("staging.service", "status"),
+        ("staging.service.published", "name"), ("staging.service.published", "source_id,source_record_id")}
+    # The same as GX on one frame of the whole table.
+    email = [o for o in whole if o.suite == "staging.service" and o.column == "email"]
+    df = c.execute(f"SELECT {gxs.STAGING_FRAME_COLUMNS['service']} FROM staging.service").df()
+    assert email == gxs.validate_frame("staging", "staging.service", df,
+                                       [e for e in gxs.staging_expectations()["service"][gxs.WARNING]
+                                        if e.configuration.kwargs.get("column") == "email"])
+    assert (email[0].element_count, email[0].unexpected_count, email[0].unexpected_percent) == (24, 4, 4 / 22 * 100)
+
+    build_catalogue(c)
+    c.execute("UPDATE catalogue.service SET id = (SELECT max(id) FROM catalogue.service) "
+              "WHERE id = (SELECT min(id) FROM catalogue.service)")
+    whole, framed = _both_ways(monkeypatch, lambda: gxs.validate_catalogue(c, RUN))
+    assert framed == whole
+    assert ("catalogue.golden_id", "expect_column_values_to_be_unique") in {
+        (o.suite, o.expectation) for o in whole if not o.success}
