@@ -26,12 +26,15 @@ from dedupe.comparisons import SERVICE_COMPARISONS, SERVICE_SIMILARITIES
 from dedupe.scoring import (MATCH_PROBABILITY, REVIEW_PROBABILITY, Model, RecordText, compute_gammas, explain_pair,
                             fetch_gammas, score_gammas, train_model)
 
-# Under the gates a pair whose names share too little for any name level but "different" can be
-# neither merged (the level vetoes it) nor reviewed (reviewable() leaves it out), unless an identical
-# service identifier makes it certain, so it is not compared in full. The similarity and threshold
-# must stay at or below the loosest similarity test of every other name level (token_set_ratio is
-# never below token_sort_ratio); tests/test_dedupe_matching.py checks that the filter loses nothing.
-NAME_PREFILTER = ("name_set", 60.0)
+# Under the gates a pair whose name level can only be "different" can be neither merged (the level
+# vetoes it) nor reviewed (reviewable() leaves it out), unless an identical service identifier makes
+# it certain, so it is not compared in full. Every other name level of SERVICE_COMPARISONS needs the
+# same name key, or a token_sort_ratio of at least 65, or a token_set_ratio of at least 60 with one
+# name shortening the other or every word alike; the filter asks the same of each pair, cheapest test
+# first. tests/test_dedupe_matching.py checks that it leaves out only pairs whose full comparison
+# says "different", and that the clusters do not change.
+NAME_PREFILTER = {"sort": ("name_sort", 65.0), "set": ("name_set", 60.0),
+                  "shortens": "name_extends(l.name_tokens, r.name_tokens) OR names_look_alike(l.name_tokens, r.name_tokens)"}
 # The weights are learned from a uniform random sample of the candidate pairs (all of them when
 # there are fewer): the estimates of m and the prior do not need millions of pairs.
 TRAINING_SAMPLE = 200_000
@@ -134,7 +137,7 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
                       only="candidate_mid" if incremental else None)
     cand = con.execute("SELECT mid_l, mid_r FROM work.candidate ORDER BY mid_l, mid_r").fetchnumpy()
     cand_l, cand_r = np.asarray(cand["mid_l"], np.int64), np.asarray(cand["mid_r"], np.int64)
-    keep = name_prefilter(text, sims, cand_l, cand_r) if prefilter else np.ones(len(cand_l), bool)
+    keep = name_prefilter(con, records, text, sims, cand_l, cand_r) if prefilter else np.ones(len(cand_l), bool)
     _pairs_table(con, "work.compared", cand_l[keep], cand_r[keep])
     compute_gammas(con, "work.compared", records, comparisons, sims, text=text)
     t["comparisons"] = time.perf_counter()
@@ -221,19 +224,48 @@ def _add_region_pairs(con: duckdb.DuckDBPyConnection, previous: str, comparisons
 PREFILTER_COLUMNS = {"name_key": "coalesce(r.name_key, '')", "has_service_ids": "len(r.svc_ids) > 0"}
 
 
-def name_prefilter(text: RecordText, sims, mid_l: np.ndarray, mid_r: np.ndarray) -> np.ndarray:
+def name_prefilter(con: duckdb.DuckDBPyConnection, records: str, text: RecordText, sims, mid_l: np.ndarray,
+                   mid_r: np.ndarray) -> np.ndarray:
     """Which candidate pairs are worth comparing in full under the gates (see NAME_PREFILTER)."""
-    sim_name, threshold = NAME_PREFILTER
-    sim = next((s for s in sims if s.name == sim_name), None)
-    if sim is None:
+    by_name = {s.name: s for s in sims}
+    (sort_name, sort_min), (set_name, set_min) = NAME_PREFILTER["sort"], NAME_PREFILTER["set"]
+    if sort_name not in by_name or set_name not in by_name:
         return np.ones(len(mid_l), bool)
-    name_key, has_ids = text.columns["name_key"], np.asarray(text.columns["has_service_ids"], bool)
+    has_ids = np.asarray(text.columns["has_service_ids"], bool)
     il, ir = text.index(mid_l), text.index(mid_r)
-    names = text.columns[sim.left]
-    keep = (has_ids[il] & has_ids[ir]) | (names[il] == "") | (names[ir] == "") | (name_key[il] == name_key[ir])
-    rest = ~keep
-    keep[rest] = text.similarity(sim, il[rest], ir[rest]) >= threshold
+    # Compared as codes of distinct values: comparing millions of Python strings costs seconds.
+    key_codes, _ = text.codes("name_key")
+    name_codes, names = text.codes(by_name[sort_name].left)
+    no_name = names[name_codes] == ""
+    keep = (has_ids[il] & has_ids[ir]) | no_name[il] | no_name[ir] | (key_codes[il] == key_codes[ir])
+    rest = np.flatnonzero(~keep)
+    alike = text.similarity(by_name[sort_name], il[rest], ir[rest]) >= sort_min
+    keep[rest[alike]] = True
+    rest = rest[~alike]
+    rest = rest[text.similarity(by_name[set_name], il[rest], ir[rest]) >= set_min]
+    keep[rest] = _names_shorten(con, records, text, by_name[sort_name].left, il[rest], ir[rest])
     return keep
+
+
+def _names_shorten(con: duckdb.DuckDBPyConnection, records: str, text: RecordText, column: str, il: np.ndarray,
+                   ir: np.ndarray) -> np.ndarray:
+    """NAME_PREFILTER's "shortens" test for the pairs at record indexes (il, ir), in DuckDB, once per
+    distinct pair of names (a record of each name stands for all its records: the test reads only
+    the name's words)."""
+    if len(il) == 0:
+        return np.zeros(0, bool)
+    codes, values = text.codes(column)
+    _, first = np.unique(codes, return_index=True)
+    inverse, distinct = pd.factorize(codes[il] * len(values) + codes[ir])
+    frame = pd.DataFrame({"i": np.arange(len(distinct)), "mid_l": text.mids[first[distinct // len(values)]],
+                          "mid_r": text.mids[first[distinct % len(values)]]})
+    con.register("shorten_frame", frame)
+    raw = con.execute(f"""SELECT f.i, coalesce({NAME_PREFILTER["shortens"]}, false) AS ok FROM shorten_frame f
+                          JOIN {records} l ON l.mid = f.mid_l JOIN {records} r ON r.mid = f.mid_r""").fetchnumpy()
+    con.unregister("shorten_frame")
+    ok = np.zeros(len(distinct), bool)
+    ok[np.asarray(raw["i"], np.int64)] = np.asarray(raw["ok"], bool)
+    return ok[inverse]
 
 
 def _training_sample(n: int, seed: int = 11) -> np.ndarray | None:

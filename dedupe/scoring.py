@@ -50,6 +50,7 @@ class Model:
     prior: float
     gates: bool = True
     trained_on: dict = field(default_factory=dict)
+    explained: dict = field(default_factory=dict, repr=False, compare=False)   # explain_pair's cache
 
     def weights(self) -> list[np.ndarray]:
         return [np.log2(np.clip(m, 1e-5, 1) / np.clip(u, 1e-5, 1)) for m, u in zip(self.m, self.u)]
@@ -80,7 +81,9 @@ class RecordText:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, records: str, sims: tuple[Similarity, ...],
                  extra: dict[str, str] | None = None, only: str | None = None):
-        exprs = {left: f"r.{left}" for left in dict.fromkeys(s.left for s in sims)} | (extra or {})
+        # Missing strings as '' in SQL: a column with NULLs comes back as a masked array, and reading
+        # one element at a time from that costs seconds per million records.
+        exprs = {left: f"coalesce(CAST(r.{left} AS VARCHAR), '')" for left in dict.fromkeys(s.left for s in sims)} | (extra or {})
         cols = "".join(f", {sql} AS c{i}" for i, sql in enumerate(exprs.values()))
         where = f"WHERE r.mid IN (SELECT mid FROM {only})" if only else ""
         raw = con.execute(f"SELECT r.mid{cols} FROM {records} r {where} ORDER BY r.mid").fetchnumpy()
@@ -89,29 +92,40 @@ class RecordText:
         for i, name in enumerate(exprs):
             values = raw[f"c{i}"]
             if values.dtype == object:
-                values = np.array([x if isinstance(x, str) else "" for x in values], dtype=object)
+                values = np.ma.filled(values, "")
             self.columns[name] = np.asarray(values)
+        self._factorized: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def index(self, mids: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.mids, mids)
 
+    def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Each record's value of a column as a code into the column's distinct values (codes, values)."""
+        if column not in self._factorized:
+            codes, values = pd.factorize(self.columns[column])
+            self._factorized[column] = (codes.astype(np.int64), np.asarray(values, dtype=object))
+        return self._factorized[column]
+
     def similarity(self, sim: Similarity, il: np.ndarray, ir: np.ndarray) -> np.ndarray:
         """rapidfuzz scores of one similarity for the pairs at record indexes (il, ir).
 
-        Identical strings score 100 without a call: siblings at one venue share the address, the
-        organisation and often the description, so this skips much of the work.
+        Each distinct pair of strings is scored once, and identical strings score 100 without a
+        call: siblings at one venue share the address, the organisation and often the
+        description, and class names repeat from venue to venue, so this skips most of the work.
         """
-        column = self.columns[sim.left]
-        a, b = column[il], column[ir]
+        codes, values = self.codes(sim.left)
+        pair_code = codes[il] * len(values) + codes[ir]
+        inverse, distinct = pd.factorize(pair_code)
+        a, b = values[distinct // len(values)], values[distinct % len(values)]
         scorer = getattr(fuzz, sim.scorer)
         a_empty, b_empty = a == "", b == ""
         out = np.where(a_empty & b_empty, np.float32(scorer("", "")), np.float32(0.0)).astype(np.float32)
-        same = (a == b) & ~a_empty
+        same = (distinct // len(values) == distinct % len(values)) & ~a_empty
         out[same] = 100.0
         todo = ~same & ~a_empty & ~b_empty
         if todo.any():
             out[todo] = process.cpdist(a[todo], b[todo], scorer=scorer, workers=-1, dtype=np.float32)
-        return out
+        return out[inverse]
 
 
 def _gamma_sql(comparisons: tuple[Comparison, ...]) -> str:
@@ -275,14 +289,22 @@ def score_gammas(model: Model, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 def explain_pair(model: Model, gamma_row: np.ndarray) -> dict:
     """The levels and counted weights of one pair, as stored in match_reason."""
+    levels = tuple(int(x) for x in gamma_row)
+    cache = model.explained
+    if levels not in cache:     # a few thousand combinations of levels explain a million merges
+        cache[levels] = _explain_levels(model, levels)
+    return cache[levels]
+
+
+def _explain_levels(model: Model, levels: tuple[int, ...]) -> dict:
     w_tables = model.weights()
     comps = model.comparisons
-    g = gamma_row.reshape(1, -1)
+    g = np.array([levels], dtype=np.int8)
     name_agrees = bool(_agree_mask(g, comps, {"name"})[0])
     context_agrees = bool(_agree_mask(g, comps, {"place", "org"})[0])
     out = []
     for k, c in enumerate(comps):
-        lv = int(gamma_row[k])
+        lv = levels[k]
         if lv < 0:
             out.append({"comparison": c.name, "level": "not compared", "weight": 0.0})
             continue

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from dedupe.clustering import cluster_pairs
+from dedupe.comparisons import SERVICE_COMPARISONS
 from dedupe.matcher import match_records
 from dedupe.overrides import load_overrides
 from dedupe.records import MATCH_INPUT_DDL, key_records
@@ -255,6 +256,12 @@ def test_the_name_prefilter_loses_no_merge_and_no_review_pair():
     out_full = match_records(full, explain=False, prefilter=False)
     assert out_filtered.compared_pairs < out_full.compared_pairs      # the filter did leave pairs out
     assert _decisions(filtered) == _decisions(full)
+    # Each pair it left out is one the full comparison calls "different" by name.
+    left_out = set(full.execute("SELECT mid_l, mid_r FROM work.pair_gamma").fetchall()) - set(
+        filtered.execute("SELECT mid_l, mid_r FROM work.compared").fetchall())
+    different = [lv.label for lv in SERVICE_COMPARISONS[0].levels].index("different")
+    levels = full.execute("SELECT mid_l, mid_r, g_name FROM work.pair_gamma").fetchall()
+    assert left_out and {g for a, b, g in levels if (a, b) in left_out} == {different}
 
 
 def _as_previous(con) -> None:
