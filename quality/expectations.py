@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import itertools
 import logging
 from dataclasses import dataclass, field
 
@@ -31,7 +30,7 @@ import duckdb
 import pandas as pd
 
 from quality import rules as R
-from quality.bulk import insert_rows
+from quality.bulk import insert_rows, kept_result
 from warehouse.model import ADDRESS_TYPES, SCHEDULE_FREQS, SERVICE_STATUSES
 
 BLOCKING, WARNING = "blocking", "warning"
@@ -176,9 +175,6 @@ ROW_WISE = frozenset({
     "expect_column_values_to_be_between", "expect_column_pair_values_a_to_be_greater_than_b",
 })
 
-_query_tables = itertools.count()
-
-
 def _row_wise(expectation) -> bool:
     cfg = expectation.configuration
     return cfg.type in ROW_WISE and cfg.kwargs.get("mostly", 1) == 1
@@ -188,22 +184,19 @@ def validate_query(con: duckdb.DuckDBPyConnection, stage: str, suite_name: str, 
                    expectations: list) -> list[ExpectationOutcome]:
     """validate_frame on the result of ``sql`` without holding it all in pandas.
 
-    The result is kept in a DuckDB temporary table (which DuckDB spills to disk past its memory
-    limit). Row-wise expectations (ROW_WISE) are validated by GX on frames of at most
-    GX_BATCH_ROWS rows of the columns they name, and the frames' counts are added up as GX adds
+    The result is kept in a DuckDB temporary table (quality.bulk.kept_result). Row-wise
+    expectations (ROW_WISE) are validated by GX on frames of at most GX_BATCH_ROWS rows of the
+    columns they name, and the frames' counts are added up as GX adds
     up a whole frame's; every other expectation sees the whole table, but only its own columns.
     The outcomes are those validate_frame gives on the whole result, in the suite's order.
     """
     if not expectations:
         return []
-    table = f"_gx_rows_{next(_query_tables)}"
-    con.execute(f"CREATE TEMP TABLE {table} AS {sql}", params or [])
-    try:
+    with kept_result(con, sql, params) as (table, end):
         outcomes: dict[int, ExpectationOutcome] = {}
         row_wise = [(i, e) for i, e in enumerate(expectations) if _row_wise(e)]
         if row_wise:
             cols = _select_list({c for _, e in row_wise for c in _columns_of(e)}, con, table)
-            (end,) = con.execute(f"SELECT coalesce(max(rowid) + 1, 0) FROM {table}").fetchone()
             parts = [_validate_frame_counted(stage, suite_name, con.execute(
                         f"SELECT {cols} FROM {table} WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
                         [lo, lo + GX_BATCH_ROWS]).df(), [e for _, e in row_wise])
@@ -216,8 +209,6 @@ def validate_query(con: duckdb.DuckDBPyConnection, stage: str, suite_name: str, 
                 df = con.execute(f"SELECT {cols} FROM {table} ORDER BY rowid").df()
                 outcomes[i] = validate_frame(stage, suite_name, df, [e])[0]
         return [outcomes[i] for i in range(len(expectations))]
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _select_list(columns: set[str], con: duckdb.DuckDBPyConnection, table: str) -> str:

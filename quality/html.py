@@ -18,7 +18,7 @@ import duckdb
 import nh3
 
 from connectors.text import html_to_text, looks_like_html, repair_text
-from quality.bulk import insert_rows
+from quality.bulk import fetch_batches, insert_rows, stage_rows
 
 ALLOWED_TAGS = {"p", "br", "ul", "ol", "li", "a", "strong", "em", "b", "i"}
 ALLOWED_ATTRIBUTES = {"a": {"href"}}
@@ -82,10 +82,21 @@ CREATE TABLE IF NOT EXISTS catalogue.plain_text (
 """
 
 
-def _update(con: duckdb.DuckDBPyConnection, table: str, field: str, pairs: list[tuple[str, str | None]]) -> None:
-    con.execute("CREATE OR REPLACE TEMP TABLE sanitise_update (id VARCHAR, value VARCHAR)")
-    insert_rows(con, "sanitise_update", ["id", "value"], pairs)
-    con.execute(f'UPDATE catalogue.{table} t SET "{field}" = u.value FROM sanitise_update u WHERE u.id = t.id')
+def _rewrite(con: duckdb.DuckDBPyConnection, table: str, field: str, clean) -> int:
+    """Replace each suspect value of catalogue.<table>.<field> with ``clean(value)``, reading the
+    values in batches; returns how many changed."""
+    col = '"' + field + '"'
+    changes = ([(row_id, new) for row_id, v in rows if (new := clean(v)) != v]
+               for rows in fetch_batches(con, f"SELECT id, {col} FROM catalogue.{table} WHERE {SUSPECT_SQL.format(c=col)}"))
+    n = stage_rows(con, "sanitise_update", {"id": "VARCHAR", "value": "VARCHAR"}, changes)
+    if n:
+        con.execute(f"UPDATE catalogue.{table} t SET {col} = u.value FROM sanitise_update u WHERE u.id = t.id")
+    return n
+
+
+def _sanitise_markup(value: str) -> str:
+    # Markup is sanitised; a plain-text value stays plain text (only its mojibake is repaired).
+    return sanitise_html(value) if looks_like_html(value) else fix_mojibake(value)
 
 
 def sanitise_catalogue(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -93,22 +104,10 @@ def sanitise_catalogue(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     changed = 0
     for table, fields in HTML_FIELDS.items():
         for field in fields:
-            col = '"' + field + '"'
-            rows = con.execute(f"SELECT id, {col} FROM catalogue.{table} WHERE {SUSPECT_SQL.format(c=col)}").fetchall()
-            # Markup is sanitised; a plain-text value stays plain text (only its mojibake is repaired).
-            updates = [(row_id, clean) for row_id, v in rows
-                       if (clean := sanitise_html(v) if looks_like_html(v) else fix_mojibake(v)) != v]
-            if updates:
-                _update(con, table, field, updates)
-                changed += len(updates)
+            changed += _rewrite(con, table, field, _sanitise_markup)
     for table, fields in TEXT_FIELDS.items():
         for field in fields:
-            col = '"' + field + '"'
-            rows = con.execute(f"SELECT id, {col} FROM catalogue.{table} WHERE {SUSPECT_SQL.format(c=col)}").fetchall()
-            updates = [(row_id, text) for row_id, v in rows if (text := plain_text(v)) != v]
-            if updates:
-                _update(con, table, field, updates)
-                changed += len(updates)
+            changed += _rewrite(con, table, field, plain_text)
     return {"values_sanitised": changed}
 
 
@@ -116,12 +115,12 @@ def write_plain_text(con: duckdb.DuckDBPyConnection) -> int:
     """catalogue.plain_text: a plain-text version of every description (from the sanitised HTML)."""
     con.execute(PLAIN_TEXT_DDL)
     con.execute("DELETE FROM catalogue.plain_text")
-    rows = []
+    n = 0
     for table, fields in HTML_FIELDS.items():
         for field in fields:
-            for row_id, v in con.execute(f'SELECT id, "{field}" FROM catalogue.{table} WHERE "{field}" IS NOT NULL').fetchall():
+            for rows in fetch_batches(con, f'SELECT id, "{field}" FROM catalogue.{table} WHERE "{field}" IS NOT NULL'):
                 # The value was sanitised (and scrubbed) already: only the HTML-to-text step is left.
-                rows.append((table, row_id, field, html_to_text(v) if any(ch in v for ch in "<&") else v.strip()))
-    if rows:
-        insert_rows(con, "catalogue.plain_text", ["table_name", "id", "field", "text"], rows)
-    return len(rows)
+                n += insert_rows(con, "catalogue.plain_text", ["table_name", "id", "field", "text"],
+                                 [(table, row_id, field, html_to_text(v) if any(ch in v for ch in "<&") else v.strip())
+                                  for row_id, v in rows])
+    return n

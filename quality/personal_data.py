@@ -27,13 +27,14 @@ ship in the published file too.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import duckdb
 
-from quality.bulk import insert_rows
+from quality.bulk import fetch_batches, insert_rows, stage_rows
 
 CONSUMER_DOMAINS = frozenset("""
 gmail.com googlemail.com hotmail.com hotmail.co.uk live.com live.co.uk msn.com outlook.com outlook.co.uk
@@ -243,11 +244,23 @@ _RECORD_OF = {
 _SERVICE_CHILD = ("LEFT JOIN staging.service p ON p.id = t.service_id", "coalesce(p.source_record_id, t.source_record_id)")
 
 
-def _candidates(con, schema: str, table: str, fields: Iterable[str], extra_cols: str = "") -> list[tuple]:
+def _candidate_batches(con, schema: str, table: str, fields: Iterable[str], extra_cols: str = "",
+                       extra_join: str = "") -> Iterator[list[tuple]]:
+    """Rows (id, *extra_cols, record id, *fields) whose fields could hold an email or a mobile,
+    in batches (quality.bulk.fetch_batches: the connection may write between them)."""
     where = " OR ".join(CANDIDATE_SQL.format(c=f't."{f}"') for f in fields)
     cols = ", ".join(f't."{f}"' for f in fields)
     join, rec = ("", "NULL") if schema == "catalogue" else _RECORD_OF.get(table, _SERVICE_CHILD)
-    return con.execute(f"SELECT t.id, {extra_cols}{rec}, {cols} FROM {schema}.{table} t {join} WHERE {where}").fetchall()
+    return fetch_batches(con, f"SELECT t.id, {extra_cols}{rec}, {cols} FROM {schema}.{table} t {join} {extra_join} WHERE {where}")
+
+
+def _candidates(con, schema: str, table: str, fields: Iterable[str], extra_cols: str = "") -> Iterator[tuple]:
+    return itertools.chain.from_iterable(_candidate_batches(con, schema, table, fields, extra_cols))
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[tuple]:
+    """The rows of ``sql``, one batch of them in memory at a time."""
+    return itertools.chain.from_iterable(fetch_batches(con, sql))
 
 
 def detect_in_staging(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
@@ -263,15 +276,15 @@ def detect_in_staging(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
                     rows.append([run_id, source_id, record_id, table, f, finding.kind, finding.reason, mask(finding.value)])
     # Vendor fields kept in extras (e.g. ORUK v1 pc_metadata.assured_by) are scanned as JSON text.
     for table in TEXT_FIELDS:
-        for source_id, record_id, extras in con.execute(
+        for source_id, record_id, extras in _rows(con,
                 f"SELECT source_id, source_record_id, CAST(extras AS VARCHAR) FROM staging.{table} "
-                f"WHERE extras IS NOT NULL AND {CANDIDATE_SQL.format(c='CAST(extras AS VARCHAR)')}").fetchall():
+                f"WHERE extras IS NOT NULL AND {CANDIDATE_SQL.format(c='CAST(extras AS VARCHAR)')}"):
             for finding in find_in_text(extras):
                 rows.append([run_id, source_id, record_id, table, "extras", finding.kind, finding.reason, mask(finding.value)])
-    for source_id, record_id, name in con.execute("""
+    for source_id, record_id, name in _rows(con, """
             SELECT t.source_id, coalesce(p.source_record_id, t.source_record_id), t.name
             FROM staging.contact t LEFT JOIN staging.service p ON p.id = t.service_id
-            WHERE t.name IS NOT NULL""").fetchall():
+            WHERE t.name IS NOT NULL"""):
         if is_named_individual(name):
             rows.append([run_id, source_id, record_id, "contact", "name", "named_individual", "contact_name",
                          name.split()[0][0] + ". " + "*" * 3])
@@ -295,18 +308,23 @@ def detect_in_staging(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     return con.execute("SELECT count(*) FROM quality.personal_data WHERE run_id = ?", [run_id]).fetchone()[0]
 
 
-def _role_emails(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """service id -> a role address to use instead of a personal one: the service's own email or
-    its organisation's, whichever is not personal."""
-    out = {}
-    for sid, svc_email, org_email in con.execute("""
-            SELECT s.id, s.email, o.email FROM catalogue.service s
-            LEFT JOIN catalogue.organization o ON o.id = s.organization_id""").fetchall():
-        for candidate in (svc_email, org_email):
-            if candidate and EMAIL_RE.fullmatch(candidate.strip()) and not email_finding(candidate):
-                out[sid] = candidate.strip()
-                break
-    return out
+def _stage_role_emails(con: duckdb.DuckDBPyConnection) -> None:
+    """Temporary table scrub_role (service_id, email): the role address to use instead of a
+    personal one in a service's records: the service's own email or its organisation's,
+    whichever is not personal; no row when neither is. Taken before anything is rewritten."""
+    def roles(rows: list[tuple]) -> list[tuple[str, str]]:
+        out = []
+        for sid, svc_email, org_email in rows:
+            for candidate in (svc_email, org_email):
+                if candidate and EMAIL_RE.fullmatch(candidate.strip()) and not email_finding(candidate):
+                    out.append((sid, candidate.strip()))
+                    break
+        return out
+
+    stage_rows(con, "scrub_role", {"service_id": "VARCHAR", "email": "VARCHAR"},
+               (roles(rows) for rows in fetch_batches(con, """
+                    SELECT s.id, s.email, o.email FROM catalogue.service s
+                    LEFT JOIN catalogue.organization o ON o.id = s.organization_id""")))
 
 
 EMAIL_FIELDS = {("service", "email"), ("service", "assurer_email"), ("organization", "email"), ("contact", "email")}
@@ -316,11 +334,11 @@ def _assurer_role_emails(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """domain -> a role address at that domain (e.g. info@thecareforum.org.uk), from anything
     the sources sent; it replaces an assurer's personal address at the same domain."""
     out: dict[str, str] = {}
-    for (addr,) in con.execute("""
+    for (addr,) in _rows(con, """
             SELECT DISTINCT trim(e) FROM (
                 SELECT assurer_email AS e FROM staging.service UNION ALL SELECT email FROM staging.service
                 UNION ALL SELECT email FROM staging.organization UNION ALL SELECT email FROM staging.contact)
-            WHERE e IS NOT NULL AND contains(e, '@') ORDER BY 1""").fetchall():
+            WHERE e IS NOT NULL AND contains(e, '@') ORDER BY 1"""):
         if EMAIL_RE.fullmatch(addr) and not email_finding(addr):
             out.setdefault(addr.split("@", 1)[1].lower(), addr)
     return out
@@ -335,49 +353,52 @@ def _replacement_email(table: str, field: str, value: str, role_email: str | Non
 
 def scrub_catalogue(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
     """Rewrite catalogue.* so that no personal email, mobile number or named individual is left."""
-    role = _role_emails(con)
+    _stage_role_emails(con)
     assurer_roles = _assurer_role_emails(con)
     changed = {"values_rewritten": 0, "phones_left_out": 0, "contact_names_left_out": 0}
     # A mobile phone row is left out entirely (its number is the whole of it).
-    mobiles = [pid for pid, number in con.execute(
-        f"SELECT t.id, t.number FROM catalogue.phone t WHERE {CANDIDATE_SQL.format(c='t.number')}").fetchall()
-        if MOBILE_RE.search(number or "")]
+    mobile_ids = ([[pid] for pid, number in rows if MOBILE_RE.search(number or "")] for rows in fetch_batches(
+        con, f"SELECT t.id, t.number FROM catalogue.phone t WHERE {CANDIDATE_SQL.format(c='t.number')}"))
+    mobiles = _stage_ids(con, mobile_ids)
     if mobiles:
-        _load_ids(con, mobiles)
         con.execute("DELETE FROM catalogue.phone WHERE id IN (SELECT id FROM scrub_ids)")
-        changed["phones_left_out"] = len(mobiles)
+        changed["phones_left_out"] = mobiles
     for table, fields in TEXT_FIELDS.items():
         service_col = {"service": "id", "contact": "service_id", "phone": "service_id", "schedule": "service_id",
                        "cost_option": "service_id", "language": "service_id", "funding": "service_id",
                        "service_area": "service_id"}.get(table)
-        extra = f"t.{service_col} AS sid, " if service_col else "NULL AS sid, "
-        updates = []
-        for row in _candidates(con, "catalogue", table, fields, extra_cols=extra):
-            row_id, sid, _rec, *values = row
-            role_email = role.get(sid) if sid else None
-            for f, v in zip(fields, values):
-                if not v:
-                    continue
-                if (table, f) in EMAIL_FIELDS:
-                    new = _replacement_email(table, f, v, role_email, assurer_roles) if email_finding(v) else v
-                else:
-                    new = scrub_text(v, role_email)
-                if new != v:
-                    updates.append((row_id, f, new))
-        for f in {u[1] for u in updates}:
-            pairs = [(rid, new) for rid, ff, new in updates if ff == f]
-            con.execute("CREATE OR REPLACE TEMP TABLE scrub_update (id VARCHAR, value VARCHAR)")
-            insert_rows(con, "scrub_update", ["id", "value"], pairs)
-            con.execute(f'UPDATE catalogue.{table} t SET "{f}" = u.value FROM scrub_update u WHERE u.id = t.id')
-            changed["values_rewritten"] += len(pairs)
-    changed["values_rewritten"] += _scrub_conflicts(con, role, assurer_roles)
+        extra, join = ("r.email AS role_email, ", f"LEFT JOIN scrub_role r ON r.service_id = t.{service_col}") \
+            if service_col else ("NULL AS role_email, ", "")
+
+        def updates(rows: list[tuple]) -> list[tuple[str, str, str | None]]:
+            out = []
+            for row_id, role_email, _rec, *values in rows:
+                for f, v in zip(fields, values):
+                    if not v:
+                        continue
+                    if (table, f) in EMAIL_FIELDS:
+                        new = _replacement_email(table, f, v, role_email, assurer_roles) if email_finding(v) else v
+                    else:
+                        new = scrub_text(v, role_email)
+                    if new != v:
+                        out.append((row_id, f, new))
+            return out
+
+        staged = stage_rows(con, "scrub_update", {"id": "VARCHAR", "field": "VARCHAR", "value": "VARCHAR"},
+                            (updates(rows) for rows in _candidate_batches(con, "catalogue", table, fields, extra, join)))
+        if staged:
+            for (f,) in con.execute("SELECT DISTINCT field FROM scrub_update ORDER BY 1").fetchall():
+                con.execute(f'UPDATE catalogue.{table} t SET "{f}" = u.value FROM scrub_update u '
+                            f'WHERE u.field = ? AND u.id = t.id', [f])
+            changed["values_rewritten"] += staged
+    changed["values_rewritten"] += _scrub_conflicts(con, assurer_roles)
     changed["values_rewritten"] += _scrub_other_columns(con)
-    named = [cid for cid, name in con.execute("SELECT id, name FROM catalogue.contact WHERE name IS NOT NULL").fetchall()
-             if is_named_individual(name)]
+    named_ids = ([[cid] for cid, name in rows if is_named_individual(name)] for rows in fetch_batches(
+        con, "SELECT id, name FROM catalogue.contact WHERE name IS NOT NULL"))
+    named = _stage_ids(con, named_ids)
     if named:
-        _load_ids(con, named)
         con.execute("UPDATE catalogue.contact SET name = NULL WHERE id IN (SELECT id FROM scrub_ids)")
-        changed["contact_names_left_out"] = len(named)
+        changed["contact_names_left_out"] = named
     return changed
 
 
@@ -399,38 +420,40 @@ def _scrub_other_columns(con: duckdb.DuckDBPyConnection) -> int:
     for table, column in _catalogue_text_columns(con):
         if (table, column) in handled:
             continue
-        rows = con.execute(f'SELECT rowid, "{column}" FROM catalogue.{table} t '
-                           f'WHERE {CANDIDATE_SQL.format(c=chr(34) + column + chr(34))}').fetchall()
-        updates = [(rid, new) for rid, v in rows if (new := scrub_text(v)) != v]
-        if updates:
-            con.execute("CREATE OR REPLACE TEMP TABLE scrub_other (rid BIGINT, value VARCHAR)")
-            insert_rows(con, "scrub_other", ["rid", "value"], updates)
-            con.execute(f'UPDATE catalogue.{table} t SET "{column}" = u.value FROM scrub_other u WHERE t.rowid = u.rid')
-            n += len(updates)
+        col = chr(34) + column + chr(34)
+        staged = stage_rows(con, "scrub_other", {"rid": "BIGINT", "value": "VARCHAR"},
+                            ([(rid, new) for rid, v in rows if (new := scrub_text(v)) != v] for rows in fetch_batches(
+                                con, f"SELECT t.rowid AS rid, {col} FROM catalogue.{table} t WHERE {CANDIDATE_SQL.format(c=col)}")))
+        if staged:
+            con.execute(f'UPDATE catalogue.{table} t SET {col} = u.value FROM scrub_other u WHERE t.rowid = u.rid')
+            n += staged
     return n
 
 
-def _load_ids(con: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
-    con.execute("CREATE OR REPLACE TEMP TABLE scrub_ids (id VARCHAR)")
-    insert_rows(con, "scrub_ids", ["id"], [[i] for i in ids])
+def _stage_ids(con: duckdb.DuckDBPyConnection, batches: Iterable[list[list[str]]]) -> int:
+    """Temporary table scrub_ids (id) of the rows to leave out; returns how many."""
+    return stage_rows(con, "scrub_ids", {"id": "VARCHAR"}, batches)
 
 
-def _scrub_conflicts(con: duckdb.DuckDBPyConnection, role: dict[str, str], assurer_roles: dict[str, str]) -> int:
+def _scrub_conflicts(con: duckdb.DuckDBPyConnection, assurer_roles: dict[str, str]) -> int:
     """catalogue.conflict shows each source's value of a disputed field: scrub those too."""
-    rows = con.execute(f"""SELECT rowid, service_id, field, value FROM catalogue.conflict t
-                           WHERE {CANDIDATE_SQL.format(c='t.value')}""").fetchall()
-    updates = []
-    for rowid, sid, f, v in rows:
-        role_email = role.get(sid)
-        new = (_replacement_email("service", f, v, role_email, assurer_roles) if email_finding(v) else v) \
-            if f in ("email", "assurer_email") else scrub_text(v, role_email)
-        if new != v:
-            updates.append((rowid, new))
-    if updates:
-        con.execute("CREATE OR REPLACE TEMP TABLE scrub_conflict (rid BIGINT, value VARCHAR)")
-        insert_rows(con, "scrub_conflict", ["rid", "value"], updates)
+    def updates(rows: list[tuple]) -> list[tuple[int, str | None]]:
+        out = []
+        for rowid, role_email, f, v in rows:
+            new = (_replacement_email("service", f, v, role_email, assurer_roles) if email_finding(v) else v) \
+                if f in ("email", "assurer_email") else scrub_text(v, role_email)
+            if new != v:
+                out.append((rowid, new))
+        return out
+
+    staged = stage_rows(con, "scrub_conflict", {"rid": "BIGINT", "value": "VARCHAR"},
+                        (updates(rows) for rows in fetch_batches(con, f"""
+                            SELECT t.rowid AS rid, r.email, t.field, t.value FROM catalogue.conflict t
+                            LEFT JOIN scrub_role r ON r.service_id = t.service_id
+                            WHERE {CANDIDATE_SQL.format(c='t.value')}""")))
+    if staged:
         con.execute("UPDATE catalogue.conflict t SET value = u.value FROM scrub_conflict u WHERE t.rowid = u.rid")
-    return len(updates)
+    return staged
 
 
 def record_residue(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
@@ -444,7 +467,7 @@ def record_residue(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
             for f, v in zip(fields, values):
                 for finding in find_in_text(v):
                     rows.append([run_id, table, f, row_id, finding.kind])
-    for cid, name in con.execute("SELECT id, name FROM catalogue.contact WHERE name IS NOT NULL").fetchall():
+    for cid, name in _rows(con, "SELECT id, name FROM catalogue.contact WHERE name IS NOT NULL"):
         if is_named_individual(name):
             rows.append([run_id, "contact", "name", cid, "named_individual"])
     handled = {(t, f) for t, fs in TEXT_FIELDS.items() for f in fs}
@@ -452,7 +475,7 @@ def record_residue(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
         if (table, column) in handled:
             continue
         col = chr(34) + column + chr(34)
-        for rowid, v in con.execute(f"SELECT rowid, {col} FROM catalogue.{table} t WHERE {CANDIDATE_SQL.format(c=col)}").fetchall():
+        for rowid, v in _rows(con, f"SELECT t.rowid AS rid, {col} FROM catalogue.{table} t WHERE {CANDIDATE_SQL.format(c=col)}"):
             for finding in find_in_text(v):
                 rows.append([run_id, table, column, str(rowid), finding.kind])
     if rows:

@@ -7,8 +7,10 @@ import json
 import duckdb
 import pytest
 
+from quality import bulk
 from quality.personal_data import (EMAIL_WITHHELD, PHONE_WITHHELD, detect_in_staging, email_finding, find_in_text,
                                    is_named_individual, mask, record_residue, scrub_catalogue, scrub_text)
+from quality.stage import finish_catalogue
 from warehouse.schema import create_all
 
 BRISTOL = "oruk/v1/bristol_openplace_v1_services_page1.json"
@@ -88,6 +90,12 @@ def test_scrub_text_uses_the_role_address_when_there_is_one():
 @pytest.fixture
 def catalogue_con():
     con = duckdb.connect()
+    _personal_catalogue(con)
+    yield con
+    con.close()
+
+
+def _personal_catalogue(con):
     create_all(con)
     con.execute("INSERT INTO catalogue.organization (id, name, email) VALUES ('o1', 'Two Way St', 'hello@2wayst.org.uk'), ('o2', 'Solo', NULL)")
     con.execute("""INSERT INTO catalogue.service (id, organization_id, name, description, email, assurer_email) VALUES
@@ -104,8 +112,6 @@ def catalogue_con():
     # An assurer role address at the same domain exists in staging: it replaces the personal one.
     con.execute("INSERT INTO staging.service (id, name, assurer_email, source_id, source_record_id) "
                 "VALUES ('x', 'x', 'directory@thecareforum.org.uk', 'src', 'r9')")
-    yield con
-    con.close()
 
 
 def test_scrub_catalogue_holds_back_every_finding(catalogue_con):
@@ -162,3 +168,32 @@ def test_identifiers_that_read_like_mobile_numbers_survive_the_scrub(catalogue_c
     assert con.execute("SELECT count(*) FROM catalogue.service WHERE id = ?", [odd]).fetchone()[0] == 1
     assert con.execute("SELECT service_id, source_record_id FROM catalogue.service_source").fetchall() == [(odd, "07392238-152c")]
     assert record_residue(con, "r") == 0
+
+
+def test_the_catalogue_stage_in_batches_of_two_rows_gives_what_one_batch_gives(monkeypatch):
+    def finished(batch_rows):
+        monkeypatch.setattr(bulk, "BATCH_ROWS", batch_rows)
+        con = duckdb.connect()
+        _personal_catalogue(con)
+        # Seven copies of each service and its records, so that every step reads several batches.
+        for table, key in (("service", "id"), ("contact", "service_id"), ("phone", "service_id"), ("conflict", "service_id")):
+            cols = [r[0] for r in con.execute(f"DESCRIBE catalogue.{table}").fetchall()]
+            picked = ", ".join(f"{c} || '-' || i" if c in ("id", key) else c for c in cols)
+            con.execute(f"INSERT INTO catalogue.{table} SELECT {picked} FROM catalogue.{table}, range(6) r(i)")
+        con.execute("UPDATE catalogue.service SET fees = 'Â£2 <b>a session</b>' WHERE id LIKE 's1-%'")
+        con.execute("INSERT INTO staging.service (id, name, description, email, source_id, source_record_id) "
+                    "SELECT 'st' || i, 'A', 'Text me on 07597922718', 'our2wayst@hotmail.com', 'bristol', 'rec-' || i "
+                    "FROM range(9) r(i)")
+        out = finish_catalogue(con, "r", with_gx=False)
+        out.pop("timings")
+        tables = [f"{schema}.{name}" for schema, name in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name IN ('catalogue', 'quality') "
+            "AND table_name <> 'source_health' ORDER BY 1, 2").fetchall()]
+        return out, {t: sorted(map(repr, con.execute(f"SELECT * FROM {t}").fetchall())) for t in tables}
+
+    one_batch, batches_of_two = finished(1_000_000), finished(2)
+    assert batches_of_two == one_batch
+    out, tables = one_batch
+    assert (out["personal_data_phones_left_out"], out["personal_data_contact_names_left_out"]) == (7, 7)
+    assert out["sanitised"] == 6 and out["plain_texts"] == 14 and out["personal_data_residue"] == 0
+    assert len(tables["quality.personal_data"]) == 9 * 2
