@@ -66,7 +66,7 @@ def compute_block_keys(con: duckdb.DuckDBPyConnection, rules, records: str, targ
 
 def generate_candidates(con: duckdb.DuckDBPyConnection, rules=SERVICE_BLOCKING, records: str = "work.match_record",
                         link_only: bool = True, probe: str | None = None, previous_keys: str | None = None) -> dict:
-    """Fill work.candidate(mid_l, mid_r, rule) with mid_l < mid_r and work.block_key; returns the block report.
+    """Fill work.candidate(mid_l, mid_r) with mid_l < mid_r and work.block_key; returns the block report.
 
     With ``probe`` (a table of mids), only pairs with at least one probed record are made: the
     incremental path, where new and changed records are compared with the existing catalogue.
@@ -114,14 +114,21 @@ def generate_candidates(con: duckdb.DuckDBPyConnection, rules=SERVICE_BLOCKING, 
                        coalesce(sum(n) FILTER (WHERE n > cap), 0), max(n) FILTER (WHERE n <= cap)
                 FROM block_size2 GROUP BY 1 ORDER BY 1""").fetchall()}
     probe_filter = f"AND (a.mid IN (SELECT mid FROM {probe}) OR b.mid IN (SELECT mid FROM {probe}))" if probe else ""
-    cross = "AND a.source_id <> b.source_id" if link_only else ""
+    cross = "AND a.source != b.source" if link_only else ""
+    # Blocks and sources as hashes and pairs packed into one BIGINT: joining and de-duplicating tens of
+    # millions of pairs on strings took most of the blocking time. Two keys that hash alike only add a
+    # candidate pair, which the comparisons then judge like any other.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE scored_key AS
+        SELECT hash(k.rule, k.key) AS block, k.mid, hash(k.source_id) AS source
+        FROM block_key2 k JOIN block_size2 s USING (rule, key) WHERE s.n <= s.cap AND s.n > 1
+    """)
     con.execute(f"""
         CREATE OR REPLACE TABLE work.candidate AS
-        SELECT a.mid AS mid_l, b.mid AS mid_r, min(a.rule) AS rule
-        FROM (SELECT k.* FROM block_key2 k JOIN block_size2 s USING (rule, key) WHERE s.n <= s.cap AND s.n > 1) a
-        JOIN block_key2 b ON a.rule = b.rule AND a.key = b.key AND a.mid < b.mid {cross}
-        WHERE 1 = 1 {probe_filter}
-        GROUP BY 1, 2
+        SELECT pair >> 32 AS mid_l, pair & 4294967295 AS mid_r FROM (
+            SELECT DISTINCT (a.mid << 32) | b.mid AS pair
+            FROM scored_key a JOIN scored_key b ON a.block = b.block AND a.mid < b.mid {cross}
+            WHERE 1 = 1 {probe_filter})
     """)
     con.execute("CREATE OR REPLACE TABLE work.block_report (rule VARCHAR, blocks BIGINT, keys BIGINT, split_blocks BIGINT, "
                 "dropped_blocks BIGINT, dropped_keys BIGINT, largest_block_scored BIGINT)")
@@ -130,6 +137,6 @@ def generate_candidates(con: duckdb.DuckDBPyConnection, rules=SERVICE_BLOCKING, 
                     [rule, r["blocks"], r["keys"], r["split_blocks"], r["dropped_blocks"], r["dropped_keys"],
                      r["largest_block_scored"]])
     pairs = con.execute("SELECT count(*) FROM work.candidate").fetchone()[0]
-    for t in ("block_key", "block_size", "block_key2", "block_size2"):
+    for t in ("block_key", "block_size", "block_key2", "block_size2", "scored_key"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return {"pairs": pairs, "rules": report}
