@@ -98,9 +98,35 @@ class Build:
         return connect_build(self.path, read_only=read_only)
 
 
+# DuckDB's own memory for a build: cached blocks of the file, hash tables, sorts, temporary tables.
+# Past the limit it evicts cached blocks and spills the rest to <build>.duckdb.tmp beside the file
+# (DuckDB's default temporary directory for a database file). DuckDB's default limit is 80% of
+# the machine's memory, and it keeps what it has read cached up to it, so the catalogue stage of
+# a national night grew with the catalogue. Memory held in Python (pandas, GX) is not counted.
+MEMORY_LIMIT_ENV = "PLACECAT_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "3GB"
+
+
 def connect_build(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to a catalogue build file, as every stage of the nightly job opens it."""
-    return duckdb.connect(str(path), read_only=read_only)
+    """A connection to a catalogue build file, as every stage of the nightly job opens it, with
+    DuckDB's memory limit set (PLACECAT_DUCKDB_MEMORY_LIMIT, e.g. 3GB or 500MB; default 3GB)."""
+    limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        # SET, not connect(config=...): DuckDB refuses a second connection to the same file in
+        # this process with a configuration different from the first's.
+        con.execute("SET memory_limit = ?", [limit])
+    except duckdb.Error as exc:
+        con.close()
+        raise PublishError(f"{MEMORY_LIMIT_ENV}={limit!r} is not a memory size DuckDB accepts "
+                           f"({str(exc).splitlines()[0]}); give one such as 3GB or 500MB") from None
+    return con
+
+
+def _remove_leftovers(build_dir: Path) -> None:
+    for stale in build_dir.glob("*.duckdb*"):
+        # Leftovers of killed runs: never published, safe to remove (a directory is DuckDB's spill).
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
 
 
 def _check_writable(path: Path) -> None:
@@ -127,14 +153,12 @@ def start_build(db_path: Path, run_id: str) -> Build:
     build = Build(db_path, run_id)
     _check_writable(db_path)
     build.path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in build.path.parent.glob("*.duckdb*"):
-        # Leftovers of killed runs: never published, safe to remove.
-        stale.unlink()
+    _remove_leftovers(build.path.parent)
     for stale in db_path.parent.glob(f".{db_path.name}.*.tmp"):
         # A copy to another file system that a killed run never renamed into place.
         stale.unlink()
     try:
-        con = duckdb.connect(str(build.path))
+        con = connect_build(build.path)
     except duckdb.Error as exc:
         build.path.unlink(missing_ok=True)
         raise PublishError(f"{build.path}: cannot create the build file ({storage_problem(exc)}); "
@@ -158,12 +182,11 @@ def start_copy_build(db_path: Path, run_id: str) -> Build:
     build = Build(db_path, run_id)
     _check_writable(db_path)
     build.path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in build.path.parent.glob("*.duckdb*"):
-        stale.unlink()  # leftovers of killed runs: never published
+    _remove_leftovers(build.path.parent)
     open_previous(db_path).close()  # a damaged catalogue is named in one line, not copied
     try:
         shutil.copyfile(db_path, build.path)
-        with duckdb.connect(str(build.path)) as con:
+        with connect_build(build.path) as con:
             con.execute("INSERT INTO ops.run (run_id, started_at, status) VALUES (?, ?, 'building')",
                         [run_id, utcnow()])
             con.execute("CHECKPOINT")
