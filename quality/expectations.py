@@ -163,7 +163,7 @@ def _columns_of(expectation) -> list[str]:
 
 
 # Rows per frame handed to GX by validate_query: a frame costs GX several times its own size.
-GX_BATCH_ROWS = 200_000
+GX_BATCH_ROWS = 100_000
 
 # Expectations whose verdict on a row depends on that row alone, so that GX can check a table
 # frame by frame and the frames' counts add up to the table's. Any other expectation (unique
