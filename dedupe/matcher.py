@@ -77,18 +77,17 @@ def _mark_changed(con: duckdb.DuckDBPyConnection, records: str, previous: str) -
     return con.execute("SELECT count(*) FROM work.changed").fetchone()[0]
 
 
-def _lookup(con: duckdb.DuckDBPyConnection, records: str, mids: np.ndarray) -> tuple[dict[int, str], dict[int, str], dict]:
-    """source_id, name and (source_id, record_id) of the given records only: at a million records, whole-table
-    dictionaries cost more than the clustering that reads them."""
+def _lookup(con: duckdb.DuckDBPyConnection, records: str, mids: np.ndarray) -> tuple[dict[int, str], dict[int, str]]:
+    """source_id and name of the given records only: at a million records, whole-table dictionaries
+    cost more than the clustering that reads them."""
     con.register("lookup_mids", pd.DataFrame({"mid": np.unique(mids).astype(np.int64)}))
-    raw = con.execute(f"SELECT r.mid, r.source_id, r.source_record_id, r.name FROM {records} r "
+    raw = con.execute(f"SELECT r.mid, r.source_id, r.name FROM {records} r "
                       "SEMI JOIN lookup_mids m USING (mid)").fetchnumpy()
     con.unregister("lookup_mids")
     mids_ = np.asarray(raw["mid"], np.int64).tolist()
     source_of = dict(zip(mids_, raw["source_id"].tolist()))
     names = dict(zip(mids_, [x if isinstance(x, str) else "" for x in raw["name"]]))
-    ids_of = dict(zip(mids_, zip(raw["source_id"].tolist(), raw["source_record_id"].tolist())))
-    return source_of, names, ids_of
+    return source_of, names
 
 
 def _override_pairs(con: duckdb.DuckDBPyConnection, records: str, overrides) -> tuple[list, set]:
@@ -167,13 +166,13 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
     involved = np.concatenate([mid_l[match_mask], mid_r[match_mask], np.array([m for p in must for m in p], np.int64)])
     if incremental:
         involved = np.concatenate([involved, con.execute("SELECT mid FROM work.region").fetchnumpy()["mid"].astype(np.int64)])
-    source_of, names, ids_of = _lookup(con, records, involved)
+    source_of, names = _lookup(con, records, involved)
     res = cluster_pairs(mid_l, mid_r, prob, match_mask, source_of, names, link_only=link_only,
                         must_link=must, cannot_link=cannot, match_probability=match_probability)
     t["clustering"] = time.perf_counter()
     _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, model, comparisons,
                  previous=previous if incremental else None)
-    n_clusters = _write_record_clusters(con, records, res, mid_l, mid_r, prob, g, model, explain, ids_of,
+    n_clusters = _write_record_clusters(con, records, res, mid_l, mid_r, g, model, explain,
                                         previous=previous if incremental else None)
     t["writing"] = time.perf_counter()
     seconds = {k: round(t[k] - prev, 2) for prev, k in zip(list(t.values())[:-1], list(t)[1:])}
@@ -295,8 +294,7 @@ def _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, mode
     """work.match_pair: the pairs worth keeping (merged, refused, vetoed or for review) with their levels.
     Incrementally, last night's pairs outside the re-clustered region are kept as they were."""
     keep = (prob >= REVIEW_PROBABILITY) & (match_mask | reviewable(g, prob, match_mask, comparisons))
-    same = np.array([res.root.get(a, a) == res.root.get(b, b) for a, b in zip(mid_l[keep].tolist(), mid_r[keep].tolist())],
-                    dtype=bool)
+    same = _cluster_of(res, mid_l[keep]) == _cluster_of(res, mid_r[keep])
     decision = np.where(same, "match", np.where(veto[keep], "veto", np.where(match_mask[keep], "refused", "review")))
     frame = pd.DataFrame({"mid_l": mid_l[keep], "mid_r": mid_r[keep], "match_weight": weight[keep],
                           "probability": prob[keep], "decision": decision})
@@ -311,59 +309,79 @@ def _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, mode
     con.execute("CREATE OR REPLACE TABLE work.match_model AS SELECT ? AS model", [model.to_json()])
 
 
-def _write_record_clusters(con, records, res, mid_l, mid_r, prob, g, model, explain, ids_of, previous=None) -> int:
+def _cluster_of(res, mids: np.ndarray) -> np.ndarray:
+    """The cluster representative of each mid (itself when it is in no cluster), by array lookup."""
+    if not res.root:
+        return mids.copy()
+    members = np.fromiter(res.root.keys(), np.int64, len(res.root))
+    roots = np.fromiter(res.root.values(), np.int64, len(res.root))
+    order = np.argsort(members)
+    members, roots = members[order], roots[order]
+    at = np.minimum(np.searchsorted(members, mids), len(members) - 1)
+    return np.where(members[at] == mids, roots[at], mids)
+
+
+def _write_record_clusters(con, records, res, mid_l, mid_r, g, model, explain, previous=None) -> int:
     """Each record's cluster, with the score and reason of the pair that brought it in. Incrementally,
-    records outside the re-clustered region keep last night's cluster, score and reason."""
-    brought_by: dict[int, tuple[int, float]] = {}
-    for a, b, p in res.accepted:
-        # The later-joining record is explained by the pair; the first one of the cluster founds it.
-        for x, y in ((a, b), (b, a)):
-            if x not in brought_by or brought_by[x][1] < p:
-                brought_by[x] = (y, p)
-    pair_index = {}
-    if explain and res.accepted:
+    records outside the re-clustered region keep last night's cluster, score and reason.
+
+    Built as arrays and turned into JSON by DuckDB: at a million records, a Python loop with a
+    json.dumps per record took longer than the clustering."""
+    members = pd.DataFrame({"mid": np.fromiter(res.root.keys(), np.int64, len(res.root)),
+                            "root": np.fromiter(res.root.values(), np.int64, len(res.root))})
+    # The cluster's first record (smallest mid) founds it.
+    members["cluster_mid"] = members.groupby("root")["mid"].transform("min")
+    # The later-joining record of an accepted pair is explained by the pair: each record by its best
+    # pair, the first such pair in the order the clustering accepted them.
+    acc = np.array([(a, b, p) for a, b, p in res.accepted], dtype=np.float64).reshape(-1, 3)
+    n = len(acc)
+    brought = pd.DataFrame({"mid": np.concatenate([acc[:, 0], acc[:, 1]]).astype(np.int64),
+                            "partner": np.concatenate([acc[:, 1], acc[:, 0]]).astype(np.int64),
+                            "p": np.concatenate([acc[:, 2], acc[:, 2]]),
+                            "seq": np.concatenate([np.arange(n) * 2, np.arange(n) * 2 + 1])})
+    brought = brought.sort_values(["mid", "p", "seq"], ascending=[True, False, True]).drop_duplicates("mid")
+    rows = members.merge(brought, on="mid", how="left")
+    founding = (rows["mid"] == rows["cluster_mid"]) | rows["partner"].isna()
+    partner = rows["partner"].fillna(-1).to_numpy(np.int64)
+    p = rows["p"].fillna(1.0).to_numpy(np.float64)
+    explain_id = np.full(len(rows), -1, np.int64)
+    explanations = []
+    if explain and len(mid_l):
         # Pairs are sorted by (mid_l, mid_r), so one packed key per pair finds each accepted pair by search.
         packed = (mid_l << 32) | mid_r
-        wanted = sorted({(min(a, b), max(a, b)) for a, b, _ in res.accepted})
-        keys = np.array([(a << 32) | b for a, b in wanted], dtype=np.int64)
-        at = np.minimum(np.searchsorted(packed, keys), max(len(packed) - 1, 0))
-        pair_index = {w: int(i) for w, i, k in zip(wanted, at.tolist(), keys.tolist()) if len(packed) and packed[i] == k}
-    rows_mid, rows_cluster, rows_score, rows_reason = [], [], [], []
-    by_cluster: dict[int, list[int]] = {}
-    for x, root in res.root.items():
-        by_cluster.setdefault(root, []).append(x)
-    for root, members in by_cluster.items():
-        founder = min(members)
-        for x in members:
-            rows_mid.append(x)
-            rows_cluster.append(founder)
-            if x == founder or x not in brought_by:
-                rows_score.append(1.0)
-                rows_reason.append(json.dumps({"rule": "founding record"}))
-                continue
-            partner, p = brought_by[x]
-            rows_score.append(float(p))
-            reason = {"rule": "matched", "with": {"source_id": ids_of[partner][0], "record_id": ids_of[partner][1]},
-                      "probability": round(float(p), 4)}
-            i = pair_index.get((min(x, partner), max(x, partner)))
-            if i is not None:
-                reason.update(explain_pair(model, g[i]))
-            elif p == 1.0 and i is None:
-                reason["rule"] = "must-link override"
-            rows_reason.append(json.dumps(reason))
-    frame = pd.DataFrame({"mid": np.array(rows_mid, dtype=np.int64), "cluster_mid": np.array(rows_cluster, dtype=np.int64),
-                          "score": np.array(rows_score, dtype=np.float64),
-                          # object dtype: an empty list would otherwise become a float column
-                          "reason": pd.Series(rows_reason, dtype=object)})
+        x = rows["mid"].to_numpy(np.int64)
+        keys = (np.minimum(x, partner) << 32) | np.maximum(x, partner)
+        at = np.minimum(np.searchsorted(packed, keys), len(packed) - 1)
+        found = ~founding.to_numpy() & (packed[at] == keys)
+        if found.any():
+            levels, which = np.unique(g[at[found]], axis=0, return_inverse=True)
+            explain_id[found] = which.reshape(-1)
+            explanations = [json.dumps(explain_pair(model, row)) for row in levels]
+    rule = np.where(founding, "founding record",
+                    np.where((explain_id < 0) & (p == 1.0), "must-link override", "matched"))
+    frame = pd.DataFrame({"mid": rows["mid"].to_numpy(np.int64), "cluster_mid": rows["cluster_mid"].to_numpy(np.int64),
+                          "score": np.where(founding, 1.0, p), "rule": rule, "partner": partner,
+                          "explain_id": explain_id})
     con.register("cluster_frame", frame)
+    con.register("explain_frame", pd.DataFrame({"explain_id": np.arange(len(explanations), dtype=np.int64),
+                                                "explanation": pd.Series(explanations, dtype=object)}))
     before = "(SELECT mid, NULL::BIGINT AS cluster_mid, NULL::DOUBLE AS score, NULL::VARCHAR AS reason LIMIT 0)"
     if previous:
         before = f"(SELECT * FROM {previous}.match_cluster ANTI JOIN work.region USING (mid))"
     con.execute(f"""
         CREATE OR REPLACE TABLE work.record_cluster AS
+        WITH clustered AS (
+            SELECT c.mid, c.cluster_mid, c.score,
+                   CASE WHEN c.rule = 'founding record' THEN '{{"rule": "founding record"}}'
+                        ELSE CAST(json_merge_patch(
+                            json_object('rule', c.rule, 'with', json_object('source_id', w.source_id, 'record_id', w.source_record_id),
+                                        'probability', round(c.score, 4)),
+                            coalesce(e.explanation, '{{}}')) AS VARCHAR) END AS reason
+            FROM cluster_frame c LEFT JOIN {records} w ON w.mid = c.partner LEFT JOIN explain_frame e USING (explain_id))
         SELECT r.mid, coalesce(c.cluster_mid, b.cluster_mid, r.mid) AS cluster_mid, coalesce(c.score, b.score, 1.0) AS score,
-               coalesce(CAST(c.reason AS VARCHAR), b.reason, '{{"rule": "founding record"}}') AS reason
-        FROM {records} r LEFT JOIN cluster_frame c USING (mid) LEFT JOIN {before} b USING (mid)
+               coalesce(c.reason, b.reason, '{{"rule": "founding record"}}') AS reason
+        FROM {records} r LEFT JOIN clustered c USING (mid) LEFT JOIN {before} b USING (mid)
     """)
     con.unregister("cluster_frame")
+    con.unregister("explain_frame")
     return con.execute("SELECT count(DISTINCT cluster_mid) FROM work.record_cluster").fetchone()[0]
