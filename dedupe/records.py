@@ -106,41 +106,50 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
     """
     install_key_macros(con)
     con.execute("CREATE SCHEMA IF NOT EXISTS work")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE hashed_input AS SELECT *, {CONTENT_HASH_SQL} AS content_hash FROM {source}")
+    # The content hashes on their own, beside the ids: a copy of a million wide input rows with their
+    # hashes cost seconds, and the incremental path needs only these narrow columns and the new rows.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE input_hash AS
+                    SELECT source_id, source_record_id, staging_id, {CONTENT_HASH_SQL} AS content_hash FROM {source}""")
+    hashed = f"(SELECT *, {CONTENT_HASH_SQL} AS content_hash FROM {source})"
     drop_relation(con, target)
     reuse = False
     if previous and _columns(con, previous, "match_record"):
         last = f"{previous}.match_record"
         first_mid = con.execute(f"SELECT coalesce(max(mid) + 1, 0) FROM {last}").fetchone()[0]
+        # As text only when last night's hashes have another type (a catalogue from an older placecat).
+        same_type = dict(_columns(con, previous, "match_record")).get("content_hash") == "UBIGINT"
+        hashes_equal = "p.content_hash = i.content_hash" if same_type else \
+            "CAST(p.content_hash AS VARCHAR) = CAST(i.content_hash AS VARCHAR)"
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE fresh_ids AS
+            SELECT i.source_id, i.source_record_id, i.content_hash FROM input_hash i ANTI JOIN {last} p
+            ON p.source_id = i.source_id AND p.source_record_id = i.source_record_id AND {hashes_equal}""")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE fresh_input AS
-            SELECT * FROM hashed_input i ANTI JOIN {last} p
-            ON p.source_id = i.source_id AND p.source_record_id = i.source_record_id
-               -- as text: a catalogue from an older placecat may hold its hashes in another type
-               AND CAST(p.content_hash AS VARCHAR) = CAST(i.content_hash AS VARCHAR)""")
+            SELECT * FROM {hashed} i SEMI JOIN fresh_ids f USING (source_id, source_record_id, content_hash)""")
         _key_rows(con, "fresh_input", "fresh_keyed", first_mid)
         reuse = _columns(con, previous, "match_record") == _columns(con, "main", "fresh_keyed")
     if reuse:
         con.execute(f"""
             CREATE OR REPLACE TABLE work.gone AS
-            SELECT p.mid FROM {last} p ANTI JOIN hashed_input i USING (source_id, source_record_id, content_hash)""")
+            SELECT p.mid FROM {last} p ANTI JOIN input_hash i USING (source_id, source_record_id, content_hash)""")
         con.execute(f"DELETE FROM {last} WHERE mid IN (SELECT mid FROM work.gone)")
         con.execute(f"INSERT INTO {last} BY NAME SELECT * FROM fresh_keyed")
         con.execute(f"""
-            UPDATE {last} p SET staging_id = i.staging_id FROM hashed_input i
+            UPDATE {last} p SET staging_id = i.staging_id FROM input_hash i
             WHERE p.source_id = i.source_id AND p.source_record_id = i.source_record_id AND p.content_hash = i.content_hash
               AND p.staging_id IS DISTINCT FROM i.staging_id""")
         con.execute("CREATE OR REPLACE TABLE work.changed AS SELECT mid FROM fresh_keyed")
         con.execute(f"CREATE VIEW {target} AS SELECT * FROM {last}")
         fresh = con.execute("SELECT count(*) FROM fresh_keyed").fetchone()[0]
-        con.execute("DROP TABLE fresh_keyed")
-        con.execute("DROP TABLE fresh_input")
+        for table in ("fresh_keyed", "fresh_input", "fresh_ids"):
+            con.execute(f"DROP TABLE {table}")
     else:   # a first night, or last night's rows have other columns (an upgrade): key everything
-        for table in ("fresh_keyed", "fresh_input", "work.changed", "work.gone"):
+        for table in ("fresh_keyed", "fresh_input", "fresh_ids", "work.changed", "work.gone"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
-        _key_rows(con, "hashed_input", target, first_mid)
+        _key_rows(con, hashed, target, first_mid)
         fresh = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
-    con.execute("DROP TABLE hashed_input")
+    con.execute("DROP TABLE input_hash")
     return fresh
 
 

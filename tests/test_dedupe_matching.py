@@ -305,3 +305,18 @@ def test_an_incremental_night_equals_a_full_match_and_touches_only_what_changed(
     match_records(full, explain=False, model=night1.model)
     assert _decisions(con)[0] == clusters(full)
     assert out.clusters == len(clusters(full))
+
+
+def test_a_catalogue_whose_hashes_are_text_is_keyed_afresh_without_error():
+    """An older placecat stored content hashes in another type: the night compares them as text,
+    then keys every record afresh (last night's rows have other column types), and matches as usual."""
+    rows = _generated_rows(60, seed=4)
+    con = keyed(rows)
+    night1 = match_records(con, explain=False)
+    _as_previous(con)
+    con.execute("ALTER TABLE previous.match_record ALTER content_hash TYPE VARCHAR")
+    _reload(con, rows)
+    assert key_records(con, previous="previous") == len(rows)
+    assert con.execute("SELECT count(*) FROM work.match_record").fetchone()[0] == len(rows)
+    again = match_records(con, explain=False)
+    assert again.clusters == night1.clusters
