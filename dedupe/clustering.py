@@ -67,7 +67,14 @@ def cluster_pairs(mid_l: np.ndarray, mid_r: np.ndarray, prob: np.ndarray, match_
                   match_probability: float = 0.95) -> ClusterResult:
     """Greedy, non-chaining clustering of the pairs in match_mask (see the module docstring)."""
     scored: dict[tuple[int, int], float] = {}
-    relevant = match_mask | (prob < CLEARLY_DIFFERENT)
+    # A clearly different pair can only refuse a merge when both its records are in some cluster,
+    # that is in a probable pair or a must-link: at a million records the others are millions of
+    # dictionary entries that no merge ever looks up.
+    in_play = np.unique(np.concatenate([mid_l[match_mask], mid_r[match_mask],
+                                        np.array([m for pair in must_link for m in pair], dtype=mid_l.dtype)]))
+    different = prob < CLEARLY_DIFFERENT
+    different[different] = np.isin(mid_l[different], in_play) & np.isin(mid_r[different], in_play)
+    relevant = match_mask | different
     for a, b, p in zip(mid_l[relevant].tolist(), mid_r[relevant].tolist(), prob[relevant].tolist()):
         scored[(a, b) if a < b else (b, a)] = p
     cannot = {(a, b) if a < b else (b, a) for a, b in cannot_link}
