@@ -106,14 +106,14 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
     """
     install_key_macros(con)
     con.execute("CREATE SCHEMA IF NOT EXISTS work")
-    # The content hashes on their own, beside the ids: a copy of a million wide input rows with their
-    # hashes cost seconds, and the incremental path needs only these narrow columns and the new rows.
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE input_hash AS
-                    SELECT source_id, source_record_id, staging_id, {CONTENT_HASH_SQL} AS content_hash FROM {source}""")
     hashed = f"(SELECT *, {CONTENT_HASH_SQL} AS content_hash FROM {source})"
     drop_relation(con, target)
     reuse = False
     if previous and _columns(con, previous, "match_record"):
+        # The content hashes on their own, beside the ids: a copy of a million wide input rows with
+        # their hashes cost seconds, and this path needs only these narrow columns and the new rows.
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE input_hash AS
+                        SELECT source_id, source_record_id, staging_id, {CONTENT_HASH_SQL} AS content_hash FROM {source}""")
         last = f"{previous}.match_record"
         first_mid = con.execute(f"SELECT coalesce(max(mid) + 1, 0) FROM {last}").fetchone()[0]
         # As text only when last night's hashes have another type (a catalogue from an older placecat).
@@ -149,7 +149,7 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
             con.execute(f"DROP TABLE IF EXISTS {table}")
         _key_rows(con, hashed, target, first_mid)
         fresh = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
-    con.execute("DROP TABLE input_hash")
+    con.execute("DROP TABLE IF EXISTS input_hash")
     return fresh
 
 
