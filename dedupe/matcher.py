@@ -294,7 +294,8 @@ def _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, mode
     """work.match_pair: the pairs worth keeping (merged, refused, vetoed or for review) with their levels.
     Incrementally, last night's pairs outside the re-clustered region are kept as they were."""
     keep = (prob >= REVIEW_PROBABILITY) & (match_mask | reviewable(g, prob, match_mask, comparisons))
-    same = _cluster_of(res, mid_l[keep]) == _cluster_of(res, mid_r[keep])
+    roots = _cluster_of(res, np.concatenate([mid_l[keep], mid_r[keep]]))
+    same = roots[:len(roots) // 2] == roots[len(roots) // 2:]
     decision = np.where(same, "match", np.where(veto[keep], "veto", np.where(match_mask[keep], "refused", "review")))
     frame = pd.DataFrame({"mid_l": mid_l[keep], "mid_r": mid_r[keep], "match_weight": weight[keep],
                           "probability": prob[keep], "decision": decision})

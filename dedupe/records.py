@@ -124,9 +124,13 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
             CREATE OR REPLACE TEMP TABLE fresh_ids AS
             SELECT i.source_id, i.source_record_id, i.content_hash FROM input_hash i ANTI JOIN {last} p
             ON p.source_id = i.source_id AND p.source_record_id = i.source_record_id AND {hashes_equal}""")
+        # Only the new and changed rows are hashed again here (the ids first, then the hash: a source
+        # may list one id twice with different content).
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE fresh_input AS
-            SELECT * FROM {hashed} i SEMI JOIN fresh_ids f USING (source_id, source_record_id, content_hash)""")
+            SELECT * FROM (SELECT s.*, {CONTENT_HASH_SQL} AS content_hash
+                           FROM {source} s SEMI JOIN fresh_ids f USING (source_id, source_record_id)) i
+            SEMI JOIN fresh_ids f USING (source_id, source_record_id, content_hash)""")
         _key_rows(con, "fresh_input", "fresh_keyed", first_mid)
         reuse = _columns(con, previous, "match_record") == _columns(con, "main", "fresh_keyed")
     if reuse:

@@ -53,7 +53,6 @@ class Model:
     prior: float
     gates: bool = True
     trained_on: dict = field(default_factory=dict)
-    explained: dict = field(default_factory=dict, repr=False, compare=False)   # explain_pair's cache
 
     def weights(self) -> list[np.ndarray]:
         return [np.log2(np.clip(m, 1e-5, 1) / np.clip(u, 1e-5, 1)) for m, u in zip(self.m, self.u)]
@@ -292,14 +291,7 @@ def score_gammas(model: Model, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 def explain_pair(model: Model, gamma_row: np.ndarray) -> dict:
     """The levels and counted weights of one pair, as stored in match_reason."""
-    levels = tuple(int(x) for x in gamma_row)
-    cache = model.explained
-    if levels not in cache:     # a few thousand combinations of levels explain a million merges
-        cache[levels] = _explain_levels(model, levels)
-    return cache[levels]
-
-
-def _explain_levels(model: Model, levels: tuple[int, ...]) -> dict:
+    levels = [int(x) for x in gamma_row]
     w_tables = model.weights()
     comps = model.comparisons
     g = np.array([levels], dtype=np.int8)
