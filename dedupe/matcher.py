@@ -133,7 +133,7 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
                     "UNION SELECT mid_r FROM work.candidate")
     prefilter = prefilter and gates     # without the gates, names that differ can still be merged
     text = RecordText(con, records, sims, extra=PREFILTER_COLUMNS if prefilter else None,
-                      only="candidate_mid" if incremental else None)
+                      only="candidate_mid" if incremental else None, comparisons=comparisons)
     cand = con.execute("SELECT mid_l, mid_r FROM work.candidate ORDER BY mid_l, mid_r").fetchnumpy()
     cand_l, cand_r = np.asarray(cand["mid_l"], np.int64), np.asarray(cand["mid_r"], np.int64)
     keep = name_prefilter(con, records, text, sims, cand_l, cand_r) if prefilter else np.ones(len(cand_l), bool)

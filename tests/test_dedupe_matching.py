@@ -320,3 +320,23 @@ def test_a_catalogue_whose_hashes_are_text_is_keyed_afresh_without_error():
     assert con.execute("SELECT count(*) FROM work.match_record").fetchone()[0] == len(rows)
     again = match_records(con, explain=False)
     assert again.clusters == night1.clusters
+
+
+def test_levels_per_distinct_values_equal_the_levels_per_pair():
+    """Comparisons with distinct_on are evaluated once per distinct pair of values; that must give
+    every pair the level that evaluating it on its own records gives (and some pairs must share)."""
+    import dataclasses
+
+    from dedupe.scoring import compute_gammas, fetch_gammas
+    rows = _generated_rows(300, seed=4)
+    con = keyed(rows)
+    match_records(con, explain=False, prefilter=False)
+    assert any(c.distinct_on for c in SERVICE_COMPARISONS)
+    per_pair = tuple(dataclasses.replace(c, distinct_on=()) for c in SERVICE_COMPARISONS)
+    compute_gammas(con, "work.pair_gamma", comparisons=per_pair, target="work.per_pair_gamma")
+    _, _, once = fetch_gammas(con, "work.pair_gamma", SERVICE_COMPARISONS)
+    _, _, each = fetch_gammas(con, "work.per_pair_gamma", SERVICE_COMPARISONS)
+    assert len(once) > 1000 and (once == each).all()
+    names = con.execute("SELECT count(DISTINCT (l.name, r.name)) FROM work.pair_gamma p JOIN work.match_record l "
+                        "ON l.mid = p.mid_l JOIN work.match_record r ON r.mid = p.mid_r").fetchone()[0]
+    assert names < len(once) / 2
