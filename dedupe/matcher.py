@@ -22,6 +22,7 @@ import pandas as pd
 
 from dedupe.blocking import SERVICE_BLOCKING, generate_candidates
 from dedupe.clustering import cluster_pairs
+from dedupe.records import drop_relation
 from dedupe.comparisons import SERVICE_COMPARISONS, SERVICE_SIMILARITIES
 from dedupe.scoring import (MATCH_PROBABILITY, REVIEW_PROBABILITY, Model, RecordText, compute_gammas, explain_pair,
                             fetch_gammas, score_gammas, train_model)
@@ -186,11 +187,10 @@ def _mark_region(con: duckdb.DuckDBPyConnection, previous: str, match_probabilit
                  must: list, cannot: set) -> None:
     """work.region: the records to cluster again. The new and changed records, and every member of a
     last-night cluster that lost a member, that a new pair would merge into, or that an override names."""
-    mids = con.execute("SELECT mid_l, mid_r FROM work.pair_gamma").fetchnumpy()
-    _, _, g = fetch_gammas(con, "work.pair_gamma", model.comparisons)
+    mid_l, mid_r, g = fetch_gammas(con, "work.pair_gamma", model.comparisons)
     _, prob, veto = score_gammas(model, g)
     hit = (prob >= match_probability) & ~veto
-    pair_mids = np.concatenate([np.asarray(mids["mid_l"], np.int64)[hit], np.asarray(mids["mid_r"], np.int64)[hit]])
+    pair_mids = np.concatenate([mid_l[hit], mid_r[hit]])
     named = np.array([m for p in list(must) + list(cannot) for m in p], np.int64)
     con.register("touched_mids", pd.DataFrame({"mid": np.concatenate([pair_mids, named])}))
     con.execute(f"""
@@ -302,10 +302,18 @@ def _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, mode
     for k, c in enumerate(comparisons):
         frame[f"g_{c.name}"] = g[keep, k]
     con.register("pair_frame", frame)
-    kept_before = f"""UNION ALL BY NAME SELECT p.* FROM {previous}.match_pair p
-        WHERE NOT (p.mid_l IN (SELECT mid FROM work.region) AND p.mid_r IN (SELECT mid FROM work.region))
-          AND p.mid_l NOT IN (SELECT mid FROM work.gone) AND p.mid_r NOT IN (SELECT mid FROM work.gone)""" if previous else ""
-    con.execute(f"CREATE OR REPLACE TABLE work.match_pair AS SELECT * FROM pair_frame {kept_before}")
+    drop_relation(con, "work.match_pair")
+    if previous:
+        # Last night's table brought up to date in place, like the keyed records: copying millions of
+        # kept pairs cost more than the rest of an incremental night's writing.
+        con.execute(f"""
+            DELETE FROM {previous}.match_pair
+            WHERE (mid_l IN (SELECT mid FROM work.region) AND mid_r IN (SELECT mid FROM work.region))
+               OR mid_l IN (SELECT mid FROM work.gone) OR mid_r IN (SELECT mid FROM work.gone)""")
+        con.execute(f"INSERT INTO {previous}.match_pair BY NAME SELECT * FROM pair_frame")
+        con.execute(f"CREATE VIEW work.match_pair AS SELECT * FROM {previous}.match_pair")
+    else:
+        con.execute("CREATE TABLE work.match_pair AS SELECT * FROM pair_frame")
     con.unregister("pair_frame")
     con.execute("CREATE OR REPLACE TABLE work.match_model AS SELECT ? AS model", [model.to_json()])
 
@@ -366,23 +374,32 @@ def _write_record_clusters(con, records, res, mid_l, mid_r, g, model, explain, p
     con.register("cluster_frame", frame)
     con.register("explain_frame", pd.DataFrame({"explain_id": np.arange(len(explanations), dtype=np.int64),
                                                 "explanation": pd.Series(explanations, dtype=object)}))
-    before = "(SELECT mid, NULL::BIGINT AS cluster_mid, NULL::DOUBLE AS score, NULL::VARCHAR AS reason LIMIT 0)"
+    clustered = f"""
+        SELECT c.mid, c.cluster_mid, c.score,
+               CASE WHEN c.rule = 'founding record' THEN '{{"rule": "founding record"}}'
+                    ELSE CAST(json_merge_patch(
+                        json_object('rule', c.rule, 'with', json_object('source_id', w.source_id, 'record_id', w.source_record_id),
+                                    'probability', round(c.score, 4)),
+                        coalesce(e.explanation, '{{}}')) AS VARCHAR) END AS reason
+        FROM cluster_frame c LEFT JOIN {records} w ON w.mid = c.partner LEFT JOIN explain_frame e USING (explain_id)"""
+    # Every record (or, incrementally, every record clustered again) in its cluster, or alone.
+    each = f"""
+        WITH clustered AS ({clustered})
+        SELECT r.mid, coalesce(c.cluster_mid, r.mid) AS cluster_mid, coalesce(c.score, 1.0) AS score,
+               coalesce(c.reason, '{{"rule": "founding record"}}') AS reason
+        FROM __rows__ r LEFT JOIN clustered c USING (mid)"""
+    drop_relation(con, "work.record_cluster")
     if previous:
-        before = f"(SELECT * FROM {previous}.match_cluster ANTI JOIN work.region USING (mid))"
-    con.execute(f"""
-        CREATE OR REPLACE TABLE work.record_cluster AS
-        WITH clustered AS (
-            SELECT c.mid, c.cluster_mid, c.score,
-                   CASE WHEN c.rule = 'founding record' THEN '{{"rule": "founding record"}}'
-                        ELSE CAST(json_merge_patch(
-                            json_object('rule', c.rule, 'with', json_object('source_id', w.source_id, 'record_id', w.source_record_id),
-                                        'probability', round(c.score, 4)),
-                            coalesce(e.explanation, '{{}}')) AS VARCHAR) END AS reason
-            FROM cluster_frame c LEFT JOIN {records} w ON w.mid = c.partner LEFT JOIN explain_frame e USING (explain_id))
-        SELECT r.mid, coalesce(c.cluster_mid, b.cluster_mid, r.mid) AS cluster_mid, coalesce(c.score, b.score, 1.0) AS score,
-               coalesce(c.reason, b.reason, '{{"rule": "founding record"}}') AS reason
-        FROM {records} r LEFT JOIN clustered c USING (mid) LEFT JOIN {before} b USING (mid)
-    """)
+        # Last night's clusters brought up to date in place (see _write_pairs): those of the region
+        # and of the records gone are replaced, the rest are kept as they were.
+        con.execute("CREATE OR REPLACE TEMP TABLE again AS SELECT mid FROM work.region UNION SELECT mid FROM cluster_frame")
+        con.execute(f"""DELETE FROM {previous}.match_cluster
+                        WHERE mid IN (SELECT mid FROM again) OR mid IN (SELECT mid FROM work.gone)""")
+        con.execute(f"INSERT INTO {previous}.match_cluster BY NAME {each.replace('__rows__', 'again')}")
+        con.execute(f"CREATE VIEW work.record_cluster AS SELECT * FROM {previous}.match_cluster")
+        con.execute("DROP TABLE again")
+    else:
+        con.execute(f"CREATE TABLE work.record_cluster AS {each.replace('__rows__', records)}")
     con.unregister("cluster_frame")
     con.unregister("explain_frame")
     return con.execute("SELECT count(DISTINCT cluster_mid) FROM work.record_cluster").fetchone()[0]

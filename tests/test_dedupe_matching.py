@@ -340,3 +340,26 @@ def test_levels_per_distinct_values_equal_the_levels_per_pair():
     names = con.execute("SELECT count(DISTINCT (l.name, r.name)) FROM work.pair_gamma p JOIN work.match_record l "
                         "ON l.mid = p.mid_l JOIN work.match_record r ON r.mid = p.mid_r").fetchone()[0]
     assert names < len(once) / 2
+
+
+def test_the_region_clustered_again_does_not_depend_on_the_order_of_the_pair_table():
+    """An incremental night clusters again the new records and the last-night clusters that a probable
+    new pair touches. The pairs are read back from a table, whose rows need not be in any order."""
+    from dedupe.matcher import _mark_region
+    comps = SERVICE_COMPARISONS
+    # Level 0 of every comparison strongly says "same", the last strongly says "different".
+    m = [np.linspace(1, 0.01, len(c.levels)) / np.linspace(1, 0.01, len(c.levels)).sum() for c in comps]
+    model = Model(comps, m, [x[::-1].copy() for x in m], 0.01)
+    same, other = [0] * len(comps), [len(c.levels) - 1 for c in comps]
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA work; CREATE SCHEMA previous")
+    con.execute("CREATE TABLE previous.match_cluster AS SELECT * FROM (VALUES (1, 1), (3, 1), (5, 5), (9, 9)) t(mid, cluster_mid)")
+    con.execute("CREATE TABLE work.changed AS SELECT 2 AS mid")
+    con.execute("CREATE TABLE work.gone (mid BIGINT)")
+    cols = ", ".join(f'"g_{c.name}" TINYINT' for c in comps)
+    con.execute(f"CREATE TABLE work.pair_gamma (mid_l BIGINT, mid_r BIGINT, {cols})")
+    # Not in (mid_l, mid_r) order: new record 2 is probably the same as 1; 5 and 9 differ.
+    for pair, levels in (((5, 9), other), ((1, 2), same)):
+        con.execute(f"INSERT INTO work.pair_gamma VALUES ({', '.join(map(str, pair + tuple(levels)))})")
+    _mark_region(con, "previous", MATCH_PROBABILITY, model, [], set())
+    assert {m for (m,) in con.execute("SELECT mid FROM work.region").fetchall()} == {1, 2, 3}
