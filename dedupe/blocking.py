@@ -65,18 +65,21 @@ def compute_block_keys(con: duckdb.DuckDBPyConnection, rules, records: str, targ
 
 
 def generate_candidates(con: duckdb.DuckDBPyConnection, rules=SERVICE_BLOCKING, records: str = "work.match_record",
-                        link_only: bool = True, probe: str | None = None, previous_keys: str | None = None) -> dict:
+                        link_only: bool = True, probe: str | None = None, previous_keys: str | None = None,
+                        gone: str | None = None) -> dict:
     """Fill work.candidate(mid_l, mid_r) with mid_l < mid_r and work.block_key; returns the block report.
 
     With ``probe`` (a table of mids), only pairs with at least one probed record are made: the
     incremental path, where new and changed records are compared with the existing catalogue.
     With ``previous_keys`` too (last night's block keys), only the probed records are keyed; the
-    others keep the keys stored for them, since their content has not changed.
+    others keep the keys stored for them, since their content has not changed; ``gone`` (a table of
+    mids) names the stored records that are no longer there, else they are found by their absence.
     """
     if probe and previous_keys:
         compute_block_keys(con, rules, records, "work.probe_block_key", only=probe)
         # Last night's keys brought up to date in place (see dedupe.records.key_records), then seen as work.block_key.
-        con.execute(f"DELETE FROM {previous_keys} WHERE mid NOT IN (SELECT mid FROM {records}) OR mid IN (SELECT mid FROM {probe})")
+        gone_records = f"mid IN (SELECT mid FROM {gone})" if gone else f"mid NOT IN (SELECT mid FROM {records})"
+        con.execute(f"DELETE FROM {previous_keys} WHERE {gone_records} OR mid IN (SELECT mid FROM {probe})")
         con.execute(f"INSERT INTO {previous_keys} SELECT * FROM work.probe_block_key")
         drop_relation(con, "work.block_key")
         con.execute(f"CREATE VIEW work.block_key AS SELECT * FROM {previous_keys}")
@@ -113,7 +116,6 @@ def generate_candidates(con: duckdb.DuckDBPyConnection, rules=SERVICE_BLOCKING, 
                 SELECT rule, count(*), sum(n), count(*) FILTER (WHERE split), count(*) FILTER (WHERE n > cap),
                        coalesce(sum(n) FILTER (WHERE n > cap), 0), max(n) FILTER (WHERE n <= cap)
                 FROM block_size2 GROUP BY 1 ORDER BY 1""").fetchall()}
-    probe_filter = f"AND (a.mid IN (SELECT mid FROM {probe}) OR b.mid IN (SELECT mid FROM {probe}))" if probe else ""
     cross = "AND a.source != b.source" if link_only else ""
     # Blocks and sources as hashes and pairs packed into one BIGINT: joining and de-duplicating tens of
     # millions of pairs on strings took most of the blocking time. Two keys that hash alike only add a
@@ -123,13 +125,15 @@ def generate_candidates(con: duckdb.DuckDBPyConnection, rules=SERVICE_BLOCKING, 
         SELECT hash(k.rule, k.key) AS block, k.mid, hash(k.source_id) AS source
         FROM block_key2 k JOIN block_size2 s USING (rule, key) WHERE s.n <= s.cap AND s.n > 1
     """)
-    con.execute(f"""
-        CREATE OR REPLACE TABLE work.candidate AS
-        SELECT pair >> 32 AS mid_l, pair & 4294967295 AS mid_r FROM (
-            SELECT DISTINCT (a.mid << 32) | b.mid AS pair
-            FROM scored_key a JOIN scored_key b ON a.block = b.block AND a.mid < b.mid {cross}
-            WHERE 1 = 1 {probe_filter})
-    """)
+    if probe:
+        # Each probed record against its blocks, rather than every pair of those blocks filtered after.
+        pairs = f"""SELECT DISTINCT (least(a.mid, b.mid) << 32) | greatest(a.mid, b.mid) AS pair
+                    FROM (SELECT * FROM scored_key WHERE mid IN (SELECT mid FROM {probe})) a
+                    JOIN scored_key b ON a.block = b.block AND a.mid <> b.mid {cross}"""
+    else:
+        pairs = f"""SELECT DISTINCT (a.mid << 32) | b.mid AS pair
+                    FROM scored_key a JOIN scored_key b ON a.block = b.block AND a.mid < b.mid {cross}"""
+    con.execute(f"CREATE OR REPLACE TABLE work.candidate AS SELECT pair >> 32 AS mid_l, pair & 4294967295 AS mid_r FROM ({pairs})")
     con.execute("CREATE OR REPLACE TABLE work.block_report (rule VARCHAR, blocks BIGINT, keys BIGINT, split_blocks BIGINT, "
                 "dropped_blocks BIGINT, dropped_keys BIGINT, largest_block_scored BIGINT)")
     for rule, r in report.items():

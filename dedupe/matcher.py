@@ -127,7 +127,7 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
         if _has_tables(con, previous, ("match_block_key",)):
             previous_keys = f"{previous}.match_block_key"
     blocking = generate_candidates(con, rules, records, link_only=link_only, probe="work.changed" if incremental else None,
-                                   previous_keys=previous_keys)
+                                   previous_keys=previous_keys, gone="work.gone" if incremental else None)
     t["blocking"] = time.perf_counter()
     if incremental:
         con.execute("CREATE OR REPLACE TEMP TABLE candidate_mid AS SELECT mid_l AS mid FROM work.candidate "

@@ -110,20 +110,22 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
     drop_relation(con, target)
     reuse = False
     if previous and _columns(con, previous, "match_record"):
-        # The content hashes on their own, beside the ids: a copy of a million wide input rows with
-        # their hashes cost seconds, and this path needs only these narrow columns and the new rows.
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE input_hash AS
-                        SELECT source_id, source_record_id, staging_id, {CONTENT_HASH_SQL} AS content_hash FROM {source}""")
         last = f"{previous}.match_record"
         first_mid = con.execute(f"SELECT coalesce(max(mid) + 1, 0) FROM {last}").fetchone()[0]
         # As text only when last night's hashes have another type (a catalogue from an older placecat).
         same_type = dict(_columns(con, previous, "match_record")).get("content_hash") == "UBIGINT"
         hashes_equal = "p.content_hash = i.content_hash" if same_type else \
             "CAST(p.content_hash AS VARCHAR) = CAST(i.content_hash AS VARCHAR)"
+        # Tonight's content hashes against last night's, in one join, beside the ids only (a copy of a
+        # million wide input rows with their hashes cost seconds): which rows are new or changed (no
+        # mid), which of last night's are gone (no row tonight) and which kept rows have another staging id.
         con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE fresh_ids AS
-            SELECT i.source_id, i.source_record_id, i.content_hash FROM input_hash i ANTI JOIN {last} p
+            CREATE OR REPLACE TEMP TABLE hash_match AS
+            SELECT i.source_id, i.source_record_id, i.staging_id, i.content_hash, p.mid, p.staging_id AS kept_staging_id
+            FROM (SELECT source_id, source_record_id, staging_id, {CONTENT_HASH_SQL} AS content_hash FROM {source}) i FULL JOIN (SELECT mid, source_id, source_record_id, content_hash, staging_id FROM {last}) p
             ON p.source_id = i.source_id AND p.source_record_id = i.source_record_id AND {hashes_equal}""")
+        con.execute("""CREATE OR REPLACE TEMP TABLE fresh_ids AS
+                       SELECT source_id, source_record_id, content_hash FROM hash_match WHERE mid IS NULL""")
         # Only the new and changed rows are hashed again here (the ids first, then the hash: a source
         # may list one id twice with different content).
         con.execute(f"""
@@ -134,15 +136,13 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
         _key_rows(con, "fresh_input", "fresh_keyed", first_mid)
         reuse = _columns(con, previous, "match_record") == _columns(con, "main", "fresh_keyed")
     if reuse:
-        con.execute(f"""
-            CREATE OR REPLACE TABLE work.gone AS
-            SELECT p.mid FROM {last} p ANTI JOIN input_hash i USING (source_id, source_record_id, content_hash)""")
+        # hash() is never NULL, so a NULL hash is a row of last night's with no row tonight
+        con.execute("CREATE OR REPLACE TABLE work.gone AS SELECT mid FROM hash_match WHERE content_hash IS NULL")
         con.execute(f"DELETE FROM {last} WHERE mid IN (SELECT mid FROM work.gone)")
         con.execute(f"INSERT INTO {last} BY NAME SELECT * FROM fresh_keyed")
         con.execute(f"""
-            UPDATE {last} p SET staging_id = i.staging_id FROM input_hash i
-            WHERE p.source_id = i.source_id AND p.source_record_id = i.source_record_id AND p.content_hash = i.content_hash
-              AND p.staging_id IS DISTINCT FROM i.staging_id""")
+            UPDATE {last} p SET staging_id = h.staging_id FROM hash_match h
+            WHERE p.mid = h.mid AND h.content_hash IS NOT NULL AND h.staging_id IS DISTINCT FROM h.kept_staging_id""")
         con.execute("CREATE OR REPLACE TABLE work.changed AS SELECT mid FROM fresh_keyed")
         con.execute(f"CREATE VIEW {target} AS SELECT * FROM {last}")
         fresh = con.execute("SELECT count(*) FROM fresh_keyed").fetchone()[0]
@@ -153,7 +153,7 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
             con.execute(f"DROP TABLE IF EXISTS {table}")
         _key_rows(con, hashed, target, first_mid)
         fresh = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
-    con.execute("DROP TABLE IF EXISTS input_hash")
+    con.execute("DROP TABLE IF EXISTS hash_match")
     return fresh
 
 
