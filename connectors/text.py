@@ -112,13 +112,16 @@ def repair_mojibake_in_json(text: str) -> str:
         if lit is None or lit.end() <= m.start():
             continue  # not inside a string literal (not valid JSON): parsing will say so
         handled = lit.end()
-        if _JSON_KEY_AFTER_RE.match(text, lit.end()):
-            continue  # an object key
-        fixed = _repaired_literal(lit.group())
-        if fixed is not None:
-            pieces.append(text[copied:start])
-            pieces.append(fixed)
-            copied = lit.end()
+        if not _JSON_KEY_AFTER_RE.match(text, handled):  # (object keys are left alone)
+            fixed = _repaired_literal(lit.group())
+            if fixed is not None:
+                pieces.append(text[copied:start])
+                pieces.append(fixed)
+                copied = handled
+        # Every hint starts with a non-ASCII character. Damage is often in one field of a record
+        # otherwise ASCII, and the regex's scan of the rest costs more than this test of it.
+        if text[handled:].isascii():
+            break
     if not pieces:
         return text
     pieces.append(text[copied:])

@@ -198,6 +198,15 @@ def test_mojibake_repaired_in_the_json_text_equals_repairing_the_parsed_strings(
     assert json.loads(repair_mojibake_in_json(text)) == deep_repair(json.loads(text), ascii_too=False)
 
 
+def test_mojibake_repair_in_the_json_text_stops_only_where_the_rest_is_ascii():
+    # The scan for hints ends once the rest of the text is ASCII. Damage before and after a long
+    # ASCII stretch, a key with a hint (left alone) and an ASCII end are all handled as before.
+    value = {"a": "Â£1", "b": "plain " * 50, "Ã©key": "x", "c": ["â€™", "ok", "CafÃ© é"], "d": "ascii to the end"}
+    text = json.dumps(value, ensure_ascii=False)
+    assert json.loads(repair_mojibake_in_json(text)) == deep_repair(json.loads(text), ascii_too=False)
+    assert json.loads(repair_mojibake_in_json(text))["c"] == ["’", "ok", "Café é"]
+
+
 def test_mojibake_in_keys_is_left_alone_and_values_are_repaired():
     text = json.dumps({"Â£key": "Â£5", "n": ["CafÃ©", "ok é"], "d": "say \"Â£\""}, ensure_ascii=False)
     assert json.loads(repair_mojibake_in_json(text)) == {"Â£key": "£5", "n": ["Café", "ok é"], "d": 'say "£"'}
