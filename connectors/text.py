@@ -51,6 +51,13 @@ def _fix_mojibake(value: str) -> str:
     return ftfy.fix_text(value, _FTFY_CONFIG)
 
 
+def clear_caches() -> None:
+    """Forget every text repaired or made plain so far, so that the next texts cost what they
+    cost when met for the first time (benchmarks of a first night)."""
+    for cached in (_fix_mojibake, _repaired_literal, _plain_text):
+        cached.cache_clear()
+
+
 def json_needs_repair(text: str) -> bool | str:
     """Could the strings of this JSON text hold mojibake or control characters? Most records are
     plain (ASCII, or UTF-8 without mojibake) and skip the repair pass: False. True: every string
