@@ -34,30 +34,50 @@ class ClusterResult:
 
 
 class _Clusters:
-    def __init__(self, source_of: dict[int, str]):
-        self.parent: dict[int, int] = {}
+    """Union-find over the records in play, numbered 0..n-1 (lists, not dictionaries keyed by mid:
+    at a million records the dictionary lookups were most of the clustering time). A record alone
+    in its cluster has no entry in ``members`` or ``sources``."""
+
+    def __init__(self, source_codes: list[int]):
+        self.parent = list(range(len(source_codes)))
+        self.size = [1] * len(source_codes)
         self.members: dict[int, list[int]] = {}
-        self.sources: dict[int, set[str]] = {}
-        self.source_of = source_of
+        self.sources: dict[int, set[int]] = {}
+        self.source_codes = source_codes
 
     def find(self, x: int) -> int:
-        p = self.parent.get(x, x)
-        if p == x:
-            if x not in self.members:
-                self.parent[x] = x
-                self.members[x] = [x]
-                self.sources[x] = {self.source_of.get(x)}
-            return x
-        root = self.find(p)
-        self.parent[x] = root
+        parent = self.parent
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
         return root
 
+    def members_of(self, root: int) -> list[int]:
+        return self.members[root] if self.size[root] > 1 else [root]
+
+    def shares_a_source(self, a: int, b: int) -> bool:
+        if self.size[a] == 1 and self.size[b] == 1:
+            return self.source_codes[a] == self.source_codes[b]
+        sa = self.sources[a] if self.size[a] > 1 else {self.source_codes[a]}
+        sb = self.sources[b] if self.size[b] > 1 else {self.source_codes[b]}
+        return not sa.isdisjoint(sb)
+
     def union(self, a: int, b: int) -> int:
-        if len(self.members[a]) < len(self.members[b]):
+        """b's cluster joins a's, or a's joins b's when b's is the larger."""
+        if self.size[a] < self.size[b]:
             a, b = b, a
+        if self.size[a] == 1:
+            self.members[a], self.sources[a] = [a], {self.source_codes[a]}
+        if self.size[b] == 1:
+            self.members[a].append(b)
+            self.sources[a].add(self.source_codes[b])
+        else:
+            self.members[a].extend(self.members.pop(b))
+            self.sources[a] |= self.sources.pop(b)
         self.parent[b] = a
-        self.members[a].extend(self.members.pop(b))
-        self.sources[a] |= self.sources.pop(b)
+        self.size[a] += self.size[b]
         return a
 
 
@@ -66,48 +86,56 @@ def cluster_pairs(mid_l: np.ndarray, mid_r: np.ndarray, prob: np.ndarray, match_
                   must_link: list[tuple[int, int]] = (), cannot_link: set[tuple[int, int]] = frozenset(),
                   match_probability: float = 0.95) -> ClusterResult:
     """Greedy, non-chaining clustering of the pairs in match_mask (see the module docstring)."""
-    scored: dict[tuple[int, int], float] = {}
-    # A clearly different pair can only refuse a merge when both its records are in some cluster,
-    # that is in a probable pair or a must-link: at a million records the others are millions of
-    # dictionary entries that no merge ever looks up.
+    # Only records in a probable pair or a must-link can be in a cluster with another, and a clearly
+    # different pair can only refuse a merge when both its records are such: at a million records the
+    # others are millions of entries that no merge ever looks up.
     in_play = np.unique(np.concatenate([mid_l[match_mask], mid_r[match_mask],
                                         np.array([m for pair in must_link for m in pair], dtype=mid_l.dtype)]))
+    n = len(in_play)
     different = prob < CLEARLY_DIFFERENT
     different[different] = np.isin(mid_l[different], in_play) & np.isin(mid_r[different], in_play)
     relevant = match_mask | different
-    for a, b, p in zip(mid_l[relevant].tolist(), mid_r[relevant].tolist(), prob[relevant].tolist()):
-        scored[(a, b) if a < b else (b, a)] = p
-    cannot = {(a, b) if a < b else (b, a) for a, b in cannot_link}
-    cl = _Clusters(source_of)
+    # Records by their number among those in play; a pair by one integer, smaller number first.
+    at_l, at_r = np.searchsorted(in_play, mid_l[relevant]), np.searchsorted(in_play, mid_r[relevant])
+    scored = dict(zip((np.minimum(at_l, at_r) * n + np.maximum(at_l, at_r)).tolist(), prob[relevant].tolist()))
+    number = {m: i for i, m in enumerate(in_play.tolist())}
+    cannot = {min(number[a], number[b]) * n + max(number[a], number[b])
+              for a, b in cannot_link if a in number and b in number}
+    sources = [source_of.get(m) for m in in_play.tolist()]
+    codes = {s: k for k, s in enumerate(dict.fromkeys(sources))}
+    cl = _Clusters([codes[s] for s in sources])
+    name_of = [names.get(m) for m in in_play.tolist()] if names is not None else None
     result = ClusterResult(root={}, accepted=[])
 
     def cross_ok(ra: int, rb: int) -> str | None:
-        if link_only and cl.sources[ra] & cl.sources[rb]:
+        if link_only and cl.shares_a_source(ra, rb):
             return "one record per source"
-        for x in cl.members[ra]:
-            for y in cl.members[rb]:
-                key = (x, y) if x < y else (y, x)
+        for x in cl.members_of(ra):
+            for y in cl.members_of(rb):
+                key = x * n + y if x < y else y * n + x
                 if key in cannot:
                     return "cannot-link override"
                 p = scored.get(key)
                 if p is not None:
                     if p < CLEARLY_DIFFERENT:
                         return "a member pair clearly differs"
-                elif names is not None and names.get(x) and names.get(y) \
-                        and fuzz.token_sort_ratio(names[x], names[y]) < NAMES_CLEARLY_DIFFER:
+                elif name_of is not None and name_of[x] and name_of[y] \
+                        and fuzz.token_sort_ratio(name_of[x], name_of[y]) < NAMES_CLEARLY_DIFFER:
                     # a record without a name says nothing against the merge
                     return "a member pair clearly differs"
         return None
 
     for a, b in must_link:
-        ra, rb = cl.find(a), cl.find(b)
+        ra, rb = cl.find(number[a]), cl.find(number[b])
         if ra != rb:
             cl.union(ra, rb)
             result.accepted.append((a, b, 1.0))
     order = np.argsort(-prob[match_mask], kind="stable")
-    ls, rs, ps = mid_l[match_mask][order].tolist(), mid_r[match_mask][order].tolist(), prob[match_mask][order].tolist()
-    for a, b, p in zip(ls, rs, ps):
-        ra, rb = cl.find(a), cl.find(b)
+    probable = match_mask[relevant]     # the probable pairs among the relevant ones, in the same order
+    for a, b, x, y, p in zip(mid_l[match_mask][order].tolist(), mid_r[match_mask][order].tolist(),
+                             at_l[probable][order].tolist(), at_r[probable][order].tolist(),
+                             prob[match_mask][order].tolist()):
+        ra, rb = cl.find(x), cl.find(y)
         if ra == rb:
             continue
         why = cross_ok(ra, rb)
@@ -116,9 +144,9 @@ def cluster_pairs(mid_l: np.ndarray, mid_r: np.ndarray, prob: np.ndarray, match_
             continue
         cl.union(ra, rb)
         result.accepted.append((a, b, p))
-    for root, members in cl.members.items():
-        for x in members:
-            result.root[x] = root
+    mids = in_play.tolist()
+    for x in range(n):
+        result.root[mids[x]] = mids[cl.find(x)]
     return result
 
 
