@@ -16,6 +16,7 @@ why; ``refused['a member pair clearly differs']`` is the number of chains preven
 """
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -34,16 +35,18 @@ class ClusterResult:
 
 
 class _Clusters:
-    """Union-find over the records in play, numbered 0..n-1 (lists, not dictionaries keyed by mid:
+    """Union-find over the records in play, numbered 0..n-1 (arrays, not dictionaries keyed by mid:
     at a million records the dictionary lookups were most of the clustering time). A record alone
     in its cluster has no entry in ``members`` or ``sources``."""
 
     def __init__(self, source_codes: list[int]):
-        self.parent = list(range(len(source_codes)))
-        self.size = [1] * len(source_codes)
+        # Typed arrays, not lists: each read of a list of a million ints misses the cache twice
+        # (the slot, then the int object), and the loop over probable pairs is bound by those reads.
+        self.parent = array("q", range(len(source_codes)))
+        self.size = array("q", [1]) * len(source_codes)
         self.members: dict[int, list[int]] = {}
         self.sources: dict[int, set[int]] = {}
-        self.source_codes = source_codes
+        self.source_codes = array("q", source_codes)
 
     def find(self, x: int) -> int:
         parent = self.parent
@@ -56,13 +59,6 @@ class _Clusters:
 
     def members_of(self, root: int) -> list[int]:
         return self.members[root] if self.size[root] > 1 else [root]
-
-    def shares_a_source(self, a: int, b: int) -> bool:
-        if self.size[a] == 1 and self.size[b] == 1:
-            return self.source_codes[a] == self.source_codes[b]
-        sa = self.sources[a] if self.size[a] > 1 else {self.source_codes[a]}
-        sb = self.sources[b] if self.size[b] > 1 else {self.source_codes[b]}
-        return not sa.isdisjoint(sb)
 
     def union(self, a: int, b: int) -> int:
         """b's cluster joins a's, or a's joins b's when b's is the larger."""
@@ -81,6 +77,28 @@ class _Clusters:
         return a
 
 
+def _numbered(mids: np.ndarray):
+    """The distinct mids in order, and a function giving each mid's number among them (-1 if absent),
+    by a table over the mids rather than a sort and a binary search when the mids are dense."""
+    top = int(mids.max()) + 1 if len(mids) else 0
+    if top > 4 * len(mids) + 1_000_000:
+        distinct = np.unique(mids)
+
+        def number_of(m: np.ndarray) -> np.ndarray:
+            at = np.minimum(np.searchsorted(distinct, m), max(len(distinct) - 1, 0))
+            return np.where(distinct[at] == m, at, -1) if len(distinct) else np.full(len(m), -1)
+        return distinct, number_of
+    present = np.zeros(top, bool)
+    present[mids] = True
+    distinct = np.flatnonzero(present).astype(mids.dtype)
+    table = np.where(present, np.cumsum(present) - 1, -1)
+
+    def number_of(m: np.ndarray) -> np.ndarray:
+        inside = m < top
+        return np.where(inside, table[np.where(inside, m, 0)], -1)
+    return distinct, number_of
+
+
 def cluster_pairs(mid_l: np.ndarray, mid_r: np.ndarray, prob: np.ndarray, match_mask: np.ndarray,
                   source_of: dict[int, str], names: dict[int, str] | None = None, link_only: bool = True,
                   must_link: list[tuple[int, int]] = (), cannot_link: set[tuple[int, int]] = frozenset(),
@@ -89,15 +107,19 @@ def cluster_pairs(mid_l: np.ndarray, mid_r: np.ndarray, prob: np.ndarray, match_
     # Only records in a probable pair or a must-link can be in a cluster with another, and a clearly
     # different pair can only refuse a merge when both its records are such: at a million records the
     # others are millions of entries that no merge ever looks up.
-    in_play = np.unique(np.concatenate([mid_l[match_mask], mid_r[match_mask],
-                                        np.array([m for pair in must_link for m in pair], dtype=mid_l.dtype)]))
+    in_play, number_of = _numbered(np.concatenate([mid_l[match_mask], mid_r[match_mask],
+                                                   np.array([m for pair in must_link for m in pair], dtype=mid_l.dtype)]))
     n = len(in_play)
     different = prob < CLEARLY_DIFFERENT
-    different[different] = np.isin(mid_l[different], in_play) & np.isin(mid_r[different], in_play)
+    different[different] = (number_of(mid_l[different]) >= 0) & (number_of(mid_r[different]) >= 0)
     relevant = match_mask | different
     # Records by their number among those in play; a pair by one integer, smaller number first.
-    at_l, at_r = np.searchsorted(in_play, mid_l[relevant]), np.searchsorted(in_play, mid_r[relevant])
-    scored = dict(zip((np.minimum(at_l, at_r) * n + np.maximum(at_l, at_r)).tolist(), prob[relevant].tolist()))
+    at_l, at_r = number_of(mid_l[relevant]), number_of(mid_r[relevant])
+    keys = np.minimum(at_l, at_r) * n + np.maximum(at_l, at_r)
+    # A scored pair is either probable or clearly different here: two sets of keys say which (a
+    # dictionary of their probabilities cost three times as much to build).
+    clearly_different = set(keys[different[relevant]].tolist())
+    probable_pairs = set(keys[match_mask[relevant]].tolist())
     number = {m: i for i, m in enumerate(in_play.tolist())}
     cannot = {min(number[a], number[b]) * n + max(number[a], number[b])
               for a, b in cannot_link if a in number and b in number}
@@ -107,19 +129,15 @@ def cluster_pairs(mid_l: np.ndarray, mid_r: np.ndarray, prob: np.ndarray, match_
     name_of = [names.get(m) for m in in_play.tolist()] if names is not None else None
     result = ClusterResult(root={}, accepted=[])
 
-    def cross_ok(ra: int, rb: int) -> str | None:
-        if link_only and cl.shares_a_source(ra, rb):
-            return "one record per source"
+    def members_differ(ra: int, rb: int) -> str | None:
         for x in cl.members_of(ra):
             for y in cl.members_of(rb):
                 key = x * n + y if x < y else y * n + x
                 if key in cannot:
                     return "cannot-link override"
-                p = scored.get(key)
-                if p is not None:
-                    if p < CLEARLY_DIFFERENT:
-                        return "a member pair clearly differs"
-                elif name_of is not None and name_of[x] and name_of[y] \
+                if key in clearly_different:
+                    return "a member pair clearly differs"
+                if key not in probable_pairs and name_of is not None and name_of[x] and name_of[y] \
                         and fuzz.token_sort_ratio(name_of[x], name_of[y]) < NAMES_CLEARLY_DIFFER:
                     # a record without a name says nothing against the merge
                     return "a member pair clearly differs"
@@ -132,13 +150,33 @@ def cluster_pairs(mid_l: np.ndarray, mid_r: np.ndarray, prob: np.ndarray, match_
             result.accepted.append((a, b, 1.0))
     order = np.argsort(-prob[match_mask], kind="stable")
     probable = match_mask[relevant]     # the probable pairs among the relevant ones, in the same order
+    # The loop below runs once per probable pair (over a million at a million records), so the find
+    # and the one-record-per-source test are written out in it rather than called.
+    parent, size, sources, code = cl.parent, cl.size, cl.sources, cl.source_codes
     for a, b, x, y, p in zip(mid_l[match_mask][order].tolist(), mid_r[match_mask][order].tolist(),
                              at_l[probable][order].tolist(), at_r[probable][order].tolist(),
                              prob[match_mask][order].tolist()):
-        ra, rb = cl.find(x), cl.find(y)
+        ra = x
+        while parent[ra] != ra:
+            ra = parent[ra]
+        while parent[x] != ra:
+            parent[x], x = ra, parent[x]
+        rb = y
+        while parent[rb] != rb:
+            rb = parent[rb]
+        while parent[y] != rb:
+            parent[y], y = rb, parent[y]
         if ra == rb:
             continue
-        why = cross_ok(ra, rb)
+        if link_only:
+            if size[ra] == 1:
+                clash = code[ra] == code[rb] if size[rb] == 1 else code[ra] in sources[rb]
+            else:
+                clash = code[rb] in sources[ra] if size[rb] == 1 else not sources[ra].isdisjoint(sources[rb])
+            if clash:
+                result.refused["one record per source"] += 1
+                continue
+        why = members_differ(ra, rb)
         if why:
             result.refused[why] += 1
             continue

@@ -173,6 +173,23 @@ def test_clustering_does_not_chain():
     assert res.root[2] != res.root[3]
 
 
+@pytest.mark.parametrize("offset", [0, 10**12])
+def test_clustering_numbers_records_the_same_whether_their_mids_are_dense_or_sparse(offset):
+    """Records are numbered by a table over dense mids, by a search over sparse ones: the clusters,
+    the merges and the refusals are the same."""
+    rng = np.random.default_rng(3)
+    pairs = {(int(a), int(b)) for a, b in rng.integers(0, 300, (900, 2)) if a < b}
+    mid_l, mid_r = (np.array(x, np.int64) + offset for x in zip(*sorted(pairs)))
+    prob = rng.choice([0.99, 0.97, 0.6, 0.01], len(mid_l))
+    sources = {m: "abc"[m % 3] for m in np.concatenate([mid_l, mid_r]).tolist()}
+    res = cluster_pairs(mid_l, mid_r, prob, prob >= 0.95, sources, cannot_link={(int(mid_l[0]), int(mid_r[0]))})
+    base = cluster_pairs(mid_l - offset, mid_r - offset, prob, prob >= 0.95, {m - offset: s for m, s in sources.items()},
+                         cannot_link={(int(mid_l[0] - offset), int(mid_r[0] - offset))})
+    assert {m - offset: r - offset for m, r in res.root.items()} == base.root
+    assert [(a - offset, b - offset, p) for a, b, p in res.accepted] == base.accepted and res.refused == base.refused
+    assert len(set(base.root.values())) < len(base.root) and base.refused["one record per source"] > 0
+
+
 def test_one_record_per_source_in_a_cluster():
     mid_l, mid_r, prob = np.array([1, 2]), np.array([2, 3]), np.array([0.99, 0.98])
     res = cluster_pairs(mid_l, mid_r, prob, prob >= 0.95, {1: "a", 2: "b", 3: "a"})
