@@ -115,6 +115,12 @@ def test_two_runs_with_known_edits_and_an_rpde_consumer(tmp_path):
         rows = con.execute("SELECT service_id, change, fields_changed FROM publish.change WHERE run_id = ?",
                            [second.run_id]).fetchall()
         assert con.execute("SELECT count(DISTINCT run_id) FROM publish.change").fetchall()[0][0] == 2
+        # The night matched incrementally (only that leaves work.region in a build, which starts empty of
+        # work tables), and left no view over a table the build dropped.
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'work' AND table_name = 'region'"
+                           ).fetchone()[0] == 1
+        for schema, view in con.execute("SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal").fetchall():
+            con.execute(f'SELECT * FROM "{schema}"."{view}" LIMIT 0')
     assert {r[0]: (r[1], sorted(r[2])) for r in rows} == {
         aquafit: ("updated", ["description"]),
         chair_yoga: ("updated", ["schedules"]),

@@ -412,6 +412,12 @@ def publish_build(build: Build, summary: dict) -> Path:
             summary = {**(json.loads(recorded) if recorded else {}), **summary}
             con.execute("UPDATE ops.run SET finished_at = ?, status = 'published', summary = ? WHERE run_id = ?",
                         [utcnow(), json.dumps(summary, default=str), build.run_id])
+            # An incremental night leaves views over last night's tables (the matcher's work.*, updated in
+            # place); they would outlive the schema they read and fail whoever opens them.
+            for schema, view in con.execute("""SELECT schema_name, view_name FROM duckdb_views()
+                                               WHERE NOT internal AND database_name = current_database()
+                                                 AND contains(sql, 'previous.')""").fetchall():
+                con.execute(f'DROP VIEW "{schema}"."{view}"')
             con.execute("DROP SCHEMA IF EXISTS previous CASCADE")
             con.execute("CHECKPOINT")
     except duckdb.Error as exc:
