@@ -102,8 +102,13 @@ def _numbered(mids: np.ndarray):
 def cluster_pairs(mid_l: np.ndarray, mid_r: np.ndarray, prob: np.ndarray, match_mask: np.ndarray,
                   source_of: dict[int, str], names: dict[int, str] | None = None, link_only: bool = True,
                   must_link: list[tuple[int, int]] = (), cannot_link: set[tuple[int, int]] = frozenset(),
-                  match_probability: float = 0.95) -> ClusterResult:
-    """Greedy, non-chaining clustering of the pairs in match_mask (see the module docstring)."""
+                  match_probability: float = 0.95, tie_key: dict[int, int] | None = None) -> ClusterResult:
+    """Greedy, non-chaining clustering of the pairs in match_mask (see the module docstring).
+
+    Pairs of equal probability (every pair with the same comparison levels has the same one) are
+    taken in the order of their records' ``tie_key`` when given (the matcher passes a hash of source
+    and record id), else in the order given: the clusters then do not depend on how the records
+    happen to be numbered, so an incremental night clusters as a full match of the same records would."""
     # Only records in a probable pair or a must-link can be in a cluster with another, and a clearly
     # different pair can only refuse a merge when both its records are such: at a million records the
     # others are millions of entries that no merge ever looks up.
@@ -148,7 +153,12 @@ def cluster_pairs(mid_l: np.ndarray, mid_r: np.ndarray, prob: np.ndarray, match_
         if ra != rb:
             cl.union(ra, rb)
             result.accepted.append((a, b, 1.0))
-    order = np.argsort(-prob[match_mask], kind="stable")
+    if tie_key is None:
+        order = np.argsort(-prob[match_mask], kind="stable")
+    else:
+        tie = np.array([tie_key[m] for m in in_play.tolist()], dtype=np.uint64)
+        tl, tr = tie[at_l[match_mask[relevant]]], tie[at_r[match_mask[relevant]]]
+        order = np.lexsort((np.maximum(tl, tr), np.minimum(tl, tr), -prob[match_mask]))
     probable = match_mask[relevant]     # the probable pairs among the relevant ones, in the same order
     # The loop below runs once per probable pair (over a million at a million records), so the find
     # and the one-record-per-source test are written out in it rather than called.

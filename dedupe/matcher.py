@@ -78,17 +78,17 @@ def _mark_changed(con: duckdb.DuckDBPyConnection, records: str, previous: str) -
     return con.execute("SELECT count(*) FROM work.changed").fetchone()[0]
 
 
-def _lookup(con: duckdb.DuckDBPyConnection, records: str, mids: np.ndarray) -> tuple[dict[int, str], dict[int, str]]:
-    """source_id and name of the given records only: at a million records, whole-table dictionaries
-    cost more than the clustering that reads them."""
+def _lookup(con: duckdb.DuckDBPyConnection, records: str, mids: np.ndarray) -> tuple[dict[int, str], dict[int, str], dict[int, int]]:
+    """source_id, name and tie-break key (a hash of source and record id) of the given records only:
+    at a million records, whole-table dictionaries cost more than the clustering that reads them."""
     con.register("lookup_mids", pd.DataFrame({"mid": np.unique(mids).astype(np.int64)}))
-    raw = con.execute(f"SELECT r.mid, r.source_id, r.name FROM {records} r "
+    raw = con.execute(f"SELECT r.mid, r.source_id, r.name, hash(r.source_id, r.source_record_id) AS tie FROM {records} r "
                       "SEMI JOIN lookup_mids m USING (mid)").fetchnumpy()
     con.unregister("lookup_mids")
     mids_ = np.asarray(raw["mid"], np.int64).tolist()
     source_of = dict(zip(mids_, raw["source_id"].tolist()))
     names = dict(zip(mids_, [x if isinstance(x, str) else "" for x in raw["name"]]))
-    return source_of, names
+    return source_of, names, dict(zip(mids_, raw["tie"].tolist()))
 
 
 def _override_pairs(con: duckdb.DuckDBPyConnection, records: str, overrides) -> tuple[list, set]:
@@ -167,8 +167,8 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
     involved = np.concatenate([mid_l[match_mask], mid_r[match_mask], np.array([m for p in must for m in p], np.int64)])
     if incremental:
         involved = np.concatenate([involved, con.execute("SELECT mid FROM work.region").fetchnumpy()["mid"].astype(np.int64)])
-    source_of, names = _lookup(con, records, involved)
-    res = cluster_pairs(mid_l, mid_r, prob, match_mask, source_of, names, link_only=link_only,
+    source_of, names, tie = _lookup(con, records, involved)
+    res = cluster_pairs(mid_l, mid_r, prob, match_mask, source_of, names, tie_key=tie, link_only=link_only,
                         must_link=must, cannot_link=cannot, match_probability=match_probability)
     t["clustering"] = time.perf_counter()
     _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, model, comparisons,

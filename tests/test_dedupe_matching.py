@@ -4,6 +4,7 @@ import csv
 import json
 import subprocess
 import sys
+import zlib
 
 import duckdb
 import numpy as np
@@ -188,6 +189,31 @@ def test_clustering_numbers_records_the_same_whether_their_mids_are_dense_or_spa
     assert {m - offset: r - offset for m, r in res.root.items()} == base.root
     assert [(a - offset, b - offset, p) for a, b, p in res.accepted] == base.accepted and res.refused == base.refused
     assert len(set(base.root.values())) < len(base.root) and base.refused["one record per source"] > 0
+
+
+def test_equally_probable_pairs_cluster_the_same_however_the_records_are_numbered():
+    """Pairs with the same levels have the same probability. Which of them merges first decides who
+    joins whom; with tie keys (the matcher's hash of source and record id) that does not depend on
+    the record numbers, which differ between an incremental night and a full match."""
+    ids = ["a/1", "b/1", "b/2", "c/1", "c/2"]
+    pairs = [("a/1", "b/1"), ("a/1", "b/2"), ("b/1", "c/1"), ("b/2", "c/2"), ("a/1", "c/2")]
+    tie = {rid: zlib.crc32(rid.encode()) for rid in ids}
+
+    def clusters_under(numbering, with_ties):
+        number = dict(zip(numbering, range(len(numbering))))
+        ordered = sorted((min(number[x], number[y]), max(number[x], number[y])) for x, y in pairs)
+        mid_l, mid_r = (np.array(side, np.int64) for side in zip(*ordered))
+        prob = np.full(len(mid_l), 0.99)
+        res = cluster_pairs(mid_l, mid_r, prob, prob >= 0.95, {m: rid[0] for rid, m in number.items()},
+                            tie_key={m: tie[rid] for rid, m in number.items()} if with_ties else None)
+        groups = {}
+        for rid, m in number.items():
+            groups.setdefault(res.root.get(m, m), set()).add(rid)
+        return {frozenset(g) for g in groups.values()}
+
+    numberings = [ids, ids[::-1], ["b/2", "a/1", "c/1", "b/1", "c/2"]]
+    assert len({frozenset(clusters_under(n, True)) for n in numberings}) == 1
+    assert len({frozenset(clusters_under(n, False)) for n in numberings}) > 1    # without ties they differ
 
 
 def test_one_record_per_source_in_a_cluster():
