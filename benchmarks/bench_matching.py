@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_matching.py accuracy [--services 5000] [--splink /work/splink-venv/bin/python]
     .venv/bin/python benchmarks/bench_matching.py scale [--records 1000000] [--new 10000] [--repeats 3]
     .venv/bin/python benchmarks/bench_matching.py fodors [--fixtures ../shared/fixtures/benchmarks] [--splink ...]
+    .venv/bin/python benchmarks/bench_matching.py incremental-check [--records 100000] [--new 3000]
 
 The threshold is fixed in ``dedupe.scoring`` (MATCH_PROBABILITY) before looking at any label; the
 labels are only read here, after clustering. Hard negatives are pairs that a careless matcher
@@ -251,6 +252,51 @@ def scale(args) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _clusters_by_record(con: duckdb.DuckDBPyConnection) -> set[frozenset]:
+    """Each cluster as the set of its records' (source, record id): comparable across numberings."""
+    groups: dict[int, set] = {}
+    for source, record, cluster in con.execute("""SELECT r.source_id, r.source_record_id, c.cluster_mid
+                                                  FROM work.record_cluster c JOIN work.match_record r USING (mid)""").fetchall():
+        groups.setdefault(cluster, set()).add((source, record))
+    return {frozenset(g) for g in groups.values()}
+
+
+def incremental_check(args) -> None:
+    """Night 2 matched incrementally against night 1, and the same night-2 records matched in full
+    with the same model: how many clusters differ. They can, by design, where a block grew past its
+    cap tonight: a full match drops that block's pairs, an incremental night keeps last night's."""
+    frame = generate(int(args.records / 2.2) + args.new, seed=args.seed)
+    night1, extra = frame.iloc[: args.records], frame.iloc[args.records: args.records + args.new]
+    # Night 2: the new listings arrive, 500 listings go and 300 change their names.
+    night2 = pd.concat([night1.iloc[500:], extra]).copy()
+    night2.loc[night2.index[:300], "name"] = night2.loc[night2.index[:300], "name"] + " Group"
+    workdir = Path(tempfile.mkdtemp(prefix="placecat_inc_check_"))
+    con = duckdb.connect(str(workdir / "incremental.duckdb"))
+    load_frame(con, night1)
+    key_records(con)
+    first = match_records(con, explain=False)
+    con.execute("CREATE SCHEMA previous")
+    for src, dst in (("match_record", "match_record"), ("match_pair", "match_pair"), ("record_cluster", "match_cluster"),
+                     ("block_key", "match_block_key")):
+        con.execute(f"CREATE TABLE previous.{dst} AS SELECT * FROM work.{src}")
+    load_frame(con, night2)
+    t0 = time.perf_counter()
+    key_records(con, previous="previous")
+    match_records(con, explain=False, model=first.model, previous="previous")
+    seconds = time.perf_counter() - t0
+    full = duckdb.connect(str(workdir / "full.duckdb"))
+    load_frame(full, night2)
+    key_records(full)
+    match_records(full, explain=False, model=first.model)
+    a, b = _clusters_by_record(con), _clusters_by_record(full)
+    print(f"night 2: {len(night2)} listings ({len(extra)} new, 500 gone, 300 renamed); incremental {seconds:.1f} s")
+    print(f"clusters: incremental {len(a)}, full {len(b)}; identical {len(a & b)}; "
+          f"only incremental {len(a - b)}, only full {len(b - a)}")
+    con.close()
+    full.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -268,8 +314,12 @@ def main() -> None:
     fz = sub.add_parser("fodors")
     fz.add_argument("--fixtures", default=str(Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "benchmarks"))
     fz.add_argument("--splink", default=os.environ.get("SPLINK_PYTHON", "/work/splink-venv/bin/python"))
+    ic = sub.add_parser("incremental-check")
+    ic.add_argument("--records", type=int, default=100_000)
+    ic.add_argument("--new", type=int, default=3_000)
+    ic.add_argument("--seed", type=int, default=42)
     args = p.parse_args()
-    {"accuracy": accuracy, "scale": scale, "fodors": fodors_zagats}[args.what](args)
+    {"accuracy": accuracy, "scale": scale, "fodors": fodors_zagats, "incremental-check": incremental_check}[args.what](args)
 
 
 if __name__ == "__main__":
