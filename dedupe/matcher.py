@@ -22,8 +22,8 @@ import pandas as pd
 
 from dedupe.blocking import SERVICE_BLOCKING, generate_candidates
 from dedupe.clustering import cluster_pairs
-from dedupe.records import drop_relation
 from dedupe.comparisons import SERVICE_COMPARISONS, SERVICE_SIMILARITIES
+from dedupe.records import drop_relation
 from dedupe.scoring import (MATCH_PROBABILITY, REVIEW_PROBABILITY, Model, RecordText, compute_gammas, explain_pair,
                             fetch_gammas, score_gammas, train_model)
 
@@ -78,12 +78,13 @@ def _mark_changed(con: duckdb.DuckDBPyConnection, records: str, previous: str) -
     return con.execute("SELECT count(*) FROM work.changed").fetchone()[0]
 
 
-def _lookup(con: duckdb.DuckDBPyConnection, records: str, mids: np.ndarray) -> tuple[dict[int, str], dict[int, str], dict[int, int]]:
+def _lookup(con: duckdb.DuckDBPyConnection, records: str,
+            mids: np.ndarray) -> tuple[dict[int, str], dict[int, str], dict[int, int]]:
     """source_id, name and tie-break key (a hash of source and record id) of the given records only:
     at a million records, whole-table dictionaries cost more than the clustering that reads them."""
     con.register("lookup_mids", pd.DataFrame({"mid": np.unique(mids).astype(np.int64)}))
-    raw = con.execute(f"SELECT r.mid, r.source_id, r.name, hash(r.source_id, r.source_record_id) AS tie FROM {records} r "
-                      "SEMI JOIN lookup_mids m USING (mid)").fetchnumpy()
+    raw = con.execute(f"""SELECT r.mid, r.source_id, r.name, hash(r.source_id, r.source_record_id) AS tie
+                           FROM {records} r SEMI JOIN lookup_mids m USING (mid)""").fetchnumpy()
     con.unregister("lookup_mids")
     mids_ = np.asarray(raw["mid"], np.int64).tolist()
     source_of = dict(zip(mids_, raw["source_id"].tolist()))

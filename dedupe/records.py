@@ -122,7 +122,8 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE hash_match AS
             SELECT i.source_id, i.source_record_id, i.staging_id, i.content_hash, p.mid, p.staging_id AS kept_staging_id
-            FROM (SELECT source_id, source_record_id, staging_id, {CONTENT_HASH_SQL} AS content_hash FROM {source}) i FULL JOIN (SELECT mid, source_id, source_record_id, content_hash, staging_id FROM {last}) p
+            FROM (SELECT source_id, source_record_id, staging_id, {CONTENT_HASH_SQL} AS content_hash FROM {source}) i
+            FULL JOIN (SELECT mid, source_id, source_record_id, content_hash, staging_id FROM {last}) p
             ON p.source_id = i.source_id AND p.source_record_id = i.source_record_id AND {hashes_equal}""")
         con.execute("""CREATE OR REPLACE TEMP TABLE fresh_ids AS
                        SELECT source_id, source_record_id, content_hash FROM hash_match WHERE mid IS NULL""")

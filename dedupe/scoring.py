@@ -185,7 +185,7 @@ def levels_per_distinct_values(con: duckdb.DuckDBPyConnection, records: str, tex
     codes, values = text.codes(key)
     first = text.first_of_codes(key)
     pair_code = codes[il] * len(values) + codes[ir]
-    if len(values) ** 2 <= 16_000_000:     # few values: a table of every pair of them beats hashing the pairs
+    if len(values) ** 2 <= 1_000_000:     # few values: a table of every pair of them beats hashing the pairs
         seen = np.zeros(len(values) ** 2, bool)
         seen[pair_code] = True
         distinct = np.flatnonzero(seen)
