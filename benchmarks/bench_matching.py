@@ -178,6 +178,14 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def store_as_previous(con: duckdb.DuckDBPyConnection) -> None:
+    """The matcher's state as the next night sees it (what dedupe.nightly_match stores), in schema previous."""
+    con.execute("CREATE SCHEMA previous")
+    for src, dst in (("match_record", "match_record"), ("match_pair", "match_pair"), ("record_cluster", "match_cluster"),
+                     ("block_key", "match_block_key")):
+        con.execute(f"CREATE TABLE previous.{dst} AS SELECT * FROM work.{src}")
+
+
 def scale(args) -> None:
     """Full match of N records, then N_new new records against that catalogue (incremental).
 
@@ -219,10 +227,7 @@ def scale(args) -> None:
     # The catalogue as the next night sees it (what dedupe.nightly_match stores): a night is a new
     # process that opens the build file, so the first night's connection is closed and the work
     # tables it leaves behind are dropped; each incremental run starts from a copy of that file.
-    con.execute("CREATE SCHEMA previous")
-    for src, dst in (("match_record", "match_record"), ("match_pair", "match_pair"), ("record_cluster", "match_cluster"),
-                     ("block_key", "match_block_key")):
-        con.execute(f"CREATE TABLE previous.{dst} AS SELECT * FROM work.{src}")
+    store_as_previous(con)
     for (table,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'work' "
                                 "AND table_name <> 'match_input'").fetchall():
         con.execute(f"DROP TABLE work.{table}")
@@ -275,10 +280,7 @@ def incremental_check(args) -> None:
     load_frame(con, night1)
     key_records(con)
     first = match_records(con, explain=False)
-    con.execute("CREATE SCHEMA previous")
-    for src, dst in (("match_record", "match_record"), ("match_pair", "match_pair"), ("record_cluster", "match_cluster"),
-                     ("block_key", "match_block_key")):
-        con.execute(f"CREATE TABLE previous.{dst} AS SELECT * FROM work.{src}")
+    store_as_previous(con)
     load_frame(con, night2)
     t0 = time.perf_counter()
     key_records(con, previous="previous")
