@@ -97,11 +97,14 @@ def _numbered(mids: np.ndarray):
     present = np.zeros(top, bool)
     present[mids] = True
     distinct = np.flatnonzero(present).astype(mids.dtype)
-    table = np.where(present, np.cumsum(present) - 1, -1)
+    # One slot past the mids, always -1, answers for every mid outside them, so the lookup is total:
+    # with no mid in play (a night whose pairs are all unlikely) the table is that slot alone, where an
+    # empty table made every lookup fail and the night publish nothing.
+    table = np.full(top + 1, -1, np.int64)
+    table[distinct] = np.arange(len(distinct))
 
     def number_of(m: np.ndarray) -> np.ndarray:
-        inside = m < top
-        return np.where(inside, table[np.where(inside, m, 0)], -1)
+        return table[np.where((m >= 0) & (m < top), m, top)]
     return distinct, number_of
 
 
