@@ -87,7 +87,7 @@ def bench_file(kind: str, path: Path, n: int, repeat: int, folder: Path) -> None
 def make_pg_table(rows: int) -> str:
     import sqlalchemy as sa
 
-    from tests.test_sql import CREATE, FILL
+    from tests.support.sql_tables import CREATE, FILL
 
     table = f"placecat_bench_{uuid.uuid4().hex[:8]}"
     with sa.create_engine(PG_URL).begin() as con:

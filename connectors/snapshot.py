@@ -39,7 +39,7 @@ _RAW_BATCH = 5000
 
 
 def failpoint(name: str) -> None:
-    """A rehearsal hook for the failure tests (tests/test_failure_*.py), off unless asked for.
+    """A rehearsal hook for the failure tests (tests/pipelines/test_nightly_{kill,stale,storage}.py), off unless asked for.
 
     ``PLACECAT_FAILPOINT=NAME@MARKER`` makes the process that reaches failpoint NAME write its pid
     to the file MARKER and wait there, so a test can ``kill -9`` it at exactly that stage. Names:

@@ -32,7 +32,7 @@ from dedupe.scoring import (MATCH_PROBABILITY, REVIEW_PROBABILITY, Model, Record
 # it certain, so it is not compared in full. Every other name level of SERVICE_COMPARISONS needs the
 # same name key, or a token_sort_ratio of at least 65, or a token_set_ratio of at least 60 with one
 # name shortening the other or every word alike; the filter asks the same of each pair, cheapest test
-# first. tests/test_dedupe_matching.py checks that it leaves out only pairs whose full comparison
+# first. tests/dedupe/test_matcher.py checks that it leaves out only pairs whose full comparison
 # says "different", and that the clusters do not change.
 NAME_PREFILTER = {"sort": ("name_sort", 65.0), "set": ("name_set", 60.0),
                   "shortens": "name_extends(l.name_tokens, r.name_tokens) OR names_look_alike(l.name_tokens, r.name_tokens)"}

@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from pipelines.cli import COMMANDS, available_commands
-from tests.conftest import REPO
+from tests.support.environment import REPO
 from warehouse.model import ORUK_TABLES
 
 README = (REPO / "README.md").read_text(encoding="utf-8")

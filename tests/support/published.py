@@ -15,7 +15,7 @@ import referencing
 import yaml
 from referencing.jsonschema import DRAFT202012
 
-from tests.conftest import SAMPLE
+from tests.support.environment import SAMPLE
 
 HOSTILE_ID = "6f1f8a3e-2b7c-4d55-9d8e-111111111111"
 FORMULA_ID = "6f1f8a3e-2b7c-4d55-9d8e-222222222222"

@@ -16,9 +16,8 @@ import pytest
 import yaml
 
 from pipelines.nightly_run import format_summary, run_nightly
-from tests.conftest import SAMPLE
-from tests.test_failure_kill import catalogue_rows, kill_run, run_ok, start_held
-from tests.test_failure_stale import take_down
+from tests.support.environment import SAMPLE
+from tests.support.nights import catalogue_rows, kill_run, run_ok, start_held, take_down
 
 pytestmark = pytest.mark.slow
 

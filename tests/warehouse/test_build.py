@@ -4,8 +4,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from tests.test_failure_kill import copy_sample
-from tests.test_failure_storage import fail_run, last_line
+from tests.support.nights import copy_sample, fail_run, last_line
 from warehouse.build import (DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV, PublishError, connect_build, start_build,
                              state_dir_for)
 

@@ -1,6 +1,6 @@
 """Blocking on hand-written listings: which pairs are worth scoring, and what the caps report."""
 from dedupe.blocking import generate_candidates
-from tests.test_dedupe_matching import keyed, listing
+from tests.support.listings import keyed, listing
 
 TOWNS = [("Leeds", "LS2 7EY"), ("York", "YO1 7HH"), ("Hull", "HU1 1AA"), ("Bradford", "BD1 1AA"), ("Wakefield", "WF1 1AA"),
          ("Sheffield", "S1 1AA"), ("Bristol", "BS1 1AA"), ("Truro", "TR1 1AA"), ("Salford", "M5 4WT"), ("Bolton", "BL1 1AA")]

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from pipelines.nightly_run import run_nightly
-from tests.conftest import SAMPLE
+from tests.support.environment import SAMPLE
 from warehouse.changes import TRANSLATABLE_FIELDS
 from warehouse.profiles import DEFAULT_PROFILE
 from warehouse.serve import RunningServer, SnapshotHolder, create_app

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.test_failure_kill import catalogue_rows, copy_sample, placecat, rename_service, run_ok
+from tests.support.nights import catalogue_rows, copy_sample, fail_run, last_line, rename_service, run_ok
 
 
 def mount(*args: str) -> None:
@@ -35,16 +35,6 @@ def small_disk(tmp_path):
     mount("-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk))
     yield disk
     umount(disk)
-
-
-def fail_run(sources: Path, db: Path, env: dict | None = None) -> tuple[int, str, str]:
-    proc = placecat("run", "--sources", str(sources), "--db", str(db), env=env)
-    out, err = proc.communicate(timeout=300)
-    return proc.returncode, out, err
-
-
-def last_line(out: str, err: str) -> str:
-    return (err.strip() or out.strip()).splitlines()[-1]
 
 
 def fill(disk: Path, leave_bytes: int) -> Path:

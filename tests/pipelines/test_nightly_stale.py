@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from pipelines.nightly_run import run_nightly
-from tests.conftest import SAMPLE
+from tests.support.environment import SAMPLE
+from tests.support.nights import take_down
 
 
 def sample_with_max_stale(tmp_path: Path, source_id: str, max_stale_days: int) -> Path:
@@ -44,12 +45,6 @@ def one_day_passes(state_dir: Path) -> None:
                 when = json.loads(con.execute("SELECT value FROM meta.info WHERE key = 'harvested_at'").fetchone()[0])
                 earlier = (dt.datetime.fromisoformat(when) - dt.timedelta(days=1)).isoformat()
                 con.execute("UPDATE meta.info SET value = ? WHERE key = 'harvested_at'", [json.dumps(earlier)])
-
-
-def take_down(sources: Path, source_id: str) -> None:
-    folder = sources.parent / "feeds" / source_id
-    for page in folder.glob("*.json"):
-        page.write_text('{"total_items": 7, "contents": [{"id": "a", "na')  # the server died mid-page
 
 
 def status_of(db: Path, run_id: str, source_id: str) -> tuple[str, str, int]:

@@ -5,7 +5,7 @@ name, the next house on the street)."""
 import pytest
 
 from dedupe.matcher import match_records
-from tests.test_dedupe_matching import cluster_of, clusters, keyed, leisure_world, listing
+from tests.support.listings import cluster_of, clusters, keyed, leisure_world, listing
 
 
 def no_geography(source, rid, name, **kw):

@@ -248,7 +248,7 @@ def test_parsers_for_sloppy_values():
 
 
 def test_activity_list_bad_json_in_bundled_sample_is_valid(activities):
-    from tests.conftest import SAMPLE
+    from tests.support.environment import SAMPLE
     sample = SAMPLE / "openactive" / "activity-list-sample.jsonld"
     al = ActivityList.from_jsonld(json.loads(sample.read_text()))
     assert len(al) >= 5

@@ -20,7 +20,7 @@ from pipelines.cli import main
 from pipelines.nightly_run import run_nightly
 from quality.health import format_scorecard, trend_arrow
 from quality.personal_data import find_in_text
-from tests.conftest import SAMPLE
+from tests.support.environment import SAMPLE
 
 BRISTOL = "oruk/v1/bristol_openplace_v1_services_page1.json"
 

@@ -14,10 +14,10 @@ from connectors import openactive
 from connectors.base import harvest_source, normalise_source
 from connectors.snapshot import SourceStore
 from pipelines.nightly_run import run_nightly
-from tests.conftest import SAMPLE
+from tests.support.environment import SAMPLE
 from tests.support.faultyserver import FaultyServer
 from tests.support.rpdeserver import RpdeFeed
-from tests.test_openactive_harvest import SID, series_item, session_item, write_sources
+from tests.support.openactive_items import SID, series_item, session_item, write_sources
 from warehouse.model import ORUK_TABLES
 
 

@@ -13,7 +13,7 @@ from pipelines.checks import ALL_CHECKS
 from pipelines.definitions import build_definitions
 from pipelines.nightly_run import run_nightly
 from pipelines.resources import PlacecatResource
-from tests.conftest import REPO, SAMPLE
+from tests.support.environment import REPO, SAMPLE
 
 
 def copy_sample(tmp_path):

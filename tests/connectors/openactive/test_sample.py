@@ -7,7 +7,7 @@ import duckdb
 from connectors.base import harvest_source, normalise_source
 from connectors.config import load_sources
 from connectors.snapshot import SourceStore
-from tests.conftest import SAMPLE
+from tests.support.environment import SAMPLE
 
 DEMO = SAMPLE / "openactive"
 

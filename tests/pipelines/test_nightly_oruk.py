@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from pipelines.nightly_run import run_nightly
-from tests.conftest import SAMPLE, SAMPLE_SOURCES
+from tests.support.environment import SAMPLE, SAMPLE_SOURCES
 from tests.support.faultyserver import FaultyServer
 from tests.support.orukfeeds import OrukFeed, generated_v3_services
 

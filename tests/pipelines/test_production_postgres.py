@@ -13,8 +13,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from tests.conftest import REPO, require_service
-from tests.test_failure_kill import copy_sample
+from tests.support.environment import REPO, require_service
+from tests.support.nights import copy_sample
 
 DEPLOY_YAML = REPO / "pipelines" / "deploy" / "dagster.yaml"
 

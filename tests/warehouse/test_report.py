@@ -18,8 +18,7 @@ import duckdb
 import pytest
 
 from pipelines.cli import main
-from tests.conftest import IN_CI, REPO
-from tests.test_gap import sample_gap_catalogue  # noqa: F401  (the session fixture)
+from tests.support.environment import IN_CI, REPO
 
 ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
