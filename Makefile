@@ -33,13 +33,15 @@ demo: $(DEMO_REF_STAMP)
 
 ## Run the whole test suite (the same command CI runs).
 # Test files are shared between two processes (one per core); a file's tests stay in one process,
-# so its module fixtures are built once. TEST_WORKERS=0 runs them in this process.
+# so its module fixtures are built once. TEST_WORKERS=0 runs them in this process. The slowest
+# tests' durations are printed at the end, so a test that grows slow shows in every CI log.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
+## Everything but the tests marked `slow` (every end-to-end night is): for quick feedback.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" --durations=10 $(PYTEST_ARGS)
 
 ## Open the Dagster UI on the sample sources.
 dagster: $(STAMP)

@@ -47,6 +47,7 @@ def test_dagster_definitions_validate_cli():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # a whole night
 def test_materialize_whole_job_on_sample(tmp_path):
     sources = copy_sample(tmp_path)
     db = tmp_path / "out" / "placecat.duckdb"
@@ -76,6 +77,7 @@ def test_materialize_whole_job_on_sample(tmp_path):
         assert con.execute("SELECT count(*) FROM publish.change WHERE change = 'added'").fetchone()[0] == n_golden
 
 
+@pytest.mark.slow  # a whole night
 def test_run_twice_gives_the_same_catalogue(tmp_path):
     sources = copy_sample(tmp_path)
     db = tmp_path / "c.duckdb"
@@ -93,6 +95,7 @@ def test_run_twice_gives_the_same_catalogue(tmp_path):
         assert con.execute("SELECT count(*) FROM publish.change WHERE run_id = ?", [third.run_id]).fetchone()[0] == 0
 
 
+@pytest.mark.slow  # a whole night
 def test_golden_ids_survive_a_new_member(tmp_path):
     sources = copy_sample(tmp_path)
     db = tmp_path / "c.duckdb"
@@ -120,6 +123,7 @@ def test_golden_ids_survive_a_new_member(tmp_path):
     assert [(sid, list(f)) for sid, f in updated] == [(clinic_ids.pop(), ["replaces"])]
 
 
+@pytest.mark.slow  # a whole night
 def test_a_broken_source_is_reported_and_the_rest_publish(tmp_path):
     sources = copy_sample(tmp_path)
     db = tmp_path / "c.duckdb"
@@ -132,6 +136,7 @@ def test_a_broken_source_is_reported_and_the_rest_publish(tmp_path):
     assert {r[0] for r in golden(db)} == {"leeds-council", "leeds-vcs-directory"}
 
 
+@pytest.mark.slow  # a whole night
 def test_a_failed_harvest_keeps_the_last_good_snapshot(tmp_path):
     sources = copy_sample(tmp_path)
     db = tmp_path / "c.duckdb"
@@ -145,6 +150,7 @@ def test_a_failed_harvest_keeps_the_last_good_snapshot(tmp_path):
     assert golden(db) == before
 
 
+@pytest.mark.slow  # a whole night
 def test_nothing_to_publish_exits_non_zero_with_one_line(tmp_path):
     feeds = tmp_path / "feeds"
     feeds.mkdir()
@@ -178,6 +184,7 @@ def test_nightly_schedule_asks_for_every_source(sample_sources, db_path):
     assert {r.tags["placecat/night"] for r in requests} == {"2026-11-23"}
 
 
+@pytest.mark.slow  # a whole night
 def test_a_single_source_with_nothing_to_merge_publishes(tmp_path):
     sources = tmp_path / "sources.yaml"
     sources.write_text(f"sources:\n  - {{id: only, kind: oruk, path: {SAMPLE / 'feeds' / 'leeds-nhs-directory'}, publisher: P}}\n")
