@@ -11,10 +11,11 @@ import csv
 import shutil
 
 import duckdb
+import pytest
 import yaml
 
 from pipelines.nightly_run import run_nightly
-from tests.conftest import SAMPLE
+from tests.support.environment import SAMPLE
 
 HEADER = ["Ref", "Service", "Organisation", "Address", "Town", "Postcode", "Phone", "Email", "Day", "Start", "End"]
 ROWS = [
@@ -74,6 +75,7 @@ def armley_merged_or_queued(db) -> bool:
     return merged > 0 or queued > 0
 
 
+@pytest.mark.slow  # four whole nights
 def test_a_spreadsheet_added_on_night_two_publishes_that_night_and_every_later_one(tmp_path):
     sources = demo(tmp_path / "demo")
     db = tmp_path / "out" / "placecat.duckdb"

@@ -1,0 +1,43 @@
+"""The test suite keeps the shape the README describes: tests/<package>/test_<module>.py beside the
+code, helpers only in tests/support/, and no test file importing from another test file."""
+import ast
+
+from tests.support.environment import REPO
+
+TESTS = REPO / "tests"
+PACKAGES = {"connectors", "dedupe", "quality", "warehouse", "pipelines", "benchmarks"}
+
+
+def every_test_file():
+    return sorted(TESTS.rglob("test_*.py"))
+
+
+def imported_modules(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+        elif isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+
+
+def test_no_test_file_imports_from_another_test_file_or_a_conftest():
+    offenders = []
+    for path in [*every_test_file(), *TESTS.rglob("support/*.py")]:
+        for module in imported_modules(path):
+            leaf = module.rsplit(".", 1)[-1]
+            if module.startswith("tests.") and (leaf.startswith("test_") or leaf == "conftest"):
+                offenders.append(f"{path.relative_to(REPO)} imports {module}")
+    assert not offenders, "move what they share to tests/support/: " + "; ".join(offenders)
+
+
+def test_every_test_file_sits_under_the_package_it_tests():
+    misplaced = []
+    for path in every_test_file():
+        parts = path.relative_to(TESTS).parts
+        if len(parts) == 1:
+            if path.name != "test_docs.py" and path.name != "test_layout.py":
+                misplaced.append(str(path.relative_to(REPO)))
+        elif parts[0] not in PACKAGES or not (REPO / parts[0]).is_dir():
+            misplaced.append(str(path.relative_to(REPO)))
+    assert not misplaced, f"tests/<package>/test_<module>.py, please: {misplaced}"
