@@ -44,6 +44,7 @@ class NightlyResult:
     source_records: int = 0
     checks: list[tuple[str, bool, str, bool]] = field(default_factory=list)  # name, passed, metadata, blocking
     changes: dict[str, int] = field(default_factory=dict)
+    withheld: int = 0            # golden services withheld for personal data left after scrubbing
     error: str | None = None
     # stage -> [start, end] (epoch seconds): "sources" for all partitions, then each cross-source asset
     stages: dict[str, list[float]] = field(default_factory=dict)
@@ -132,6 +133,7 @@ def _fill_summary(out: NightlyResult, config, state_dir: Path, run_id: str) -> N
                 "SELECT (SELECT count(*) FROM catalogue.service), (SELECT count(*) FROM catalogue.service_source)").fetchone()
             out.changes = dict(con.execute("SELECT change, count(*) FROM publish.change WHERE run_id = ? GROUP BY 1",
                                            [run_id]).fetchall())
+            out.withheld = _withheld(con, run_id)
     for source in config.enabled:
         if source.id not in rows:
             st = SourceStore(state_dir, source.id).read_status() or {}
@@ -139,6 +141,14 @@ def _fill_summary(out: NightlyResult, config, state_dir: Path, run_id: str) -> N
                                "message": st.get("message", ""), "records_in": st.get("records_in", 0),
                                "records_quarantined": st.get("records_quarantined", 0)}
     out.sources = [rows[s.id] for s in config.enabled]
+
+
+def _withheld(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    """Golden services this run withheld because they still held personal data after scrubbing."""
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'quality' "
+                         "AND table_name = 'withheld'").fetchone()[0]
+    return con.execute("SELECT count(DISTINCT service_id) FROM quality.withheld WHERE run_id = ?",
+                       [run_id]).fetchone()[0] if exists else 0
 
 
 def format_summary(res: NightlyResult) -> str:
@@ -152,6 +162,9 @@ def format_summary(res: NightlyResult) -> str:
                      f"duplicates merged: {res.source_records - res.golden_services}")
         if res.changes:
             lines.append("changes since last run: " + ", ".join(f"{k} {v}" for k, v in sorted(res.changes.items())))
+        if res.withheld:
+            lines.append(f"withheld: {res.withheld} golden service(s) still held personal data after scrubbing "
+                         f"(quality.issue rule personal_data_withheld names each source record and field)")
     if res.build_skipped:
         lines.append(f"catalogue not rebuilt: {res.build_reason}; serving run {res.built_by}'s golden records, "
                      f"with tonight's source statuses and scorecard")

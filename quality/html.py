@@ -1,11 +1,9 @@
 """HTML sanitising for republishing, mojibake repair, and a plain-text version of a description.
 
-Public functions (the publishing code may call them directly):
+Public functions:
 
-- ``sanitise_html(value) -> str`` keeps ``p, br, ul, ol, li, a (http/https href only), strong,
-  em, b, i``; drops scripts, styles, SVG/MathML payloads, iframes and their content, every event
-  handler and every other attribute, and ``javascript:``/``data:`` URLs. Links get
-  ``rel="noopener noreferrer nofollow"``. Uses nh3 (the Rust ammonia sanitiser), never regexes.
+- ``sanitise_html(value) -> str``: mojibake repaired, then the publishing policy's sanitiser
+  (``warehouse.publishable.sanitise_html``: the one allow-list of tags and link schemes).
 - ``fix_mojibake(value) -> str`` repairs text decoded with the wrong codec (``Â£`` → ``£``,
   ``â€™`` → ``’``) with ftfy.
 - ``plain_text(value) -> str`` the description as readable plain text (paragraphs and list items
@@ -15,36 +13,18 @@ Public functions (the publishing code may call them directly):
 from __future__ import annotations
 
 import duckdb
-import nh3
 
 from connectors.text import html_to_text, looks_like_html, repair_text
 from quality.bulk import fetch_batches, insert_rows, stage_rows
+from warehouse import publishable
+from warehouse.model import ORUK_TABLES
 
-ALLOWED_TAGS = {"p", "br", "ul", "ol", "li", "a", "strong", "em", "b", "i"}
-ALLOWED_ATTRIBUTES = {"a": {"href"}}
-# Dropped together with everything inside them, not just unwrapped.
-DROP_WITH_CONTENT = {"script", "style", "svg", "math", "iframe", "object", "embed", "template",
-                     "noscript", "textarea", "select", "title", "head"}
-URL_SCHEMES = {"http", "https"}
-LINK_REL = "noopener noreferrer nofollow"
-
-# Fields whose value may be HTML and is republished as sanitised HTML; the others are text
-# fields, where markup is not expected, so it is stripped to plain text.
-HTML_FIELDS: dict[str, tuple[str, ...]] = {
-    "service": ("description",),
-    "organization": ("description",),
-    "location": ("description",),
-    "accessibility": ("description", "details"),
-}
+# Fields whose value may be HTML and is republished as sanitised HTML (the publishing policy's);
+# the others are text fields, where markup is not expected, so it is stripped to plain text.
+HTML_FIELDS = publishable.HTML_FIELDS
 TEXT_FIELDS: dict[str, tuple[str, ...]] = {
-    "service": ("name", "fees", "accreditations", "alert"),
-    "organization": ("name",),
-    "location": ("name",),
-    "schedule": ("description", "notes"),
-    "cost_option": ("amount_description",),
-    "contact": ("name", "title", "department"),
-    "phone": ("description",),
-}
+    table: fields for table in ORUK_TABLES
+    if (fields := tuple(c for c, kind in publishable.publishable_fields(table) if kind in ("free_text", "person", "text")))}
 # A cheap pre-filter: values that could hold markup, an entity or mojibake.
 SUSPECT_SQL = "regexp_matches({c}, '[<&]|Ã|Â|â€|Å|Ã©')"
 
@@ -58,10 +38,7 @@ def sanitise_html(value: str | None) -> str | None:
     """Safe HTML for republishing (see the module docstring for what is kept)."""
     if value is None:
         return None
-    cleaned = nh3.clean(fix_mojibake(value), tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
-                        clean_content_tags=DROP_WITH_CONTENT, url_schemes=URL_SCHEMES,
-                        link_rel=LINK_REL, strip_comments=True, url_relative="deny")
-    return cleaned.strip()
+    return publishable.sanitise_html(fix_mojibake(value))
 
 
 def plain_text(value: str | None) -> str | None:

@@ -14,7 +14,7 @@ import duckdb
 from quality import expectations as gxs
 from quality.health import record_source_health
 from quality.html import sanitise_catalogue, write_plain_text
-from quality.personal_data import detect_in_staging, record_residue, scrub_catalogue
+from quality.personal_data import detect_in_staging, record_residue, scrub_catalogue, withhold_residue
 from quality.quarantine import flag_warnings, quarantine_blocking, quarantined_per_source
 from quality.richness import score_catalogue
 from quality.rules import apply_rules
@@ -58,11 +58,14 @@ def finish_catalogue(con: duckdb.DuckDBPyConnection, run_id: str, with_gx: bool 
     # Plain text is written from the scrubbed values, so it carries no personal data either.
     t = time.perf_counter()
     plain = write_plain_text(con)
+    # The final check: a golden service still holding personal data is withheld, not published.
+    withheld = withhold_residue(con, run_id)
     scrubbed["residue"] = record_residue(con, run_id)
     richness = score_catalogue(con, run_id)
     timings["richness_s"] = round(time.perf_counter() - t, 2)
     out = {"sanitised": sanitised["values_sanitised"], "plain_texts": plain,
-           "personal_data_findings": findings, **{f"personal_data_{k}": v for k, v in scrubbed.items()}, **richness}
+           "personal_data_findings": findings, **{f"personal_data_{k}": v for k, v in scrubbed.items()},
+           **withheld, **richness}
     if with_gx:
         t = time.perf_counter()
         report = gxs.validate_catalogue(con, run_id)

@@ -22,134 +22,44 @@ record whose value won).
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
-import re
 from collections import defaultdict
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterator
 
 import duckdb
-import nh3
 
+from warehouse import publishable
 from warehouse.model import ORUK_TABLES, oruk_columns
 
 EXTENSION = "placecat"
 BATCH = 20_000
 
-# -- cleaning for publishing (defence in depth: the catalogue build scrubs these too) -------------
-# Free-text fields that may hold HTML: passed through the sanitiser.
-HTML_FIELDS = {
-    "service": ("description", "alert", "fees", "accreditations"),
-    "organization": ("description",),
-    "location": ("description",),
-    "schedule": ("description", "notes", "attending_type"),
-    "service_area": ("name", "service_area"),
-    "accessibility": ("description", "details"),
-    "cost_option": ("amount_description",),
-    "taxonomy_term": ("description",),
-    "taxonomy": ("description",),
-    "language": ("note",),
-    "phone": ("description",),
-}
-# Fields that name or reach a person: never published.
-WITHHELD_FIELDS = {
-    "service": ("assurer_email",),
-    "contact": ("name", "email"),
-    "address": ("attention",),
-}
-# Contact e-mail fields of services and organisations: published unless they look personal.
-EMAIL_FIELDS = {"service": ("email",), "organization": ("email",)}
-
-ALLOWED_TAGS = {"p", "br", "b", "strong", "i", "em", "u", "ul", "ol", "li", "a", "h2", "h3", "h4"}
-ALLOWED_ATTRS = {"a": {"href", "title"}}
-PERSONAL_EMAIL_RE = re.compile(r"\b[A-Za-z]+[._][A-Za-z]+(?:[._-][A-Za-z]+)?@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\b")
-ROLE_LOCAL_PARTS = ("info", "enquiries", "enquiry", "admin", "hello", "contact", "office", "reception",
-                    "bookings", "booking", "help", "support", "team", "referrals", "mail", "general")
-WITHHELD_TEXT = "[email withheld]"
-
-
-def _quality_function(module: str, names: Iterable[str]) -> Callable[[str], str] | None:
-    """The quality stage's function for this, when that module has landed."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    for name in names:
-        fn = getattr(mod, name, None)
-        if callable(fn):
-            return fn
-    return None
-
-
-_QUALITY_SANITISER = _quality_function("quality.html", ("sanitise_html", "sanitize_html", "clean_html"))
-_QUALITY_SCRUBBER = _quality_function("quality.personal_data", ("scrub_text", "redact_text", "scrub"))
-
-
-def sanitise_html(text: str | None) -> str | None:
-    """Republishable HTML: scripts, handlers and unknown tags removed, links made safe."""
-    if not text:
-        return text
-    if _QUALITY_SANITISER is not None:
-        try:
-            text = _QUALITY_SANITISER(text)
-        except Exception:  # the quality helper's function is a bonus, not a dependency
-            pass
-    if "<" in text or "&" in text or "javascript:" in text.lower():
-        text = nh3.clean(text, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRS, url_schemes={"http", "https", "mailto", "tel"},
-                         link_rel="noopener noreferrer nofollow")
-    return scrub_personal_text(text)
-
-
-def scrub_personal_text(text: str | None) -> str | None:
-    """Personal e-mail addresses (firstname.lastname@...) withheld from free text."""
-    if not text:
-        return text
-    if _QUALITY_SCRUBBER is not None:
-        try:
-            text = _QUALITY_SCRUBBER(text)
-        except Exception:
-            pass
-    if "@" in text:
-        text = PERSONAL_EMAIL_RE.sub(lambda m: m.group(0) if _is_role_address(m.group(0)) else WITHHELD_TEXT, text)
-    return text
-
-
-def _is_role_address(email: str) -> bool:
-    return email.split("@", 1)[0].lower().split(".")[0].split("_")[0] in ROLE_LOCAL_PARTS
-
-
-def public_email(email: str | None) -> str | None:
-    """A service's or organisation's address, or None when it looks like a person's."""
-    if not email:
-        return email
-    email = email.strip()
-    if PERSONAL_EMAIL_RE.fullmatch(email) and not _is_role_address(email):
-        return None
-    return email
+# -- cleaning for publishing ----------------------------------------------------------------------
+# The catalogue build made catalogue.* publishable already (quality.personal_data); the same policy
+# is applied again here, so that a catalogue file written by an older placecat is served no
+# differently (``warehouse.publishable``: one policy for the build, the API and the exports).
+# Columns the policy rewrites on the way out (ids, numbers and dates are published as they are).
+_CLEANED_KINDS = ("html", "url", "email", "phone", "person", "free_text")
 
 
 def register_cleaning_functions(con: duckdb.DuckDBPyConnection) -> None:
     # SPECIAL null handling: these may return NULL (a withheld value), which DEFAULT forbids.
-    for name, fn in (("pc_sanitise_html", sanitise_html), ("pc_public_email", public_email),
-                     ("pc_scrub_text", scrub_personal_text)):
-        con.create_function(name, fn, ["VARCHAR"], "VARCHAR", null_handling="special")
+    for kind in _CLEANED_KINDS:
+        con.create_function(f"pc_publishable_{kind}", _cleaner(kind), ["VARCHAR"], "VARCHAR", null_handling="special")
+
+
+def _cleaner(kind: str):
+    def clean(value: str | None) -> str | None:
+        return publishable.publishable(kind, value)[0]
+    return clean
 
 
 def cleaned_select(table: str, columns: list[str]) -> str:
     """SELECT list that publishes ``table``'s columns cleaned (uses register_cleaning_functions)."""
     out = []
     for c in columns:
-        q = f'"{c}"'
-        if c in WITHHELD_FIELDS.get(table, ()):
-            out.append(f"CAST(NULL AS VARCHAR) AS {q}")
-        elif c in HTML_FIELDS.get(table, ()):
-            out.append(f"pc_sanitise_html({q}) AS {q}")
-        elif c in EMAIL_FIELDS.get(table, ()):
-            out.append(f"pc_public_email({q}) AS {q}")
-        elif c == "name" and table in ("service", "organization", "location"):
-            out.append(f"pc_scrub_text({q}) AS {q}")
-        else:
-            out.append(q)
+        kind = publishable.field_kind(table, c)
+        out.append(f'pc_publishable_{kind}("{c}") AS "{c}"' if kind in _CLEANED_KINDS else f'"{c}"')
     return ", ".join(out)
 
 
