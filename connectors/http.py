@@ -3,7 +3,11 @@
 One place for the rules of a polite, fault-tolerant harvester:
 - retries with exponential backoff and full jitter on connection errors, timeouts and 5xx;
 - 429 and 503 honour ``Retry-After`` (seconds or an HTTP date);
-- a time budget per source: when the next wait would pass it, the source gives up cleanly;
+- wall-clock deadlines, however slowly a server dribbles: ``timeout`` bounds the connect, the
+  wait for the first byte and any silence; ``request_timeout`` bounds one whole request, from
+  connect to the last byte of the body; ``time_budget`` bounds the whole source (no request runs
+  past it, and no retry waits past it). A watchdog shuts the request's socket at its deadline, so a
+  server that sends one byte every 0.1 s (which never trips a socket timeout) is cut off too;
 - bounded concurrency and a minimum interval between requests, per host;
 - a User-Agent that names placecat and its version; conditional GETs (ETag, Last-Modified);
 - bodies that are not strict JSON: a BOM, raw control characters, a wrong Content-Type, and an
@@ -14,6 +18,7 @@ from __future__ import annotations
 import email.utils
 import json
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +27,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from connectors.base import HarvestError
 
@@ -47,7 +53,8 @@ class FetchError(HarvestError):
 
 @dataclass
 class HttpPolicy:
-    timeout: float = 30.0            # seconds per request (connect and read)
+    timeout: float = 30.0            # seconds for the connect, the first byte, and any silence
+    request_timeout: float = 300.0   # seconds for one whole request, connect to last byte
     max_retries: int = 5             # per request, after the first try
     backoff_base: float = 0.5        # first retry waits up to this long (doubling each time)
     backoff_max: float = 60.0        # no single wait is longer
@@ -60,7 +67,8 @@ class HttpPolicy:
     def from_source(cls, source) -> "HttpPolicy":
         opts = source.options
         p = cls()
-        for name, conv in (("timeout", float), ("time_budget", float), ("concurrency", int), ("rate_limit", float)):
+        for name, conv in (("timeout", float), ("request_timeout", float), ("time_budget", float),
+                           ("concurrency", int), ("rate_limit", float)):
             if opts.get(name) is not None:
                 setattr(p, name, conv(opts[name]))
         if isinstance(opts.get("headers"), dict):
@@ -134,6 +142,94 @@ def parse_json_body(body: bytes, url: str) -> Any:
         raise FetchError(url, f"{what} at character {exc.pos} of {len(text)}") from None
 
 
+class _Deadline:
+    """The wall-clock deadline of one request in flight, and the connection it runs on.
+
+    A socket timeout bounds each wait for data, not the whole answer: a server that sends one byte
+    every 0.1 s never trips it. So each request registers the connection it is given (the pools
+    below do it) and a timer shuts that socket down at the deadline: the blocked read returns at
+    once, and ``HttpClient.get`` reports the cut. While the connection is still being made there is
+    no socket yet (the connect timeout bounds that); the timer then tries again shortly.
+    """
+
+    RETRY_CUT = 0.05  # seconds between tries to cut a request whose socket is not open yet
+
+    def __init__(self, seconds: float, why: str):
+        self.seconds, self.why = seconds, why
+        self.conn = None
+        self.expired = False
+        self.done = False
+        self.lock = threading.Lock()
+        self.timer = threading.Timer(max(0.0, seconds), self._cut)
+        self.timer.daemon = True
+
+    def __enter__(self) -> "_Deadline":
+        _in_flight.deadline = self
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.finish()
+        _in_flight.deadline = None
+
+    def finish(self) -> bool:
+        """The request is over: stop the timer. True when it was cut (or its deadline passed)."""
+        with self.lock:
+            self.done = True
+            self.timer.cancel()
+            return self.expired
+
+    def attach(self, conn) -> None:
+        with self.lock:
+            self.conn = conn
+        if self.expired:
+            self._cut()
+
+    def _cut(self) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.expired = True
+            sock = getattr(self.conn, "sock", None)
+            if sock is None:
+                self.timer = threading.Timer(self.RETRY_CUT, self._cut)
+                self.timer.daemon = True
+                self.timer.start()
+                return
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed already: the request is ending anyway
+
+
+_in_flight = threading.local()  # the _Deadline of the request this thread is making
+
+
+def _attach_to_deadline(conn):
+    deadline = getattr(_in_flight, "deadline", None)
+    if deadline is not None:
+        deadline.attach(conn)
+    return conn
+
+
+class _DeadlineHTTPPool(HTTPConnectionPool):
+    def _get_conn(self, timeout=None):
+        return _attach_to_deadline(super()._get_conn(timeout))
+
+
+class _DeadlineHTTPSPool(HTTPSConnectionPool):
+    def _get_conn(self, timeout=None):
+        return _attach_to_deadline(super()._get_conn(timeout))
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """An adapter whose connections can be cut at a request's deadline (see ``_Deadline``)."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _DeadlineHTTPPool, "https": _DeadlineHTTPSPool}
+
+
 class _HostGate:
     """Bounded concurrency and a minimum interval between requests to one host."""
 
@@ -164,7 +260,7 @@ class HttpClient:
     def __init__(self, policy: HttpPolicy | None = None, sleep=time.sleep):
         self.policy = policy or HttpPolicy()
         self.session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=max(8, self.policy.concurrency * 2))
+        adapter = _DeadlineAdapter(pool_connections=8, pool_maxsize=max(8, self.policy.concurrency * 2))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json, */*;q=0.5",
@@ -206,16 +302,14 @@ class HttpClient:
         while True:
             if time.monotonic() > self.deadline:
                 raise FetchError(url, f"gave up: the {self.policy.time_budget:.0f}s time budget for this source is spent")
-            timeout = max(1.0, min(self.policy.timeout, self.deadline - time.monotonic()))
             why = None
             retry_after = None
             try:
                 with self._gate(url):
                     self.requests_made += 1
-                    resp = self.session.get(url, params=params, headers=hdrs, timeout=timeout)
-                    body = resp.content
+                    resp, body = self._fetch(url, params, hdrs)
             except requests.exceptions.Timeout:
-                why = f"timed out after {timeout:.0f}s"
+                why = f"no answer within {self.policy.timeout:.0f}s"
             except requests.exceptions.ConnectionError as exc:
                 why = f"connection failed ({type(exc).__name__})"
             except requests.exceptions.ChunkedEncodingError:
@@ -224,6 +318,8 @@ class HttpClient:
                 raise FetchError(url, "not a valid URL; check the source's url") from None
             except requests.exceptions.MissingSchema:
                 raise FetchError(url, "not a URL (no http:// or https://); check the source's url") from None
+            except requests.exceptions.InvalidSchema:
+                raise FetchError(url, "not an http:// or https:// URL; check the source's url") from None
             else:
                 full_url = resp.url
                 if resp.status_code == 304 or 200 <= resp.status_code < 300 or resp.status_code in accept_statuses:
@@ -240,6 +336,38 @@ class HttpClient:
             self.retries_made += 1
             self._wait(url, min(wait, self.policy.backoff_max * 5), why)
             attempt += 1
+
+    def _fetch(self, url: str, params, headers) -> tuple[requests.Response, bytes]:
+        """One request, cut at its deadline: ``request_timeout`` from now, or the source's time
+        budget if that ends first. Raises FetchError when it is cut (not retried: a server that
+        dribbles this slowly will do it again, and the budget is better spent elsewhere)."""
+        budget_left = self.deadline - time.monotonic()
+        if self.policy.request_timeout <= budget_left:
+            seconds = self.policy.request_timeout
+            why = (f"cut off after {seconds:g}s: the whole answer did not arrive within request_timeout "
+                   f"({seconds:g}s); the server is sending too slowly")
+        else:
+            seconds = max(0.0, budget_left)
+            why = (f"cut off: the {self.policy.time_budget:g}s time budget for this source ran out "
+                   f"before the answer was complete")
+        received = 0
+        with _Deadline(seconds, why) as deadline:
+            try:
+                timeout = min(self.policy.timeout, max(0.001, seconds))
+                resp = self.session.get(url, params=params, headers=headers, timeout=(timeout, timeout), stream=True)
+                chunks = []
+                for chunk in resp.iter_content(1 << 16):
+                    chunks.append(chunk)
+                    received += len(chunk)
+                resp.close()
+            except Exception:  # noqa: BLE001 - whatever a cut socket raises (a RequestException mostly)
+                if deadline.finish():
+                    raise FetchError(url, f"{why} ({received:,} bytes of the body received)") from None
+                raise
+            # A body cut short can also end as if complete (no Content-Length: read to the close).
+            if deadline.finish():
+                raise FetchError(url, f"{why} ({received:,} bytes of the body received)")
+        return resp, b"".join(chunks)
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None,
                  validators: Mapping[str, str] | None = None, body_retries: int = 2,

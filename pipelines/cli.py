@@ -3,9 +3,11 @@ dispatches. `placecat --help` and `placecat COMMAND --help` are the reference do
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import sys
+from pathlib import Path
 
 # command -> (module, one-line help). A module provides configure_parser(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -32,10 +34,30 @@ def available_commands() -> dict[str, tuple[str, str]]:
     return out
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A mistake on the command line is one line (what is wrong and where to read more), exit 2,
+    like every other user mistake; argparse's default prints the whole usage first."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message}; see `{self.prog} --help`\n")
+
+
+def port_number(text: str) -> int:
+    """An argparse type for a TCP port: 1-65535, or 0 to let the system choose. Out of range
+    values are refused (the socket layer would silently take a port modulo 65536)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number; give 1-65535 (or 0 to let the system choose)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port; give 1-65535 (or 0 to let the system choose)")
+    return port
+
+
 def build_parser(load: set[str] | None = None) -> argparse.ArgumentParser:
     """The parser. Only the commands in ``load`` (all when None) import their module, so a
     problem in one command's dependencies never stops the others (above all `run`) from starting."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="placecat",
         description="Turn England's scattered directories of local services into one deduplicated ORUK place catalogue.",
     )
@@ -58,7 +80,47 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    return args._module.run(args)
+    try:
+        return args._module.run(args)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        line = file_problem(args, exc)
+        if line is None:
+            raise
+        print(f"placecat {args.command}: {line}", file=sys.stderr)
+        return 2
+
+
+def _files_named(args: argparse.Namespace) -> list[str]:
+    """The files named on the command line that exist (to say which one is at fault)."""
+    out = []
+    for key, value in vars(args).items():
+        if key.startswith("_") or not isinstance(value, (str, Path)) or key == "out":
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            if Path(value).is_file():
+                out.append(str(value))
+    return out
+
+
+def file_problem(args: argparse.Namespace, exc: BaseException) -> str | None:
+    """One line for a damaged, unreadable or undecodable file met while a command ran (the
+    commands name the files they expect to be missing; this catches what is damaged inside), or
+    None when the exception is not about a file."""
+    import duckdb
+
+    first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+    db = getattr(args, "db", None)
+    if isinstance(exc, duckdb.Error):
+        where = db or "the catalogue"
+        return (f"{where}: damaged or unreadable DuckDB file ({first}); restore the newest good catalogue "
+                f"with `placecat recover --db {where}`")
+    files = _files_named(args)
+    named = files[0] if len(files) == 1 else (", ".join(files) or "a file given")
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{named}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or first}"
+    return None
 
 
 if __name__ == "__main__":

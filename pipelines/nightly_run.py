@@ -210,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
         res = run_nightly(args.sources, args.db, full_reread=args.full_reread, workers=args.workers,
                           rebuild_after_days=args.rebuild_after_days)
     except (ConfigError, PublishError) as exc:
-        print(f"placecat: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # a sources file with several mistakes: one line each
+            print(f"placecat: {line}", file=sys.stderr)
         return 2
     print(format_summary(res))
     if args.timings:

@@ -126,6 +126,10 @@ def load_profiles(path: str | Path) -> dict[str, Profile]:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ProfileError(f"{path}: profiles file not found; check the --profiles path") from None
+    except UnicodeDecodeError:
+        raise ProfileError(f"{path}: not UTF-8 text; save the profiles file as UTF-8") from None
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot be read ({exc.strerror}); check the --profiles path") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""

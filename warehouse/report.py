@@ -354,8 +354,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         out = write_report(args.db, args.out, args.level, args.top)
-    except ReportError as exc:
+    except ReportError as exc:  # a missing or damaged catalogue, an unwritable --out: exit 2 as everywhere
         print(f"placecat: {exc}", file=sys.stderr)
-        return 1
+        return 2
     print(f"report written to {out}")
     return 0

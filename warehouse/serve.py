@@ -570,7 +570,8 @@ class RunningServer:
 def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", required=True, help="the published catalogue DuckDB file")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 lets the OS choose)")
+    from pipelines.cli import port_number
+    p.add_argument("--port", type=port_number, default=8000, help="port, 1-65535 (default 8000; 0 lets the OS choose)")
     p.add_argument("--profile", help="publish only this profile's slice (defined in --profiles)")
     p.add_argument("--profiles", help="the publishing profiles YAML file")
     p.add_argument("--reload-interval", type=float, default=2.0,

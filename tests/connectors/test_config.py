@@ -30,7 +30,7 @@ def test_sample_sources_load(sample_sources):
     ("- {id: a, kind: oruk, url: 'https://x.org', publisher: P, per_pgae: 5}", "per_pgae", "unknown"),
     ("- {id: a, kind: oruk, url: 'https://x.org', publisher: P, version: 2}", "version", "1 or 3"),
     ("- {id: a, kind: spreadsheet, path: x.csv, publisher: P}", "mapping", "mapping"),
-    ("- {id: a, kind: sql, url: 'postgresql://u:secret@h/db', table: t, mapping: m.yaml, publisher: P}", "url", "password"),
+    ("- {id: a, kind: sql, url: 'postgresql://u:secret@h/db', table: t, mapping: 'preset:cqc_care_directory', publisher: P}", "url", "password"),
     ("- {id: a, kind: oruk, path: does/not/exist, publisher: P}", "path", "does not exist"),
 ])
 def test_each_mistake_names_the_field(tmp_path, body, field, words):

@@ -43,6 +43,8 @@ class Reply:
 class Fault:
     pattern: str          # fnmatch pattern over the path (and "?query" when given with one)
     kind: str             # status | retry_after | delay | truncate | html200 | drop | bom | control_chars | wrong_type | die
+    #                       | trickle (the body one byte every `seconds`) | trickle_headers (the status line and
+    #                       headers one byte every `seconds`): slow servers that never trip a socket timeout
     times: int = 1        # how many matching requests it affects; -1 forever
     after: int = 0        # let this many matching requests through first
     code: int = 500
@@ -73,6 +75,7 @@ class FaultyServer:
         self.routes: list[tuple[str, Handler]] = []
         self.faults: list[Fault] = []
         self.log: list[tuple[str, dict, dict]] = []
+        self.trickled = 0  # bytes sent by the trickle faults
         self.lock = threading.Lock()
         outer = self
 
@@ -196,6 +199,8 @@ class FaultyServer:
                 break
         if reply is None:
             reply = Reply.raw("not found", 404, "text/plain")
+        if fault and fault.kind in ("trickle", "trickle_headers"):
+            return self._trickle(req, reply, fault)
         if fault and fault.kind == "truncate":
             reply = Reply(reply.status, reply.body[: max(1, len(reply.body) // 2)], reply.headers)
         elif fault and fault.kind == "bom":
@@ -205,6 +210,31 @@ class FaultyServer:
         elif fault and fault.kind == "wrong_type":
             reply = Reply(reply.status, reply.body, {**reply.headers, "Content-Type": "text/html"})
         self._send(req, reply)
+
+    def _trickle(self, req: BaseHTTPRequestHandler, reply: Reply, fault: Fault) -> None:
+        """Send ``reply`` one byte every ``fault.seconds`` (its headers at once for ``trickle``),
+        until it is all sent or the client hangs up; ``self.trickled`` counts the bytes sent."""
+        head = (f"HTTP/1.1 {reply.status} OK\r\n"
+                + "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
+                + f"Content-Length: {len(reply.body)}\r\n\r\n").encode("latin-1")
+        req.close_connection = True
+        try:
+            if fault.kind == "trickle":
+                req.wfile.write(head)
+                req.wfile.flush()
+                dribble = reply.body
+            else:
+                dribble = head + reply.body
+            for i in range(len(dribble)):
+                if getattr(self, "dead", False):
+                    return
+                req.wfile.write(dribble[i:i + 1])
+                req.wfile.flush()
+                with self.lock:
+                    self.trickled += 1
+                time.sleep(fault.seconds)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass
 
     @staticmethod
     def _send(req: BaseHTTPRequestHandler, reply: Reply) -> None:
