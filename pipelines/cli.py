@@ -112,8 +112,8 @@ def file_problem(args: argparse.Namespace, exc: BaseException) -> str | None:
     db = getattr(args, "db", None)
     if isinstance(exc, duckdb.Error):
         where = db or "the catalogue"
-        return (f"{where}: damaged or unreadable DuckDB file ({first}); restore the newest good catalogue "
-                f"with `placecat recover --db {where}`")
+        return (f"{where}: damaged or unreadable DuckDB file ({first}); restore it from a backup, or "
+                f"run `placecat run` to publish a new one")
     files = _files_named(args)
     named = files[0] if len(files) == 1 else (", ".join(files) or "a file given")
     if isinstance(exc, UnicodeDecodeError):
