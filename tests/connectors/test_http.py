@@ -26,37 +26,24 @@ def trickling_server(kind: str = "trickle") -> FaultyServer:
 
 
 @pytest.mark.integration
-def test_a_body_trickled_one_byte_every_tenth_of_a_second_is_cut_at_request_timeout():
-    with trickling_server() as srv, HttpClient(HttpPolicy(timeout=5, request_timeout=1.5, time_budget=60)) as client:
+@pytest.mark.parametrize("fault, policy, words, most_sent", [
+    # The body one byte every 0.1 s: the socket timeout (5 s) never trips; request_timeout cuts it.
+    ("trickle", dict(timeout=5, request_timeout=1.5, time_budget=60), "within request_timeout", len(BODY) // 10),
+    # The status line and headers dribbled: cut before they were all sent.
+    ("trickle_headers", dict(timeout=5, request_timeout=1.5, time_budget=60), "within request_timeout", 100),
+    # A generous request_timeout: the source's time budget ends first and cuts the request.
+    ("trickle", dict(timeout=5, request_timeout=600, time_budget=1.5), "time budget for this source ran out",
+     len(BODY) // 10),
+])
+def test_a_trickled_answer_is_cut_at_its_deadline(fault, policy, words, most_sent):
+    with trickling_server(fault) as srv, HttpClient(HttpPolicy(**policy)) as client:
         with pytest.raises(FetchError) as err:
             client.get(srv.url + "/slow")
         sent = srv.trickled
-    assert "request_timeout" in err.value.reason and "cut off" in err.value.reason
+    assert "cut off" in err.value.reason and words in err.value.reason
     assert "bytes of the body received" in err.value.reason
-    # The socket timeout (5 s) was never reached between bytes; only the whole-request deadline cut it.
-    assert 0 < sent < len(BODY) // 10
+    assert 0 < sent < most_sent
     assert srv.count("/slow") == 1  # a cut is not retried: the server would dribble again
-
-
-@pytest.mark.integration
-def test_headers_trickled_byte_by_byte_are_cut_too():
-    with trickling_server("trickle_headers") as srv, \
-            HttpClient(HttpPolicy(timeout=5, request_timeout=1.5, time_budget=60)) as client:
-        with pytest.raises(FetchError) as err:
-            client.get(srv.url + "/slow")
-        sent = srv.trickled
-    assert "cut off" in err.value.reason
-    assert 0 < sent < 100  # not even the status line and headers were all sent
-
-
-@pytest.mark.integration
-def test_the_source_time_budget_cuts_a_request_that_its_own_deadline_would_allow():
-    with trickling_server() as srv, HttpClient(HttpPolicy(timeout=5, request_timeout=600, time_budget=1.5)) as client:
-        with pytest.raises(FetchError) as err:
-            client.get(srv.url + "/slow")
-        sent = srv.trickled
-    assert "time budget for this source ran out" in err.value.reason
-    assert 0 < sent < len(BODY) // 10
 
 
 @pytest.mark.integration
