@@ -6,6 +6,7 @@ Input: ``work.service_cluster`` (filled by a matcher) and ``staging.*``. Output:
 """
 from __future__ import annotations
 
+import json
 import uuid
 
 import duckdb
@@ -176,20 +177,23 @@ def _entity_map_sql(entity: str, cluster_table: str) -> str:
     """staging id -> golden id (+ whether it is the representative) for organisations or locations.
 
     A cluster keeps the golden id that most of its members had in the previous catalogue (the trust
-    register), so a new member does not change it; its representative row is a member that was
-    already there, so the golden row does not change either.
+    register), so a new member does not change it; its representative row is last night's
+    representative when it is still a member (else a member that was already there), so the golden
+    row does not change either: not the night a member arrives, nor the nights after, when the
+    newcomer has a previous id too and would otherwise win on its staging id.
     """
     return f"""
         WITH cl AS (
             SELECT t.id AS staging_id, t.source_id, t.source_record_id, coalesce(c.cluster_key, t.id) AS key
             FROM staging.{entity} t LEFT JOIN work.{cluster_table} c ON c.staging_id = t.id),
         prev AS (
-            SELECT cl.staging_id, p.replaced_by_id AS pid FROM cl
+            SELECT cl.staging_id, p.replaced_by_id AS pid, starts_with(p.reason, 'preferred record') AS was_rep FROM cl
             JOIN previous_register p ON p.entity = '{entity}' AND p.source_id = cl.source_id AND p.source_record_id = cl.source_record_id),
         votes AS (SELECT cl.key, prev.pid, count(*) AS n FROM cl JOIN prev USING (staging_id) GROUP BY 1, 2),
         inherit AS (SELECT key, arg_max(pid, n) AS pid FROM votes GROUP BY key)
         SELECT cl.staging_id, coalesce(inherit.pid, det_uuid('{entity}/' || cl.key)) AS id,
-               row_number() OVER (PARTITION BY cl.key ORDER BY (prev.pid IS NULL), cl.staging_id) = 1 AS rep
+               row_number() OVER (PARTITION BY cl.key ORDER BY NOT coalesce(prev.was_rep AND prev.pid = inherit.pid, false),
+                                  (prev.pid IS NULL), cl.staging_id) = 1 AS rep
         FROM cl LEFT JOIN inherit USING (key) LEFT JOIN prev USING (staging_id)
     """
 
@@ -369,7 +373,40 @@ def record_entity_trust(con: duckdb.DuckDBPyConnection) -> None:
         """)
 
 
-def build_golden_records(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def golden_id_churn(con: duckdb.DuckDBPyConnection) -> dict[str, int] | None:
+    """How far tonight's golden ids moved from last night's (None on a first night).
+
+    ``moved`` counts the source records present both nights whose golden service id differs: what a
+    consumer who stored an id per record sees change. It is 0 when nothing changed, and a changed
+    night should move at most ``changed`` records (new, changed in a matched field, or gone: a
+    merge moves the records of the side whose id retires). ``retired`` counts last night's ids no
+    longer served (their records gone, or merged into another service: see catalogue.id_event).
+    """
+    if not _table_exists(con, "previous", "service_source"):
+        return None
+    moved, both = con.execute("""
+        SELECT count(*) FILTER (WHERE m.service_id <> p.service_id), count(*)
+        FROM work.member m JOIN previous.service_source p USING (source_id, source_record_id)""").fetchone()
+    retired, new = con.execute("""
+        WITH now AS (SELECT DISTINCT service_id FROM work.member),
+             before AS (SELECT DISTINCT service_id FROM previous.service_source)
+        SELECT (SELECT count(*) FROM before ANTI JOIN now USING (service_id)),
+               (SELECT count(*) FROM now ANTI JOIN before USING (service_id))""").fetchone()
+    counted = con.execute("SELECT new_or_changed + gone FROM work.night_changes").fetchone() \
+        if _table_exists(con, "work", "night_changes") else None
+    if counted is not None:     # the matcher counted the records new, changed in a matched field, or gone
+        changed = counted[0]
+    else:                       # records new or gone, by their ids
+        changed = con.execute("""
+            SELECT count(*) FROM (SELECT source_id, source_record_id FROM work.member) n
+            FULL JOIN previous.service_source p USING (source_id, source_record_id)
+            WHERE n.source_id IS NULL OR p.source_id IS NULL""").fetchone()[0]
+    return {"records_both_nights": both, "moved": moved, "retired": retired, "new": new, "changed": changed}
+
+
+def build_golden_records(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> dict:
+    """The catalogue from work.service_cluster and staging. With ``run_id``, the golden-id churn
+    (``golden_id_churn``) is added to that run's ``ops.run.summary`` for the night's summary."""
     con.execute(DET_UUID_MACRO)
     ids = assign_golden_ids(con)
     rank_members(con)
@@ -379,4 +416,9 @@ def build_golden_records(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     record_entity_trust(con)
     golden = con.execute("SELECT count(*) FROM catalogue.service").fetchone()[0]
     members = con.execute("SELECT count(*) FROM catalogue.service_source").fetchone()[0]
-    return {"golden_services": golden, "source_records": members, "duplicates_merged": members - golden, **ids}
+    churn = golden_id_churn(con)
+    if churn is not None and run_id is not None:
+        con.execute("UPDATE ops.run SET summary = json_merge_patch(coalesce(summary, '{}'), ?) WHERE run_id = ?",
+                    [json.dumps({"golden_id_churn": churn}), run_id])
+    return {"golden_services": golden, "source_records": members, "duplicates_merged": members - golden, **ids,
+            **({"golden_id_churn": churn} if churn is not None else {})}

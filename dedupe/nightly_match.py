@@ -17,7 +17,7 @@ import duckdb
 from dedupe.blocking import SERVICE_BLOCKING, rules_signature
 from dedupe.exact import CLUSTER_DDL, eligible_services_sql
 from dedupe.entities import match_entities
-from dedupe.matcher import match_records
+from dedupe.matcher import _has_tables, match_records
 from dedupe.comparisons import SERVICE_COMPARISONS
 from dedupe.overrides import load_overrides
 from dedupe.scoring import Model
@@ -45,7 +45,9 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
     n = flatten_staging(con, eligible_services_sql(run_id))
     if n == 0:
         return {"records": 0, "clusters": 0, **entities}
+    gone = _records_gone(con)
     fresh = key_records(con, previous="previous" if _has_previous(con, ("match_record",)) else None)
+    _count_night_changes(con, fresh, gone)
     overrides = load_overrides(overrides_path)
     model, previous = previous_model(con, fresh, n)
     outcome = match_records(con, overrides=overrides, model=model, previous=previous)
@@ -74,13 +76,40 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
             "override_decisions": len(overrides.decisions)}
 
 
+NIGHT_CHANGES_DDL = "CREATE OR REPLACE TABLE work.night_changes (new_or_changed BIGINT, gone BIGINT)"
+
+
+def _records_gone(con: duckdb.DuckDBPyConnection) -> int | None:
+    """Last night's matched records whose id is not among tonight's (None on a first night).
+    Counted before keying, which brings last night's table up to date in place."""
+    if not _has_previous(con, ("match_record",)):
+        return None
+    return con.execute("""SELECT count(*) FROM (SELECT source_id, source_record_id FROM previous.match_record)
+                          ANTI JOIN work.match_input USING (source_id, source_record_id)""").fetchone()[0]
+
+
+def _count_night_changes(con: duckdb.DuckDBPyConnection, fresh: int, gone: int | None) -> None:
+    """work.night_changes: how many records are new or changed in a matched field since last night,
+    and how many are gone, for the golden-id churn (dedupe.golden.golden_id_churn). A night keyed
+    incrementally keyed exactly the new and changed records afresh; a night keyed in full (an
+    upgrade) compares the records' content hashes with last night's instead."""
+    con.execute(NIGHT_CHANGES_DDL)
+    if gone is None:
+        return
+    if not _has_tables(con, "work", ("changed",)):
+        fresh = con.execute("""
+            SELECT count(*) FROM work.match_record n ANTI JOIN previous.match_record p
+            ON p.source_id = n.source_id AND p.source_record_id = n.source_record_id
+               AND CAST(p.content_hash AS VARCHAR) = CAST(n.content_hash AS VARCHAR)""").fetchone()[0]
+    con.execute("INSERT INTO work.night_changes VALUES (?, ?)", [fresh, gone])
+
+
 # Above this share of new or changed records a run re-learns the weights and compares everything.
 INCREMENTAL_MAX_CHANGED = 0.3
 
 
 def _has_previous(con: duckdb.DuckDBPyConnection, tables) -> bool:
-    have = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'previous'").fetchall()}
-    return set(tables) <= have
+    return _has_tables(con, "previous", tables)
 
 
 def previous_model(con: duckdb.DuckDBPyConnection, fresh: int, total: int):

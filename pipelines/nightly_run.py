@@ -51,6 +51,7 @@ class NightlyResult:
     build_skipped: bool = False  # no input changed: the published catalogue was kept, tonight recorded
     build_reason: str = ""       # why the catalogue was (or was not) rebuilt
     built_by: str | None = None  # with build_skipped: the run whose catalogue is published
+    churn: dict | None = None    # golden-id churn since the last build (dedupe.golden.golden_id_churn)
 
 
 def _step_failure_message(result: dg.ExecuteInProcessResult) -> str | None:
@@ -134,6 +135,8 @@ def _fill_summary(out: NightlyResult, config, state_dir: Path, run_id: str) -> N
             out.changes = dict(con.execute("SELECT change, count(*) FROM publish.change WHERE run_id = ? GROUP BY 1",
                                            [run_id]).fetchall())
             out.withheld = _withheld(con, run_id)
+            summary = con.execute("SELECT summary FROM ops.run WHERE run_id = ?", [run_id]).fetchone()
+            out.churn = json.loads(summary[0]).get("golden_id_churn") if summary and summary[0] else None
     for source in config.enabled:
         if source.id not in rows:
             st = SourceStore(state_dir, source.id).read_status() or {}
@@ -165,7 +168,12 @@ def format_summary(res: NightlyResult) -> str:
         if res.withheld:
             lines.append(f"withheld: {res.withheld} golden service(s) still held personal data after scrubbing "
                          f"(quality.issue rule personal_data_withheld names each source record and field)")
+        if res.churn:
+            c = res.churn
+            lines.append(f"golden-id churn: {c['moved']} of {c['records_both_nights']} records moved to another golden id "
+                         f"({c['changed']} records new, changed or gone); ids retired {c['retired']}, new {c['new']}")
     if res.build_skipped:
+        lines.append("golden-id churn: 0 (the golden records are those last built)")
         lines.append(f"catalogue not rebuilt: {res.build_reason}; serving run {res.built_by}'s golden records, "
                      f"with tonight's source statuses and scorecard")
         lines.append(f"checks: not re-run (they passed when run {res.built_by} built this catalogue)")

@@ -41,7 +41,7 @@ def match_services(db_path: Path, run_id: str, sources_file: str | Path | None =
 
 def build_catalogue(db_path: Path, run_id: str) -> dict:
     with Build(db_path, run_id).connect() as con:
-        out = build_golden_records(con)
+        out = build_golden_records(con, run_id)
         # Last: personal-data hold-back, sanitising, richness/freshness, catalogue suite, scorecard.
         out["quality"] = finish_catalogue(con, run_id)
         return out
