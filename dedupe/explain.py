@@ -19,6 +19,27 @@ WORDS = {
 }
 
 
+def weigh(comparisons: list[dict]) -> dict[str, list]:
+    """A pair's comparisons (as stored in match_reason) by how they counted: ``counted`` as
+    (weight, field, level), strongest first whichever way it pulled; ``discounted`` (agreed, but a
+    gate did not count it) as lines; ``missing`` (not compared: missing on one side) as fields."""
+    out: dict[str, list] = {"counted": [], "discounted": [], "missing": []}
+    for item in comparisons:
+        field = WORDS.get(item["comparison"], item["comparison"])
+        if item["level"] == "not compared":
+            out["missing"].append(field)
+        elif "gated" in item:
+            out["discounted"].append(f"{field}: {item['level']}, but this did not count because {item['gated']}")
+        else:
+            out["counted"].append((item["weight"], field, item["level"]))
+    out["counted"].sort(key=lambda x: -abs(x[0]))
+    return out
+
+
+def direction(weight: float) -> str:
+    return "for" if weight > 0 else "against" if weight < 0 else "neutral"
+
+
 def describe_reason(reason: dict) -> list[str]:
     """The lines that explain one member's match_reason."""
     rule = reason.get("rule")
@@ -31,21 +52,11 @@ def describe_reason(reason: dict) -> list[str]:
     partner = reason.get("with") or {}
     lines = [f"merged with {partner.get('source_id')}/{partner.get('record_id')}: "
              f"{reason.get('probability', 0):.1%} likely to be the same service"]
-    counted = []
-    for item in reason.get("comparisons", []):
-        field = WORDS.get(item["comparison"], item["comparison"])
-        if item["level"] == "not compared":
-            continue
-        if "gated" in item:
-            lines.append(f"  - {field}: {item['level']}, but this did not count because {item['gated']}")
-            continue
-        w = item["weight"]
-        direction = "for" if w > 0 else "against" if w < 0 else "neutral"
-        counted.append((abs(w), f"  - {field}: {item['level']} ({direction} a match, weight {w:+.1f})"))
-    lines[1:1] = [text for _, text in sorted(counted, reverse=True)]
-    missing = [WORDS.get(i["comparison"], i["comparison"]) for i in reason.get("comparisons", []) if i["level"] == "not compared"]
-    if missing:
-        lines.append(f"  - not compared (missing on one side): {', '.join(missing)}")
+    w = weigh(reason.get("comparisons", []))
+    lines += [f"  - {field}: {level} ({direction(weight)} a match, weight {weight:+.1f})" for weight, field, level in w["counted"]]
+    lines += [f"  - {text}" for text in w["discounted"]]
+    if w["missing"]:
+        lines.append(f"  - not compared (missing on one side): {', '.join(w['missing'])}")
     return lines
 
 

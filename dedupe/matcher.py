@@ -93,15 +93,12 @@ def _lookup(con: duckdb.DuckDBPyConnection, records: str,
 
 
 def _override_pairs(con: duckdb.DuckDBPyConnection, records: str, overrides) -> tuple[list, set]:
+    """The overrides' consistent decisions as pairs of mids, each record found by id or content
+    fingerprint (dedupe.overrides)."""
     if overrides is None or not overrides.decisions:
         return [], set()
-    keys = {(d[side]["source_id"], str(d[side]["record_id"])) for d in overrides.decisions for side in ("a", "b")}
-    con.register("override_keys", pd.DataFrame(sorted(keys), columns=["source_id", "source_record_id"]))
-    key_of = {(s, r): m for m, s, r in con.execute(
-        f"SELECT r.mid, r.source_id, r.source_record_id FROM {records} r SEMI JOIN override_keys k USING (source_id, source_record_id)"
-    ).fetchall()}
-    con.unregister("override_keys")
-    return overrides.resolve(key_of)
+    must, cannot, _ = overrides.resolve_in(con, records)
+    return must, cannot
 
 
 def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_record", link_only: bool = True,

@@ -3,7 +3,7 @@
 Called by ``warehouse.nightly.match_services`` on the run's build file. Staging is flattened and
 keyed (``dedupe.records``), matched (``dedupe.matcher``) with the overrides file honoured, and
 the result written to the boundary table ``work.service_cluster`` that ``dedupe.golden`` reads.
-Pairs in the uncertain band go to ``catalogue.review_queue``; the match keys, scored pairs and
+Pairs in the uncertain band go to ``catalogue.review_queue`` (``dedupe.queue``); the match keys, scored pairs and
 the learned model, each record's cluster and its blocking keys are kept in ``catalogue.match_*``
 so that later runs can match incrementally
 and ``placecat explain`` can speak about them.
@@ -20,18 +20,9 @@ from dedupe.entities import match_entities
 from dedupe.matcher import _has_tables, match_records
 from dedupe.comparisons import SERVICE_COMPARISONS
 from dedupe.overrides import load_overrides
+from dedupe.queue import write_review_queue
 from dedupe.scoring import Model
 from dedupe.records import flatten_staging, key_records
-
-REVIEW_QUEUE_DDL = """
-CREATE TABLE IF NOT EXISTS catalogue.review_queue (
-    source_id_a VARCHAR, record_id_a VARCHAR, name_a VARCHAR,
-    source_id_b VARCHAR, record_id_b VARCHAR, name_b VARCHAR,
-    probability DOUBLE,
-    decision    VARCHAR,      -- review (uncertain band) | veto (venues far apart) | refused (would chain)
-    levels      VARCHAR       -- JSON: comparison -> level
-)
-"""
 
 MATCH_STATE_DDL = [
     """CREATE TABLE IF NOT EXISTS catalogue.match_model (run_id VARCHAR, model JSON)""",
@@ -58,7 +49,14 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
         JOIN work.match_record r ON r.mid = c.mid
         JOIN work.match_record f ON f.mid = c.cluster_mid
     """)
-    write_review_queue(con, outcome.model.comparisons)
+    _, cannot, resolved = overrides.resolve_in(con)
+    queue = write_review_queue(con, outcome.model, cannot)
+    # Decisions the run could not honour, for `placecat review` to show beside the queue.
+    con.execute("CREATE OR REPLACE TABLE catalogue.override_not_honoured (message VARCHAR)")
+    for line in resolved["contradictions"]:
+        con.execute("INSERT INTO catalogue.override_not_honoured VALUES (?)", [line])
+    con.execute("UPDATE ops.run SET summary = json_merge_patch(coalesce(summary, '{}'), ?) WHERE run_id = ?",
+                [json.dumps({"overrides_not_honoured": len(resolved["contradictions"])}), run_id])
     for ddl in MATCH_STATE_DDL:
         con.execute(ddl)
     con.execute("DELETE FROM catalogue.match_model")
@@ -73,7 +71,7 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
     mode = {"mode": "incremental", "new_or_changed_records": con.execute("SELECT count(*) FROM work.changed").fetchone()[0]} \
         if previous else {"mode": "full"}
     return {**outcome.summary(), **entities, **mode, "overrides": str(overrides.path) if overrides.path else "",
-            "override_decisions": len(overrides.decisions)}
+            "override_decisions": len(overrides.decisions), "overrides_found": resolved, "review_queue": queue}
 
 
 NIGHT_CHANGES_DDL = "CREATE OR REPLACE TABLE work.night_changes (new_or_changed BIGINT, gone BIGINT)"
@@ -127,22 +125,3 @@ def previous_model(con: duckdb.DuckDBPyConnection, fresh: int, total: int):
     if json.loads(stored).get("blocking") != rules_signature(SERVICE_BLOCKING):
         return None, None   # the blocking rules changed since: last night's block keys are not this version's
     return model, "previous"
-
-
-def write_review_queue(con: duckdb.DuckDBPyConnection, comparisons) -> int:
-    con.execute(REVIEW_QUEUE_DDL)
-    con.execute("DELETE FROM catalogue.review_queue")
-    levels = ", ".join(
-        f"'{c.name}': CASE p.\"g_{c.name}\" " + " ".join(f"WHEN {i} THEN '{lv.label}'" for i, lv in enumerate(c.levels))
-        + " ELSE 'not compared' END" for c in comparisons)
-    con.execute(f"""
-        INSERT INTO catalogue.review_queue
-        SELECT l.source_id, l.source_record_id, coalesce(sl.name, l.name), r.source_id, r.source_record_id, coalesce(sr.name, r.name),
-               p.probability, p.decision, to_json({{{levels}}})
-        FROM work.match_pair p
-        JOIN work.match_record l ON l.mid = p.mid_l JOIN work.match_record r ON r.mid = p.mid_r
-        LEFT JOIN staging.service sl ON sl.id = l.staging_id LEFT JOIN staging.service sr ON sr.id = r.staging_id
-        WHERE p.decision <> 'match'
-        ORDER BY p.probability DESC
-    """)
-    return con.execute("SELECT count(*) FROM catalogue.review_queue").fetchone()[0]

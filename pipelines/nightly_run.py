@@ -52,6 +52,7 @@ class NightlyResult:
     build_reason: str = ""       # why the catalogue was (or was not) rebuilt
     built_by: str | None = None  # with build_skipped: the run whose catalogue is published
     churn: dict | None = None    # golden-id churn since the last build (dedupe.golden.golden_id_churn)
+    overrides_not_honoured: int = 0  # overrides that contradict earlier ones on tonight's records
 
 
 def _step_failure_message(result: dg.ExecuteInProcessResult) -> str | None:
@@ -136,7 +137,9 @@ def _fill_summary(out: NightlyResult, config, state_dir: Path, run_id: str) -> N
                                            [run_id]).fetchall())
             out.withheld = _withheld(con, run_id)
             summary = con.execute("SELECT summary FROM ops.run WHERE run_id = ?", [run_id]).fetchone()
-            out.churn = json.loads(summary[0]).get("golden_id_churn") if summary and summary[0] else None
+            recorded = json.loads(summary[0]) if summary and summary[0] else {}
+            out.churn = recorded.get("golden_id_churn")
+            out.overrides_not_honoured = recorded.get("overrides_not_honoured", 0)
     for source in config.enabled:
         if source.id not in rows:
             st = SourceStore(state_dir, source.id).read_status() or {}
@@ -172,6 +175,9 @@ def format_summary(res: NightlyResult) -> str:
             c = res.churn
             lines.append(f"golden-id churn: {c['moved']} of {c['records_both_nights']} records moved to another golden id "
                          f"({c['changed']} records new, changed or gone); ids retired {c['retired']}, new {c['new']}")
+    if res.overrides_not_honoured:
+        lines.append(f"overrides: {res.overrides_not_honoured} decision{'s' if res.overrides_not_honoured > 1 else ''} "
+                     "not honoured, contradicting earlier ones (see placecat review --list)")
     if res.build_skipped:
         lines.append("golden-id churn: 0 (the golden records are those last built)")
         lines.append(f"catalogue not rebuilt: {res.build_reason}; serving run {res.built_by}'s golden records, "

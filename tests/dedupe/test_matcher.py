@@ -8,17 +8,17 @@ import zlib
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pytest
 
 from dedupe.clustering import cluster_pairs
 from dedupe.comparisons import SERVICE_COMPARISONS
 from dedupe.matcher import match_records
 from dedupe.overrides import load_overrides
-from dedupe.records import MATCH_INPUT_DDL, key_records
+from dedupe.records import key_records
 from dedupe.scoring import MATCH_PROBABILITY, Model, explain_pair, fetch_gammas, score_gammas
 from tests.support.environment import REPO
 from tests.support.listings import CLASSES, SOURCES, cluster_of, clusters, keyed, leisure_world
+from tests.support.match_nights import as_previous, generated_rows, reload_inputs
 
 
 @pytest.fixture(scope="module")
@@ -238,38 +238,16 @@ def test_the_name_prefilter_loses_no_merge_and_no_review_pair():
     assert left_out and {g for a, b, g in levels if (a, b) in left_out} == {different}
 
 
-def _as_previous(con) -> None:
-    """Last night's matcher state, the way the nightly build hands it over (schema `previous`)."""
-    con.execute("CREATE SCHEMA previous")
-    for src, dst in (("match_record", "match_record"), ("match_pair", "match_pair"), ("record_cluster", "match_cluster"),
-                     ("block_key", "match_block_key")):
-        con.execute(f"CREATE TABLE previous.{dst} AS SELECT * FROM work.{src}")
-
-
-def _generated_rows(n, seed):
-    sys.path.insert(0, str(REPO))
-    from benchmarks.gen_services import generate
-    frame = generate(n, seed=seed)
-    return frame[[c for c in frame.columns if c not in ("entity", "venue", "org", "kind")]].to_dict("records")
-
-
-def _reload(con, rows) -> None:
-    con.execute(MATCH_INPUT_DDL)
-    con.register("rows_frame", pd.DataFrame(rows))
-    con.execute("INSERT INTO work.match_input SELECT * FROM rows_frame")
-    con.unregister("rows_frame")
-
-
 def test_an_incremental_night_equals_a_full_match_and_touches_only_what_changed():
-    rows = _generated_rows(400, seed=9)
+    rows = generated_rows(400, seed=9)
     con = keyed(rows)
     night1 = match_records(con, explain=False)
-    _as_previous(con)
+    as_previous(con)
     # Night 2: one listing's name changes, ten disappear, and listings of 40 more services arrive.
-    extra = [r for r in _generated_rows(430, seed=9) if r["source_record_id"] not in {x["source_record_id"] for x in rows}]
+    extra = [r for r in generated_rows(430, seed=9) if r["source_record_id"] not in {x["source_record_id"] for x in rows}]
     changed = dict(rows[3], name=rows[3]["name"] + " Plus")
     night2 = [changed] + rows[4:-10] + rows[:3] + extra
-    _reload(con, night2)
+    reload_inputs(con, night2)
     fresh = key_records(con, previous="previous")
     assert fresh == 1 + len(extra)                     # the unchanged records kept their keyed rows
     out = match_records(con, explain=False, model=night1.model, previous="previous")
@@ -284,12 +262,12 @@ def test_an_incremental_night_equals_a_full_match_and_touches_only_what_changed(
 def test_a_catalogue_whose_hashes_are_text_is_keyed_afresh_without_error():
     """An older placecat stored content hashes in another type: the night compares them as text,
     then keys every record afresh (last night's rows have other column types), and matches as usual."""
-    rows = _generated_rows(60, seed=4)
+    rows = generated_rows(60, seed=4)
     con = keyed(rows)
     night1 = match_records(con, explain=False)
-    _as_previous(con)
+    as_previous(con)
     con.execute("ALTER TABLE previous.match_record ALTER content_hash TYPE VARCHAR")
-    _reload(con, rows)
+    reload_inputs(con, rows)
     assert key_records(con, previous="previous") == len(rows)
     assert con.execute("SELECT count(*) FROM work.match_record").fetchone()[0] == len(rows)
     again = match_records(con, explain=False)
@@ -302,7 +280,7 @@ def test_levels_per_distinct_values_equal_the_levels_per_pair():
     import dataclasses
 
     from dedupe.scoring import compute_gammas, fetch_gammas
-    rows = _generated_rows(300, seed=4)
+    rows = generated_rows(300, seed=4)
     con = keyed(rows)
     match_records(con, explain=False, prefilter=False)
     assert any(c.distinct_on for c in SERVICE_COMPARISONS)
