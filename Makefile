@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 DEMO_DB ?= demo/placecat.duckdb
 DEMO_REF = pipelines/sample/reference
 
-.PHONY: install demo test test-fast dagster clean
+.PHONY: install demo test test-fast layers dagster clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,12 +36,16 @@ demo: $(DEMO_REF_STAMP)
 # so its module fixtures are built once. TEST_WORKERS=0 runs them in this process. The slowest
 # tests' durations are printed at the end, so a test that grows slow shows in every CI log.
 TEST_WORKERS ?= 2
-test: $(STAMP)
+test: $(STAMP) layers
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 ## Everything but the tests marked `slow` (every end-to-end night is): for quick feedback.
-test-fast: $(STAMP)
+test-fast: $(STAMP) layers
 	$(BIN)/python -m pytest -m "not slow" --durations=10 $(PYTEST_ARGS)
+
+## The import layers of pyproject.toml's [tool.importlinter]: a module never imports from a layer above.
+layers: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 ## Open the Dagster UI on the sample sources.
 dagster: $(STAMP)

@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from connectors import vocab  # noqa: E402
+from warehouse import vocab  # noqa: E402
 from connectors.openactive_model import load_activity_list  # noqa: E402
 from warehouse.taxonomy import (KeywordClassifier, Mapper, ancestors, concept_classifier,  # noqa: E402
                                 concepts_from_activity_list, load_keywords_csv, load_lga_services_csv,

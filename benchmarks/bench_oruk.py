@@ -39,9 +39,9 @@ sys.path.insert(0, str(REPO))
 import requests  # noqa: E402
 import yaml  # noqa: E402
 
-from connectors.base import harvest_source  # noqa: E402
 from connectors.config import load_sources  # noqa: E402
 from connectors.oruk import normalise, parse_page_body  # noqa: E402
+from connectors.refresh import harvest_source  # noqa: E402
 from connectors.staging import StagingRows  # noqa: E402
 from connectors.text import clear_caches  # noqa: E402
 from tests.support.orukfeeds import gen_uuid, generated_v3_services, v1_detail  # noqa: E402

@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO))
 
 import yaml  # noqa: E402
 
-from connectors.base import harvest_source, normalise_source  # noqa: E402
 from connectors.config import load_sources  # noqa: E402
+from connectors.refresh import harvest_source, normalise_source  # noqa: E402
 from connectors.tabular import open_table  # noqa: E402
 from tests.support.sheets import directory_rows, sources_yaml, write_csv, write_xlsx  # noqa: E402
 
@@ -126,11 +126,11 @@ def high_water_kb() -> int:
 def memory_child(table: str, folder: str) -> None:
     """In a fresh process: RSS after imports, then the peak while harvesting the table."""
     import gc
+    import tracemalloc
 
     import sqlalchemy  # noqa: F401  (imports count towards the baseline, not the harvest)
 
     import connectors.sql  # noqa: F401
-    import tracemalloc
 
     gc.collect()
     base = high_water_kb()

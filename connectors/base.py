@@ -1,6 +1,6 @@
-"""The contract between placecat and a kind of source, and the two per-source steps.
+"""The contract between placecat and a kind of source.
 
-A connector is a module (``connectors/<kind>.py``) that provides::
+A connector is a module (``connectors/<kind>.py``, or a package ``connectors/<kind>/``) that provides::
 
     INCREMENTAL: bool                      # True: each harvest starts from the last good raw
     def harvest(source, writer, state, ctx) -> HarvestOutcome
@@ -11,35 +11,18 @@ harvest went and the state to keep for next time (ETags, page hashes, RPDE posit
 ``normalise`` turns raw records into ORUK v3 staging rows (``rows.add``) and reports every record
 it cannot use (``rows.issue``). Neither touches the catalogue database.
 
-``harvest_source`` and ``normalise_source`` wrap them with the rules every source shares: a
-harvest that is not complete never replaces the last good snapshot; every attempt is recorded.
+``connectors.refresh`` registers each kind's module and wraps the two steps with the rules every
+source shares: a harvest that is not complete never replaces the last good snapshot; every
+attempt is recorded.
 """
 from __future__ import annotations
 
-import concurrent.futures
-import functools
-import importlib
-import multiprocessing
+import json
 import logging
-import time
-import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
 from typing import Any, Iterable
 
-from connectors.config import ConfigError, Source
-from connectors.snapshot import SourceStore, storage_problem, utcnow
-from connectors.staging import StagingRows
-
 log = logging.getLogger("placecat.connectors")
-
-CONNECTOR_MODULES = {
-    "oruk": "connectors.oruk",
-    "openactive": "connectors.openactive",
-    "spreadsheet": "connectors.spreadsheet",
-    "sql": "connectors.sql",
-}
 
 RawRecord = tuple[str, str, str, str]  # record_id, record_type, payload JSON text, fetched_from
 
@@ -80,137 +63,7 @@ class SourceReport:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def connector_for(kind: str) -> ModuleType:
-    try:
-        return importlib.import_module(CONNECTOR_MODULES[kind])
-    except ModuleNotFoundError as exc:
-        if exc.name == CONNECTOR_MODULES.get(kind):
-            raise ConfigError(f"sources of kind '{kind}' are not supported by this version of placecat") from None
-        raise
-
-
-def harvest_source(source: Source, state_dir: Path, run_id: str, full_reread: bool = False) -> SourceReport:
-    """Fetch a source into a pending snapshot. Only a complete harvest leaves one behind."""
-    started = time.monotonic()
-    store = SourceStore(state_dir, source.id)
-    connector = connector_for(source.kind)
-    incremental = bool(getattr(connector, "INCREMENTAL", False)) and not full_reread
-    writer = store.begin(carry_forward_raw=incremental)
-    ctx = HarvestContext(run_id=run_id, full_reread=full_reread)
-    state = store.harvest_state() if not full_reread else {}
-    try:
-        outcome = connector.harvest(source, writer, state, ctx)
-    except HarvestError as exc:
-        outcome = HarvestOutcome("failed", str(exc))
-    except ConfigError as exc:
-        outcome = HarvestOutcome("failed", str(exc))
-    except Exception as exc:  # a bug or an unforeseen fault: the source fails, the night goes on
-        log.error("harvest of %s crashed:\n%s", source.id, traceback.format_exc())
-        outcome = HarvestOutcome("failed", f"{type(exc).__name__}: {exc}")
-    seconds = time.monotonic() - started
-
-    if outcome.status == "complete":
-        writer.set_meta(harvest_state=outcome.state, harvested_at=utcnow().isoformat(),
-                        harvest_stats=outcome.stats, run_id=run_id, kind=source.kind,
-                        locator=source.locator)
-        records = writer.raw_count()
-        writer.close()
-        return SourceReport(source.id, source.kind, "ok", outcome.message, writer.version,
-                            records_in=records, seconds=seconds, stats=outcome.stats)
-    writer.abandon()
-    cur = store.current()
-    if outcome.status == "unchanged" and cur is not None:
-        store.write_status("unchanged", outcome.message or "source unchanged since the last harvest",
-                           snapshot_version=cur.version, run_id=run_id)
-        return SourceReport(source.id, source.kind, "unchanged", outcome.message, None,
-                            records_in=int(cur.meta.get("records_in", 0)), seconds=seconds, stats=outcome.stats)
-    status = "degraded" if outcome.status == "partial" else "failed"
-    keep = f"; keeping the snapshot of {cur.version}" if cur else "; no earlier snapshot to fall back on"
-    message = (outcome.message or "harvest did not complete") + keep
-    store.write_status(status, message, snapshot_version=cur.version if cur else None, run_id=run_id)
-    return SourceReport(source.id, source.kind, status, message, None, seconds=seconds, stats=outcome.stats)
-
-
-def normalise_source(source: Source, state_dir: Path, version: str, run_id: str) -> SourceReport:
-    """Normalise a pending snapshot's raw records to staging, then promote it."""
-    started = time.monotonic()
-    store = SourceStore(state_dir, source.id)
-    connector = connector_for(source.kind)
-    writer = store.open_pending(version)
-    try:
-        rows = StagingRows(source.id)
-        connector.normalise(source, writer.iter_raw(), rows)
-        counts = writer.write_staging(rows, run_id)
-        quarantined = len({i.record_id for i in rows.issues if i.severity == "blocking"})
-        records_in = counts.get("service", 0)
-        writer.set_meta(records_in=records_in, staging_counts=counts, normalised_at=utcnow().isoformat())
-        writer.commit()
-    except Exception as exc:
-        writer.abandon()
-        log.error("normalising %s crashed:\n%s", source.id, traceback.format_exc())
-        cur = store.current()
-        message = f"normalisation failed ({type(exc).__name__}: {exc})" + (
-            f"; keeping the snapshot of {cur.version}" if cur else "")
-        store.write_status("failed", message, snapshot_version=cur.version if cur else None, run_id=run_id)
-        return SourceReport(source.id, source.kind, "failed", message, seconds=time.monotonic() - started)
-    store.write_status("ok", f"{records_in} services", snapshot_version=version, run_id=run_id,
-                       records_in=records_in, records_quarantined=quarantined)
-    return SourceReport(source.id, source.kind, "ok", "", version, records_in=records_in,
-                        records_quarantined=quarantined, seconds=time.monotonic() - started)
-
-
-def refresh_source(source: Source, state_dir: Path, run_id: str, full_reread: bool = False) -> SourceReport:
-    """Both per-source steps: harvest, then, when the harvest completed, normalise and promote."""
-    report = harvest_source(source, state_dir, run_id, full_reread=full_reread)
-    if report.status != "ok":
-        return report
-    return normalise_source(source, state_dir, report.version, run_id)
-
-
-@functools.lru_cache(maxsize=4)
-def _sources_of(sources_file: str, mtime_ns: int):
-    from connectors.config import load_sources
-    return load_sources(sources_file)
-
-
-def _refresh_source_in_worker(sources_file: str, state_dir: str, source_id: str, run_id: str,
-                              full_reread: bool) -> SourceReport:
-    # A worker reads the sources file once, not once per source: national runs have 200 sources.
-    config = _sources_of(sources_file, Path(sources_file).stat().st_mtime_ns)
-    source = config.get(source_id)
-    try:
-        return refresh_source(source, Path(state_dir), run_id, full_reread)
-    except Exception as exc:  # e.g. a full disk while writing the snapshot: this source fails, the night goes on
-        message = storage_problem(exc)
-        log.debug("refreshing %s failed:\n%s", source_id, traceback.format_exc())
-        try:
-            store = SourceStore(Path(state_dir), source_id)
-            cur = store.current()
-            store.write_status("failed", message + (f"; keeping the snapshot of {cur.version}" if cur else ""),
-                               snapshot_version=cur.version if cur else None, run_id=run_id)
-        except Exception:  # the same fault (a full disk) can stop the status being written too
-            pass
-        return SourceReport(source_id, source.kind, "failed", message)
-
-
-def refresh_sources(sources_file: str, state_dir: Path, source_ids: list[str], run_id: str,
-                    workers: int = 1, full_reread: bool = False) -> list[SourceReport]:
-    """Every source, ``workers`` at a time in worker processes. A failed source is recorded in its
-    status and the rest go on. Each source writes only its own snapshot files, so workers never
-    contend for a DuckDB writer."""
-    args = [(str(sources_file), str(state_dir), sid, run_id, full_reread) for sid in source_ids]
-    if workers <= 1 or len(source_ids) <= 1:
-        return [_refresh_source_in_worker(*a) for a in args]
-    # forkserver: workers start clean (no inherited DuckDB handles or threads), once each, and import
-    # only the connectors, not Dagster.
-    ctx = multiprocessing.get_context("forkserver")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(source_ids)), mp_context=ctx) as pool:
-        return list(pool.map(_refresh_source_in_worker, *zip(*args)))
-
-
 def iter_json_records(records: Iterable[RawRecord]):
     """Yield (record_id, record_type, parsed payload, fetched_from) from raw records."""
-    import json
-
     for record_id, record_type, payload, fetched_from in records:
         yield record_id, record_type, json.loads(payload), fetched_from

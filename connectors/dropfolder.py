@@ -23,6 +23,8 @@ from typing import Any
 
 from connectors.base import HarvestError
 from connectors.config import ConfigError, Source
+from connectors.spreadsheet import reader_options, source_mapping
+from connectors.tabular import open_table
 
 FILE_TAG = "placecat/file"
 INBOX_NAME_TAG = "placecat/inbox_file"
@@ -80,9 +82,6 @@ def is_complete(p: Path, previous: dict[str, list[int]]) -> bool:
 
 def check_file(path: Path, source: Source) -> None:
     """Open the file and check its header against the source's mapping (no rows loaded)."""
-    from connectors.spreadsheet import reader_options, source_mapping
-    from connectors.tabular import open_table
-
     mapping = source_mapping(source)
     table = open_table(path, **reader_options(source, mapping))
     try:

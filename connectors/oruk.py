@@ -165,7 +165,6 @@ def detect_version(client: HttpClient, base: str, pinned: Any = None) -> tuple[s
     if res.status >= 400:
         return "1", f"GET / answered HTTP {res.status}"
     try:
-        from connectors.http import parse_json_body
         doc = parse_json_body(res.body, res.url)
     except FetchError:
         return "1", "GET / is not JSON"

@@ -10,7 +10,7 @@ What changes between the two generations, and where each v1 field lands:
 | `location.accessibility_for_disabilities` | `accessibility` |
 | `organization.url` | `organization.website` |
 | `fundings` | `funding` |
-| `service_taxonomys` / `service_taxonomies` / `link_taxonomy` | `attribute` + `taxonomy_term` (+ `taxonomy`); esd ids canonical (`connectors.vocab`) |
+| `service_taxonomys` / `service_taxonomies` / `link_taxonomy` | `attribute` + `taxonomy_term` (+ `taxonomy`); esd ids canonical (`warehouse.vocab`) |
 | `eligibilitys` / `eligibilities` | `attribute` (vocabulary `oruk-v1:eligibility`) and the service's `minimum_age`/`maximum_age` |
 | `attending_type`, `attending_access`, `deliverable_type` (enums v3 removed) | `attribute` in vocabularies `oruk-v1:<field>`: kept, not lost |
 | `pc_metadata.assured_by` / `date_modified` (Placecube) | `service.assurer_email` / `last_modified` (personal data: kept in staging, held back from publishing by the quality work) |
@@ -26,7 +26,7 @@ from typing import Any
 
 from connectors.oruk import _list, _pick, _rid, add_contacts, add_each, add_organization, deep_repair, description_extras
 from connectors.staging import StagingRows, encode_extras, staging_id
-from connectors.vocab import canonical_term
+from warehouse.vocab import canonical_term
 from warehouse.model import SERVICE_STATUSES
 
 V1_VOCAB_PREFIX = "oruk-v1:"

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from connectors.base import HarvestError, HarvestOutcome, iter_json_records
+from connectors.http import HttpClient, HttpPolicy, looks_like_html
 from connectors.mapping import BoundMapping, Mapping, RowMapper, describe_place, json_safe_value, load_mapping
 from connectors.staging import StagingRows
 from connectors.tabular import open_table
@@ -91,8 +92,6 @@ def _put_batch(writer, batch: list[tuple[int, dict, str | None]], place: str, co
 # -- harvest ---------------------------------------------------------------------------------
 def fetch_to_file(source, state: dict, workdir: Path) -> tuple[Path | None, dict]:
     """Download the source's URL; (None, state) when the server says it has not changed."""
-    from connectors.http import HttpClient, HttpPolicy, looks_like_html
-
     with HttpClient(HttpPolicy.from_source(source)) as client:
         res = client.get(source.url, validators=state.get("validators"))
     if res.not_modified:

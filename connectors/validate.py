@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors.http import FetchError, HttpClient, HttpPolicy, parse_json_body
+from connectors.oruk import api_base, version_from_root
 from connectors.richness import richness_score
 from warehouse.model import ADDRESS_TYPES, ORUK_TABLES, SCHEDULE_FREQS, SERVICE_STATUSES
 
@@ -348,8 +349,6 @@ class Unreachable(Exception):
 class FeedValidator:
     def __init__(self, url: str, client: HttpClient, version: str | None = None, sample: int = 5,
                  per_page: int = 50):
-        from connectors.oruk import api_base
-
         self.base = api_base(url)
         self.client = client
         self.pinned = version
@@ -407,8 +406,6 @@ class FeedValidator:
         return rep
 
     def check_root(self) -> None:
-        from connectors.oruk import version_from_root
-
         ep = EndpointResult("/", basic=True)
         url = self.base + "/"
         try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import duckdb
 
 from dedupe.keys import install_key_macros
-from quality.bulk import insert_rows
+from warehouse.bulk import insert_rows
 
 
 def _components(pairs: list[tuple[str, str]], nodes: list[str]) -> dict[str, str]:

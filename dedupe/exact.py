@@ -10,7 +10,7 @@ import json
 
 import duckdb
 
-from quality.bulk import insert_rows
+from warehouse.bulk import insert_rows
 from dedupe.keys import normalise_name_basic, normalise_postcode
 
 CLUSTER_DDL = """

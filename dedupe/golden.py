@@ -12,7 +12,7 @@ import uuid
 import duckdb
 
 from connectors.staging import PLACECAT_NS
-from quality.bulk import insert_rows
+from warehouse.bulk import insert_rows
 from warehouse.model import ORUK_TABLES, oruk_columns
 
 ROLE_RANK = {"owner": 0, "regulator": 1, "assurer": 2, "none": 3}

@@ -1,6 +1,6 @@
 """The matcher in the nightly build: staging services -> ``work.service_cluster`` and the review queue.
 
-Called by ``warehouse.nightly.match_services`` on the run's build file. Staging is flattened and
+Called by ``pipelines.stages.match_services`` on the run's build file. Staging is flattened and
 keyed (``dedupe.records``), matched (``dedupe.matcher``) with the overrides file honoured, and
 the result written to the boundary table ``work.service_cluster`` that ``dedupe.golden`` reads.
 Pairs in the uncertain band go to ``catalogue.review_queue`` (``dedupe.queue``); the match keys, scored pairs and

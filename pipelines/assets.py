@@ -7,10 +7,10 @@ Across sources: staging -> quality_issues -> service_matches -> catalogue -> ser
 
 import dagster as dg
 
-from connectors.base import harvest_source, normalise_source
 from connectors.dropfolder import FILE_TAG, source_for_file
+from connectors.refresh import harvest_source, normalise_source
+from pipelines import stages, unchanged
 from pipelines.resources import PlacecatResource
-from warehouse import nightly, unchanged
 
 # A run with this tag builds the catalogue whatever its inputs (`placecat run` decides before it starts).
 FULL_BUILD_TAG = "placecat/full_build"
@@ -63,7 +63,7 @@ def staging(context: dg.AssetExecutionContext, placecat: PlacecatResource):
             context.log.info(f"catalogue not rebuilt: {decision.reason}; serving run {decision.built_by}'s build")
             return
         context.log.info(f"catalogue rebuilt: {decision.reason}")
-    out = nightly.stage_sources(placecat.db, context.run_id, placecat.sources())
+    out = stages.stage_sources(placecat.db, context.run_id, placecat.sources())
     statuses = {s["source_id"]: s["status"] for s in out["sources"]}
     yield dg.MaterializeResult(metadata={"staging_services": out["staging_services"],
                                          "source_status": dg.MetadataValue.json(statuses)})
@@ -72,7 +72,7 @@ def staging(context: dg.AssetExecutionContext, placecat: PlacecatResource):
 @dg.asset(deps=[staging], group_name=GROUP_CATALOGUE, compute_kind="duckdb",
           description="Record-level quality rules; failing records go to quality.issue and blocking ones to quarantine.")
 def quality_issues(context: dg.AssetExecutionContext, placecat: PlacecatResource) -> dg.MaterializeResult:
-    out = nightly.check_staging(placecat.db, context.run_id)
+    out = stages.check_staging(placecat.db, context.run_id)
     return dg.MaterializeResult(metadata={"quarantined": out["quarantined"],
                                           "rule_failures": dg.MetadataValue.json(out["rule_failures"])})
 
@@ -80,33 +80,33 @@ def quality_issues(context: dg.AssetExecutionContext, placecat: PlacecatResource
 @dg.asset(deps=[quality_issues], group_name=GROUP_CATALOGUE, compute_kind="duckdb",
           description="Clusters of staging services that are the same real service.")
 def service_matches(context: dg.AssetExecutionContext, placecat: PlacecatResource) -> dg.MaterializeResult:
-    out = nightly.match_services(placecat.db, context.run_id, sources_file=placecat.sources_file)
+    out = stages.match_services(placecat.db, context.run_id, sources_file=placecat.sources_file)
     return dg.MaterializeResult(metadata=out)
 
 
 @dg.asset(deps=[service_matches], group_name=GROUP_CATALOGUE, compute_kind="duckdb",
           description="Golden records (catalogue.*), with survivorship, conflicts and the trust register.")
 def catalogue(context: dg.AssetExecutionContext, placecat: PlacecatResource) -> dg.MaterializeResult:
-    out = nightly.build_catalogue(placecat.db, context.run_id)
+    out = stages.build_catalogue(placecat.db, context.run_id)
     return dg.MaterializeResult(metadata=out)
 
 
 @dg.asset(deps=[catalogue], group_name=GROUP_CATALOGUE, compute_kind="python",
           description="Every golden service classified to LGA (esd) service types (catalogue.service_type).")
 def service_types(context: dg.AssetExecutionContext, placecat: PlacecatResource) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=nightly.classify_services(placecat.db, context.run_id))
+    return dg.MaterializeResult(metadata=stages.classify_services(placecat.db, context.run_id))
 
 
 @dg.asset(deps=[service_types], group_name=GROUP_CATALOGUE, compute_kind="duckdb",
           description="Gap analysis tables (gap.*).")
 def gap_tables(context: dg.AssetExecutionContext, placecat: PlacecatResource) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=nightly.build_gaps(placecat.db, context.run_id))
+    return dg.MaterializeResult(metadata=stages.build_gaps(placecat.db, context.run_id))
 
 
 @dg.asset(deps=[gap_tables], group_name=GROUP_CATALOGUE, compute_kind="duckdb",
           description="The change feed, then the build swapped in atomically as the published catalogue.")
 def published_catalogue(context: dg.AssetExecutionContext, placecat: PlacecatResource) -> dg.MaterializeResult:
-    out = nightly.publish_catalogue(placecat.db, context.run_id, {"dagster_run_id": context.run_id})
+    out = stages.publish_catalogue(placecat.db, context.run_id, {"dagster_run_id": context.run_id})
     return dg.MaterializeResult(metadata={"golden_services": out["golden_services"],
                                           "changes": dg.MetadataValue.json(out["changes"]),
                                           "db": out["db"]})

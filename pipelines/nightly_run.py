@@ -22,14 +22,14 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from connectors.base import refresh_sources
 from connectors.config import ConfigError, load_sources
-from connectors.snapshot import SourceStore
+from connectors.refresh import refresh_sources
 from pipelines.assets import CROSS_SOURCE_ASSETS, FULL_BUILD_TAG
 from pipelines.checks import ALL_CHECKS
 from pipelines.resources import PlacecatResource
-from warehouse.build import PublishError, run_lock, state_dir_for
-from warehouse.unchanged import REBUILD_AFTER_DAYS, decide, record_unchanged_night
+from pipelines.unchanged import REBUILD_AFTER_DAYS, decide, record_unchanged_night
+from warehouse.snapshots import SourceStore
+from warehouse.state import PublishError, run_lock, state_dir_for
 
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -76,7 +76,7 @@ def run_nightly(sources_file: str | Path, db_path: str | Path, full_reread: bool
                 workers: int = 1, rebuild_after_days: int = REBUILD_AFTER_DAYS) -> NightlyResult:
     """Run every source, then build and publish the catalogue. Raises ConfigError/PublishError.
 
-    When no input of the published catalogue changed (warehouse/unchanged.py), the catalogue is
+    When no input of the published catalogue changed (pipelines/unchanged.py), the catalogue is
     not rebuilt: tonight's run, source statuses and scorecard are added to a copy and published.
     """
     config = load_sources(sources_file)

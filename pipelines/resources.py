@@ -11,8 +11,8 @@ from pathlib import Path
 import dagster as dg
 
 from connectors.config import SourcesConfig, load_sources
-from warehouse.build import state_dir_for
-from warehouse.unchanged import REBUILD_AFTER_DAYS
+from pipelines.unchanged import REBUILD_AFTER_DAYS
+from warehouse.state import state_dir_for
 
 SAMPLE_SOURCES = Path(__file__).parent / "sample" / "sources.yaml"
 
@@ -22,7 +22,7 @@ class PlacecatResource(dg.ConfigurableResource):
 
     sources_file: str
     db_path: str
-    # Rebuild at least this often even when no input changed (warehouse/unchanged.py).
+    # Rebuild at least this often even when no input changed (pipelines/unchanged.py).
     rebuild_after_days: int = REBUILD_AFTER_DAYS
 
     def sources(self) -> SourcesConfig:

@@ -30,7 +30,7 @@ import duckdb
 import pandas as pd
 
 from quality import rules as R
-from quality.bulk import insert_rows, kept_result
+from warehouse.bulk import insert_rows, kept_result
 from warehouse.model import ADDRESS_TYPES, SCHEDULE_FREQS, SERVICE_STATUSES
 
 BLOCKING, WARNING = "blocking", "warning"
@@ -184,7 +184,7 @@ def validate_query(con: duckdb.DuckDBPyConnection, stage: str, suite_name: str, 
                    expectations: list) -> list[ExpectationOutcome]:
     """validate_frame on the result of ``sql`` without holding it all in pandas.
 
-    The result is kept in a DuckDB temporary table (quality.bulk.kept_result). Row-wise
+    The result is kept in a DuckDB temporary table (warehouse.bulk.kept_result). Row-wise
     expectations (ROW_WISE) are validated by GX on frames of at most GX_BATCH_ROWS rows of the
     columns they name, and the frames' counts are added up as GX adds
     up a whole frame's; every other expectation sees the whole table, but only its own columns.

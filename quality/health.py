@@ -44,7 +44,8 @@ def ensure_source_health(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f'ALTER TABLE quality.source_health ADD COLUMN IF NOT EXISTS "{n}" {t}')
 
 
-def _not_quarantined(run_id: str) -> str:
+def not_quarantined(run_id: str) -> str:
+    """SQL condition on a staging service ``s``: its record was not quarantined in ``run_id``."""
     return (f"NOT EXISTS (SELECT 1 FROM quality.quarantine q WHERE q.run_id = '{run_id}' "
             "AND q.source_id = s.source_id AND q.record_id = s.source_record_id)")
 
@@ -60,7 +61,7 @@ def record_source_health(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     bucket_cols = ", ".join(f'r."{name}" AS fresh_{name.replace("-", "_").replace("+", "_plus")}' for name, _, _ in FRESHNESS_BUCKETS)
     con.execute(f"""
         INSERT INTO quality.source_health BY NAME
-        WITH rich AS ({source_richness_sql(_not_quarantined(run_id))}),
+        WITH rich AS ({source_richness_sql(not_quarantined(run_id))}),
         recs AS (SELECT source_id, count(*) AS n FROM staging.service GROUP BY 1),
         quar AS (SELECT q.source_id, count(*) AS n FROM quality.quarantine q
                  WHERE q.run_id = '{run_id}' AND EXISTS (SELECT 1 FROM staging.service s

@@ -15,7 +15,7 @@ from __future__ import annotations
 import duckdb
 
 from connectors.text import html_to_text, looks_like_html, repair_text
-from quality.bulk import fetch_batches, insert_rows, stage_rows
+from warehouse.bulk import fetch_batches, insert_rows, stage_rows
 from warehouse import publishable
 from warehouse.model import ORUK_TABLES
 

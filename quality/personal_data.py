@@ -24,7 +24,7 @@ from typing import Iterator
 
 import duckdb
 
-from quality.bulk import fetch_batches, insert_rows, stage_rows
+from warehouse.bulk import fetch_batches, insert_rows, stage_rows
 from warehouse import publishable as policy
 from warehouse.model import ORUK_TABLES
 from warehouse.personal import (EMAIL_RE, EMAIL_WITHHELD, MOBILE_RE, PHONE_WITHHELD,  # noqa: F401 (the API)

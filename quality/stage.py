@@ -1,4 +1,4 @@
-"""The quality stage's two steps in the nightly job (called from ``warehouse.nightly``).
+"""The quality stage's two steps in the nightly job (called from ``pipelines.stages``).
 
 ``check_staging_records`` runs after staging: the record-level rules (SQL), quarantine, warning
 flags, then the staging GX suite. ``finish_catalogue`` runs at the end of the catalogue build:

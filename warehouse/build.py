@@ -1,32 +1,28 @@
 """Building the catalogue database for one run, and publishing it atomically.
 
 The published catalogue (``--db FILE``) is never written in place. Each run builds a new DuckDB
-file under ``<db>.state/build/``: it copies forward the history tables of the published file
-(runs, source status, scorecards, change feed), loads every source's last good snapshot into
-``staging``, then later stages add quality, catalogue, gap and publish tables. Publishing is a
+file under ``<db>.state/build/`` (warehouse/state.py): it copies forward the history tables of the
+published file (runs, source status, scorecards, change feed); the night then loads every source's
+snapshot in force into ``staging`` (pipelines/loading.py) and later stages add quality, catalogue,
+gap and publish tables. Publishing is a
 checkpoint, an fsync and one ``os.replace``, so a run killed at any point leaves the previous
 catalogue intact and served.
 """
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import errno
-import fcntl
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 
-from connectors.config import SourcesConfig
-from connectors.snapshot import SourceStore, failpoint, fsync_dir, storage_problem, utcnow
-from warehouse.inputs import build_inputs, snapshot_signature
-from warehouse.model import ORUK_TABLES
+from warehouse.reference import copy_reference_into
 from warehouse.schema import create_all
+from warehouse.state import (PublishError, build_file, failpoint, fsync_dir, night_before_file, state_dir_for,
+                             storage_problem, utcnow)
 
 # Tables whose rows accumulate night after night; each run copies them forward.
 HISTORY_TABLES = ("ops.run", "ops.source_status", "publish.change", "quality.source_health")
@@ -37,46 +33,6 @@ PREVIOUS_TABLES = ("catalogue.service", "catalogue.service_source", "catalogue.r
                    "catalogue.match_record", "catalogue.match_pair", "catalogue.match_model",
                    "catalogue.match_cluster", "catalogue.match_block_key")
 ISSUE_HISTORY_RUNS = 30
-
-
-class PublishError(RuntimeError):
-    """The catalogue could not be built or published; one line for the user."""
-
-
-def state_dir_for(db_path: Path) -> Path:
-    env = os.environ.get("PLACECAT_STATE")
-    return Path(env) if env else db_path.with_name(db_path.name + ".state")
-
-
-@contextlib.contextmanager
-def run_lock(state_dir: Path) -> Iterator[None]:
-    """One nightly build per catalogue at a time; a second one refuses at once."""
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PublishError(f"{state_dir}: cannot create the state directory ({exc.strerror}); choose another --db "
-                           f"location or set PLACECAT_STATE; nothing was changed") from None
-    lock_path = state_dir / "run.lock"
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise PublishError(f"{lock_path}: cannot write the run lock ({exc.strerror}); placecat needs a writable "
-                           f"state directory beside --db (or set PLACECAT_STATE); nothing was changed") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                holder = lock_path.read_text().strip() or "another process"
-                raise PublishError(f"{lock_path}: another placecat run holds the lock ({holder}); wait for it to finish") from None
-            raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} since {utcnow().isoformat(timespec='seconds')}Z".encode())
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-        os.close(fd)
 
 
 @dataclass
@@ -90,7 +46,7 @@ class Build:
 
     @property
     def path(self) -> Path:
-        return self.state_dir / "build" / f"{self.run_id}.duckdb"
+        return build_file(self.state_dir, self.run_id)
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         if not self.path.exists():
@@ -144,7 +100,7 @@ def open_previous(db_path: Path) -> duckdb.DuckDBPyConnection | None:
         raise PublishError(
             f"{db_path}: the published catalogue cannot be opened ({str(exc).splitlines()[0]}); "
             f"move it aside and re-run to rebuild it from the source snapshots in {state_dir_for(db_path)} "
-            f"(or copy back {state_dir_for(db_path) / 'published' / 'night-before.duckdb'} to keep ids and history)"
+            f"(or copy back {night_before_file(state_dir_for(db_path))} to keep ids and history)"
         ) from None
 
 
@@ -177,7 +133,7 @@ def start_copy_build(db_path: Path, run_id: str) -> Build:
     """This run's build as a copy of the published catalogue, with this run's ops.run row.
 
     For a night whose inputs are those the published catalogue was built from
-    (warehouse/unchanged.py): the copy is published like any build, so publishing stays atomic.
+    (pipelines/unchanged.py): the copy is published like any build, so publishing stays atomic.
     """
     build = Build(db_path, run_id)
     _check_writable(db_path)
@@ -201,7 +157,6 @@ def _fill_new_build(con: duckdb.DuckDBPyConnection, db_path: Path, run_id: str) 
     with con:
         create_all(con)
         # Reference data (ref.*) persists in <state>/reference.duckdb; every build carries a copy.
-        from warehouse.reference import copy_reference_into
         copy_reference_into(con, db_path)
         con.execute("CREATE SCHEMA IF NOT EXISTS previous")
         if db_path.exists():
@@ -237,151 +192,6 @@ def _copy_table(con: duckdb.DuckDBPyConnection, src: str, dst: str) -> None:
         con.execute(f"CREATE TABLE {dst} AS SELECT * FROM {src}")
 
 
-@dataclass
-class LoadedSource:
-    source_id: str
-    kind: str
-    status: str
-    message: str
-    version: str | None
-    harvested_at: dt.datetime | None
-    records_in: int
-    records_quarantined: int
-    served: dict | None = None  # inputs.snapshot_signature of the snapshot served (None: not served)
-
-
-def load_snapshots(build: Build, config: SourcesConfig) -> list[LoadedSource]:
-    """Load each source's snapshot in force into staging, and record each source's status.
-
-    The build's inputs (warehouse/inputs.py) go into this run's ``ops.run.summary``, so that a
-    later night with the same inputs can skip the build (warehouse/unchanged.py).
-    """
-    loaded: list[LoadedSource] = []
-    now = utcnow()
-    with build.connect() as con:
-        con.execute("DELETE FROM ops.source")
-        for source in config.sources:
-            locator = source.url if source.kind != "sql" else (source.url or "").split("@")[-1]
-            con.execute("INSERT INTO ops.source VALUES (?, ?, ?, ?, ?)",
-                        [source.id, source.kind, source.publisher, source.role, locator or str(source.path)])
-        for source in config.enabled:
-            loaded.append(_load_source(con, build, source, now))
-            failpoint("build")
-        record_source_status(con, build.run_id, loaded, now)
-        inputs = build_inputs(config.path, build.db_path, {ls.source_id: ls.served for ls in loaded})
-        con.execute("UPDATE ops.run SET summary = ? WHERE run_id = ?",
-                    [json.dumps({"inputs": inputs, "catalogue_built_by": build.run_id,
-                                 "catalogue_built_at": now.isoformat(), "build": "full"}), build.run_id])
-    return loaded
-
-
-def record_source_status(con: duckdb.DuckDBPyConnection, run_id: str, sources: list[LoadedSource],
-                         now: dt.datetime) -> None:
-    for ls in sources:
-        con.execute("INSERT INTO ops.source_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-            run_id, ls.source_id, ls.kind, ls.status, ls.message, now, ls.version,
-            ls.harvested_at, ls.records_in, ls.records_quarantined])
-
-
-def plan_sources(state_dir: Path, config: SourcesConfig) -> list[LoadedSource]:
-    """What a build would serve for each enabled source tonight, and with which status, without
-    loading anything. A source whose newest snapshot is damaged is planned as ``degraded`` with
-    ``served`` None: only a build, which tries the older snapshots, can serve it."""
-    now = utcnow()
-    planned = []
-    for source in config.enabled:
-        store = SourceStore(state_dir, source.id)
-        attempt = store.read_status() or {}
-        status = attempt.get("status", "no-data")
-        message = attempt.get("message", "never harvested")
-        cur = store.current()
-        if cur is None:
-            planned.append(LoadedSource(source.id, source.kind, "failed" if status != "no-data" else status,
-                                        message, None, None, 0, 0))
-        elif cur.note:
-            planned.append(LoadedSource(source.id, source.kind, "degraded", cur.note, cur.version,
-                                        cur.harvested_at, 0, 0, served=None))
-        else:
-            planned.append(_served_from(source, cur, status, message, attempt, now))
-    return planned
-
-
-def _served_from(source, cur, status: str, message: str, attempt: dict, now: dt.datetime) -> LoadedSource:
-    """How a source is served from the readable snapshot ``cur``: as it is, stale, or dropped when
-    it has failed for longer than its max_stale_days."""
-    age_days = _snapshot_age_days(cur, attempt, now)
-    if status in ("failed", "degraded") and age_days > source.max_stale_days:
-        return LoadedSource(source.id, source.kind, "dropped",
-                            f"{message}; last good harvest {age_days} days ago, over max_stale_days={source.max_stale_days}, so it is no longer served",
-                            cur.version, cur.harvested_at, 0, 0, served=None)
-    if status in ("failed", "degraded"):
-        status = "stale" if age_days >= 1 else status
-    return LoadedSource(source.id, source.kind, status, message, cur.version, cur.harvested_at,
-                        int(cur.meta.get("records_in", 0)), 0, served=snapshot_signature(cur.version, cur.path))
-
-
-def _snapshot_age_days(cur, attempt: dict, now: dt.datetime) -> int:
-    """Whole days (nights) since the source last answered properly (a good or an unchanged harvest).
-
-    Rounded, so that a run a few minutes later than last night's still counts as one night on.
-    """
-    seen = [t for t in (cur.harvested_at,) if t is not None]
-    if attempt.get("last_good_at"):
-        seen.append(dt.datetime.fromisoformat(attempt["last_good_at"]))
-    return round((now - max(seen)).total_seconds() / 86400) if seen else 0
-
-
-def _load_source(con: duckdb.DuckDBPyConnection, build: Build, source, now: dt.datetime) -> LoadedSource:
-    """Load one source's snapshot in force; fall back to an older one if that file is damaged."""
-    store = SourceStore(build.state_dir, source.id)
-    attempt = store.read_status() or {}
-    status = attempt.get("status", "no-data")
-    message = attempt.get("message", "never harvested")
-    problems: list[str] = []
-    for cur in store.candidates():
-        if cur.note:
-            problems.append(cur.note)
-        verdict = _served_from(source, cur, status, message, attempt, now)
-        if verdict.status == "dropped":
-            return verdict
-        try:
-            _copy_snapshot(con, build, source.id, cur)
-        except duckdb.Error as exc:
-            store.request_full_harvest(f"snapshot {cur.version} could not be loaded")
-            problems.append(f"snapshot {cur.path} is unreadable ({str(exc).splitlines()[0][:160]})")
-            continue
-        if problems:
-            verdict.status = "degraded"
-            verdict.message = "; ".join(problems) + f"; serving the older snapshot {cur.version} (a fresh harvest replaces it)"
-        return verdict
-    if problems:
-        message = "; ".join(problems) + "; no readable snapshot left: the next complete harvest rebuilds it"
-    return LoadedSource(source.id, source.kind, "failed" if status != "no-data" or problems else status,
-                        message, None, None, 0, 0)
-
-
-def _copy_snapshot(con: duckdb.DuckDBPyConnection, build: Build, source_id: str, cur) -> None:
-    """Copy one snapshot into the build in one transaction, so a damaged file adds nothing."""
-    con.execute(f"ATTACH '{cur.path}' AS snap (READ_ONLY)")
-    try:
-        con.execute("BEGIN")
-        try:
-            for table in ORUK_TABLES:
-                con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM snap.staging.{table}")
-            con.execute("INSERT INTO raw.record BY NAME SELECT * FROM snap.raw.record")
-            # The snapshot's issues are the ones in force for this run, whichever run found them.
-            con.execute("INSERT INTO quality.issue BY NAME SELECT * REPLACE (? AS run_id) FROM snap.quality.issue",
-                        [build.run_id])
-            con.execute("INSERT INTO ops.harvest_state VALUES (?, ?, ?)",
-                        [source_id, json.dumps(cur.meta.get("harvest_state") or {}), cur.harvested_at])
-            con.execute("COMMIT")
-        except duckdb.Error:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        con.execute("DETACH snap")
-
-
 def keep_night_before(target: Path, state_dir: Path) -> None:
     """Hard-link the catalogue about to be replaced as ``<state>/published/night-before.duckdb``.
 
@@ -391,16 +201,16 @@ def keep_night_before(target: Path, state_dir: Path) -> None:
     """
     if not target.exists():
         return
-    keep = state_dir / "published"
-    keep.mkdir(parents=True, exist_ok=True)
-    tmp = keep / f".night-before.{os.getpid()}"
+    keep = night_before_file(state_dir)
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    tmp = keep.with_name(f".{keep.stem}.{os.getpid()}")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     try:
         os.link(target, tmp)
     except OSError:
         return  # another file system, or links not allowed: the recovery path is the snapshots
-    os.replace(tmp, keep / "night-before.duckdb")
+    os.replace(tmp, keep)
 
 
 def publish_build(build: Build, summary: dict) -> Path:

@@ -36,12 +36,12 @@ from pathlib import Path
 
 import duckdb
 
-from connectors.snapshot import fsync_dir
 from warehouse import oruk_json
 from warehouse.changes import prepare_feed
 from warehouse.model import ORUK_TABLES, oruk_columns
 from warehouse.profiles import (DEFAULT_PROFILE, CatalogueUnavailable, Profile, ProfileError, load_published,
                                 resolve_profile)
+from warehouse.state import fsync_dir
 
 
 class ExportError(RuntimeError):

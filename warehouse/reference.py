@@ -23,11 +23,9 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from warehouse.build import state_dir_for
+from warehouse.state import reference_file, state_dir_for
 from warehouse.taxonomy import (TaxonomyFileError, load_lga_services_csv, load_mapping_csv, store_lga_services,
                                 store_mapping)
-
-REFERENCE_FILE = "reference.duckdb"
 
 
 class ReferenceFileError(ValueError):
@@ -35,7 +33,7 @@ class ReferenceFileError(ValueError):
 
 
 def reference_path(db_path: Path) -> Path:
-    return state_dir_for(Path(db_path)) / REFERENCE_FILE
+    return reference_file(state_dir_for(Path(db_path)))
 
 
 DDL = {

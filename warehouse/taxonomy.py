@@ -46,7 +46,7 @@ import duckdb
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from connectors import vocab
+from warehouse import vocab
 
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_MAPPING = DATA_DIR / "esd_mapping.csv"

@@ -6,8 +6,8 @@ import yaml
 
 from benchmarks.national import feeds as bed
 from benchmarks.national.server import serve
-from connectors.base import harvest_source, normalise_source
 from connectors.config import load_sources
+from connectors.refresh import harvest_source, normalise_source
 
 RECORDS = 4000
 

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from connectors.dropfolder import FILE_TAG
-from connectors.snapshot import SourceStore
 from pipelines.definitions import build_definitions
 from pipelines.sensors import SENSOR_NAME
 from tests.support.sheets import sources_yaml, write_csv, write_xlsx
+from warehouse.snapshots import SourceStore
 
 HEADER = ["Ref", "Service Name", "Postcode"]
 

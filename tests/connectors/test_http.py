@@ -8,12 +8,12 @@ import json
 import pytest
 import yaml
 
-from connectors.base import harvest_source
 from connectors.config import load_sources
 from connectors.http import FetchError, HttpClient, HttpPolicy
-from connectors.snapshot import SourceStore
+from connectors.refresh import harvest_source
 from tests.support.faultyserver import FaultyServer, Reply
 from tests.support.orukfeeds import OrukFeed, generated_v3_services
+from warehouse.snapshots import SourceStore
 
 BODY = json.dumps({"items": ["x" * 60] * 100}).encode()  # ~6.5 KB: 11 minutes at 10 bytes a second
 
@@ -78,7 +78,7 @@ def test_a_trickling_oruk_feed_fails_its_source_at_the_budget_and_keeps_the_last
         source = load_sources(tmp_path / "sources.yaml").sources[0]
         first = harvest_source(source, tmp_path / "state", "r1")
         assert first.status == "ok", first.message
-        from connectors.base import normalise_source
+        from connectors.refresh import normalise_source
         assert normalise_source(source, tmp_path / "state", first.version, "r1").status == "ok"
         kept = SourceStore(tmp_path / "state", "feed").current().version
 

@@ -220,8 +220,8 @@ def test_sql_url_with_a_password_in_it_is_refused_but_an_env_var_is_fine(tmp_pat
 
 
 def test_duplicate_ids_are_found_across_chunks(tmp_path):
-    from connectors.snapshot import SourceStore
     from connectors.spreadsheet import put_rows
+    from warehouse.snapshots import SourceStore
 
     bound = parse_mapping({"id": "Ref", "columns": {"service.name": "Name"}}, "m.yaml").bind(["Ref", "Name"], "f.csv")
     writer = SourceStore(tmp_path, "s").begin()

@@ -8,10 +8,9 @@ import duckdb
 import pytest
 import yaml
 
-from connectors.snapshot import SourceStore
 from tests.support.faultyserver import FaultyServer, Reply
-from tests.support.sheets import (directory_rows, harvest_and_normalise, sources_yaml, write_csv,
-                                  write_xlsx)
+from tests.support.sheets import directory_rows, harvest_and_normalise, sources_yaml, write_csv, write_xlsx
+from warehouse.snapshots import SourceStore
 
 MAPPING = {
     "id": "Ref",

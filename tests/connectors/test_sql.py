@@ -10,13 +10,13 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from connectors.base import harvest_source
 from connectors.config import load_sources
-from connectors.snapshot import SourceStore
+from connectors.refresh import harvest_source
 from connectors.sql import expand_env, stream_rows
 from tests.support.environment import require_service
 from tests.support.sheets import harvest_and_normalise, sources_yaml
 from tests.support.sql_tables import CREATE, FILL
+from warehouse.snapshots import SourceStore
 
 ROWS = 100_000
 BAD_EVERY = 1000  # every 1000th row has no service name

@@ -165,7 +165,7 @@ def test_nothing_to_publish_exits_non_zero_with_one_line(tmp_path):
 
 
 def test_second_run_at_once_is_refused(tmp_path):
-    from warehouse.build import PublishError, run_lock, state_dir_for
+    from warehouse.state import PublishError, run_lock, state_dir_for
     sources = copy_sample(tmp_path)
     db = tmp_path / "c.duckdb"
     with run_lock(state_dir_for(db)):

@@ -1,7 +1,7 @@
 """`kill -9` of a real `placecat run` at each stage, and two runs started at once.
 
 Each run is a real process (its own session, so the kill takes its worker processes too), held at
-a named stage by the PLACECAT_FAILPOINT rehearsal hook (connectors/snapshot.py `failpoint`) and
+a named stage by the PLACECAT_FAILPOINT rehearsal hook (warehouse/state.py `failpoint`) and
 then killed with SIGKILL. The published catalogue must still open read-only with the same
 contents, and the next run must complete normally.
 """

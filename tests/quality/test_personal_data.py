@@ -7,10 +7,10 @@ import json
 import duckdb
 import pytest
 
-from quality import bulk
 from quality.personal_data import (EMAIL_WITHHELD, PHONE_WITHHELD, detect_in_staging, email_finding, find_in_text,
                                    is_named_individual, mask, record_residue, scrub_catalogue, scrub_text)
 from quality.stage import finish_catalogue
+from warehouse import bulk
 from warehouse.schema import create_all
 
 BRISTOL = "oruk/v1/bristol_openplace_v1_services_page1.json"

@@ -69,9 +69,9 @@ def assert_staging_equals_published(harvest_db, source_id: str, published_db) ->
 
 def harvest_to_staging(sources_file, state_dir, source_id: str):
     """Harvest and normalise one source the way the nightly job does; returns its snapshot file."""
-    from connectors.base import harvest_source, normalise_source
     from connectors.config import load_sources
-    from connectors.snapshot import SourceStore
+    from connectors.refresh import harvest_source, normalise_source
+    from warehouse.snapshots import SourceStore
 
     source = next(s for s in load_sources(sources_file).sources if s.id == source_id)
     harvested = harvest_source(source, state_dir, "round-trip")

@@ -185,9 +185,9 @@ def sources_yaml(folder: Path, entries: list[dict]) -> Path:
 def harvest_and_normalise(sources_file: Path, state_dir: Path, source_id: str | None = None, run_id: str = "run-1"):
     """Run one source's harvest and normalise as the pipeline does; returns (harvest report,
     normalise report, path of the snapshot in force or None)."""
-    from connectors.base import harvest_source, normalise_source
     from connectors.config import load_sources
-    from connectors.snapshot import SourceStore
+    from connectors.refresh import harvest_source, normalise_source
+    from warehouse.snapshots import SourceStore
 
     cfg = load_sources(sources_file)
     source = cfg.get(source_id) if source_id else cfg.sources[0]

@@ -5,8 +5,8 @@ import duckdb
 import pytest
 
 from tests.support.nights import copy_sample, fail_run, last_line
-from warehouse.build import (DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV, PublishError, connect_build, start_build,
-                             state_dir_for)
+from warehouse.build import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV, connect_build, start_build
+from warehouse.state import PublishError, state_dir_for
 
 
 def shown_as(size: str) -> str:

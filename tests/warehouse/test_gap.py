@@ -7,6 +7,7 @@ CSV files (postcode → LSOA, IMD, population), not from the code under test.
 from __future__ import annotations
 
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -160,10 +161,15 @@ def test_gap_stage_without_reference_data_builds_empty_tables_with_a_note(tmp_pa
         assert con.execute("SELECT count(*) FROM gap.note WHERE note LIKE '%placecat reference load%'").fetchone()[0] == 3
 
 
-def test_reference_store_is_copied_into_each_new_build(sample_gap_catalogue):
+def test_reference_store_is_copied_into_each_new_build(sample_gap_catalogue, tmp_path):
     build, _, _ = sample_gap_catalogue
-    second = start_build(build.db_path, "run-2")
+    assert reference_path(build.db_path).exists()
+    # Another catalogue with a copy of that reference store: the shared catalogue's own build is
+    # left alone (a new build in its state folder would remove it, and the report tests read it).
+    db = tmp_path / "placecat.duckdb"
+    reference_path(db).parent.mkdir(parents=True)
+    shutil.copyfile(reference_path(build.db_path), reference_path(db))
+    second = start_build(db, "run-2")
     with second.connect(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM ref.imd").fetchone()[0] == 32844
         assert con.execute("SELECT count(*) FROM ref.lga_service_type").fetchone()[0] == 1519
-    assert reference_path(build.db_path).exists()

@@ -11,12 +11,12 @@ import duckdb
 import pytest
 
 from connectors import openactive
-from connectors.base import harvest_source, normalise_source
 from connectors.config import ConfigError, load_sources
-from connectors.snapshot import SourceStore
+from connectors.refresh import harvest_source, normalise_source
 from tests.support.faultyserver import FaultyServer, Reply
 from tests.support.openactive_items import SID, series_item, session_item, write_sources
 from tests.support.rpdeserver import RpdeFeed, dataset_site_html
+from warehouse.snapshots import SourceStore
 
 
 @pytest.fixture

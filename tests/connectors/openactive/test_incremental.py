@@ -11,14 +11,14 @@ import duckdb
 import pytest
 
 from connectors import openactive
-from connectors.base import harvest_source, normalise_source
-from connectors.snapshot import SourceStore
+from connectors.refresh import harvest_source, normalise_source
 from pipelines.nightly_run import run_nightly
 from tests.support.environment import SAMPLE
 from tests.support.faultyserver import FaultyServer
-from tests.support.rpdeserver import RpdeFeed
 from tests.support.openactive_items import SID, series_item, session_item, write_sources
+from tests.support.rpdeserver import RpdeFeed
 from warehouse.model import ORUK_TABLES
+from warehouse.snapshots import SourceStore
 
 
 @pytest.fixture

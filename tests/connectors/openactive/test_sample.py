@@ -4,10 +4,10 @@ import json
 
 import duckdb
 
-from connectors.base import harvest_source, normalise_source
 from connectors.config import load_sources
-from connectors.snapshot import SourceStore
+from connectors.refresh import harvest_source, normalise_source
 from tests.support.environment import SAMPLE
+from warehouse.snapshots import SourceStore
 
 DEMO = SAMPLE / "openactive"
 

@@ -7,11 +7,11 @@ import duckdb
 import pytest
 import yaml
 
-from connectors.base import harvest_source, normalise_source
 from connectors.config import load_sources
-from connectors.snapshot import SourceStore
+from connectors.refresh import harvest_source, normalise_source
 from tests.support.faultyserver import FaultyServer, Reply
 from tests.support.orukfeeds import OrukFeed, bristol_feed, generated_v3_services
+from warehouse.snapshots import SourceStore
 
 
 def make_source(tmp_path, url, **options):

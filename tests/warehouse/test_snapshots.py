@@ -1,7 +1,7 @@
 """A source's snapshot files: an unchanged or failed harvest leaves nothing behind."""
 from pathlib import Path
 
-from connectors.snapshot import SourceStore
+from warehouse.snapshots import SourceStore
 
 
 def snapshot_files(store: SourceStore) -> list[str]:

@@ -9,10 +9,14 @@ from pathlib import Path
 
 from connectors.config import SourcesConfig
 from dedupe.golden import build_golden_records
+from dedupe.nightly_match import match_staging_services
+from dedupe.overrides import default_overrides_path
+from pipelines.loading import load_snapshots
 from quality.stage import check_staging_records, finish_catalogue
-from warehouse.build import Build, PublishError, load_snapshots, publish_build, start_build
+from warehouse.build import Build, publish_build, start_build
 from warehouse.changes import record_changes
 from warehouse.gap import build_gap_tables
+from warehouse.state import PublishError
 from warehouse.taxonomy import classify_catalogue
 
 
@@ -32,9 +36,6 @@ def check_staging(db_path: Path, run_id: str) -> dict:
 def match_services(db_path: Path, run_id: str, sources_file: str | Path | None = None) -> dict:
     """Match staging services into clusters (dedupe.nightly_match), honouring the overrides file
     that lives next to the sources file (or PLACECAT_OVERRIDES)."""
-    from dedupe.nightly_match import match_staging_services
-    from dedupe.overrides import default_overrides_path
-
     with Build(db_path, run_id).connect() as con:
         return match_staging_services(con, run_id, default_overrides_path(sources_file))
 

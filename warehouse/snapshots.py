@@ -1,6 +1,6 @@
 """Per-source snapshots: the last good harvest of each source, kept until a better one exists.
 
-Each source has its own folder under the state directory::
+Each source has its own folder under the state directory (warehouse/state.py)::
 
     <state>/sources/<source_id>/
         snapshots/<version>.duckdb   raw.record, staging.*, quality.issue, meta.* of one harvest
@@ -16,68 +16,28 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import errno
 import json
 import os
 import shutil
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import duckdb
 import pandas as pd
 
-from connectors.staging import StagingRows
 from warehouse.model import ORUK_TABLES, staging_columns
 from warehouse.schema import QUALITY_ISSUE_DDL, RAW_RECORD_DDL, create_staging_tables
+from warehouse.state import atomic_write_text, failpoint, fsync_dir, source_dir, utcnow
 
 KEEP_SNAPSHOTS = 3
 FULL_HARVEST_MARK = "NEEDS_FULL_HARVEST"
 _RAW_BATCH = 5000
 
 
-def failpoint(name: str) -> None:
-    """A rehearsal hook for the failure tests (tests/pipelines/test_nightly_{kill,stale,storage}.py), off unless asked for.
-
-    ``PLACECAT_FAILPOINT=NAME@MARKER`` makes the process that reaches failpoint NAME write its pid
-    to the file MARKER and wait there, so a test can ``kill -9`` it at exactly that stage. Names:
-    ``harvest`` (raw records half written), ``build`` (the catalogue build half loaded),
-    ``publish`` (the build finished, just before the atomic swap).
-    """
-    spec = os.environ.get("PLACECAT_FAILPOINT")
-    if not spec or spec.partition("@")[0] != name:
-        return
-    Path(spec.partition("@")[2]).write_text(str(os.getpid()))
-    while True:  # held here until the test kills the run
-        time.sleep(0.05)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
 def new_version() -> str:
     return utcnow().strftime("%Y%m%dT%H%M%S%fZ")
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 class SnapshotUnreadable(Exception):
@@ -96,14 +56,6 @@ class SnapshotInfo:
     def harvested_at(self) -> dt.datetime | None:
         v = self.meta.get("harvested_at")
         return dt.datetime.fromisoformat(v) if v else None
-
-
-def storage_problem(exc: BaseException) -> str:
-    """One line for a failed write: a full disk is named as such."""
-    text = (str(exc).splitlines() or [type(exc).__name__])[0]
-    if "No space left" in text or getattr(exc, "errno", None) == errno.ENOSPC:
-        return "the disk is full: free some space and re-run"
-    return text[:200]
 
 
 def read_snapshot_meta(path: Path) -> dict[str, Any]:
@@ -148,7 +100,7 @@ class SourceStore:
 
     def __init__(self, state_dir: Path, source_id: str):
         self.source_id = source_id
-        self.root = Path(state_dir) / "sources" / source_id
+        self.root = source_dir(state_dir, source_id)
         self.snapshots = self.root / "snapshots"
 
     def ensure(self) -> None:
@@ -397,19 +349,22 @@ class SnapshotWriter:
             yield from rows
 
     # -- staging -------------------------------------------------------------------------
-    def write_staging(self, rows: StagingRows, run_id: str) -> dict[str, int]:
+    def write_staging(self, tables: Iterable[tuple[str, list[dict]]], issues: list[dict]) -> dict[str, int]:
+        """Replace the snapshot's staging rows (``tables``: table name and its rows, as a
+        normaliser's ``StagingRows.tables()`` gives them) and its record-level issues
+        (``quality.issue`` rows)."""
         counts: dict[str, int] = {}
         for table in ORUK_TABLES:
             self.con.execute(f"DELETE FROM staging.{table}")
-        for table, rs in rows.tables():
+        for table, rs in tables:
             cols = [c for c, _ in staging_columns(table)]
             df = pd.DataFrame(rs, columns=cols)
             df = df.astype(object).where(df.notna(), None)
             self.con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM df")
             counts[table] = len(rs)
         self.con.execute("DELETE FROM quality.issue")
-        if rows.issues:
-            idf = pd.DataFrame([i.as_row(run_id) for i in rows.issues])
+        if issues:
+            idf = pd.DataFrame(issues)
             self.con.execute("INSERT INTO quality.issue BY NAME SELECT * FROM idf")
         return counts
 

@@ -2,7 +2,7 @@
 
 The published catalogue's latest run records the inputs its golden records were built from
 (``ops.run.summary``: ``inputs``, ``catalogue_built_by``, ``catalogue_built_at``; see
-warehouse/inputs.py). After the harvest, ``decide`` compares tonight's inputs with those. When
+pipelines/inputs.py). After the harvest, ``decide`` compares tonight's inputs with those. When
 they are identical, rebuilding would reproduce the same golden records, matches, gap tables and
 change feed, so ``record_unchanged_night`` publishes a copy of the catalogue with only what does
 change from night to night:
@@ -31,10 +31,13 @@ from pathlib import Path
 import duckdb
 
 from connectors.config import SourcesConfig
-from connectors.snapshot import SnapshotInfo, SourceStore, utcnow
-from warehouse.build import (LoadedSource, PublishError, _served_from, open_previous, plan_sources, publish_build,
-                             record_source_status, start_copy_build, state_dir_for)
-from warehouse.inputs import build_inputs, differences
+from pipelines.inputs import build_inputs, differences
+from pipelines.loading import LoadedSource, plan_sources, record_source_status, served_from
+from quality.health import ensure_source_health, not_quarantined
+from quality.richness import FRESHNESS_BUCKETS, source_richness_sql
+from warehouse.build import open_previous, publish_build, start_copy_build
+from warehouse.snapshots import SnapshotInfo, SourceStore
+from warehouse.state import PublishError, state_dir_for, utcnow
 
 REBUILD_AFTER_DAYS = 7
 
@@ -89,8 +92,8 @@ def _plan(state_dir: Path, config: SourcesConfig, served: dict) -> list[LoadedSo
         harvested_at, records_in = known
         cur = SnapshotInfo(source.id, version, path, {"harvested_at": harvested_at.isoformat() if harvested_at else None,
                                                       "records_in": records_in or 0})
-        planned.append(_served_from(source, cur, attempt.get("status", "no-data"),
-                                    attempt.get("message", "never harvested"), attempt, now))
+        planned.append(served_from(source, cur, attempt.get("status", "no-data"),
+                                   attempt.get("message", "never harvested"), attempt, now))
     return planned
 
 
@@ -159,9 +162,6 @@ def _built_at(con: duckdb.DuckDBPyConnection, built_by: str) -> str | None:
 
 def _record_scorecard(con: duckdb.DuckDBPyConnection, run_id: str, built_by: str) -> int:
     """Tonight's scorecard: the builder's figures, tonight's statuses, freshness as of today."""
-    from quality.health import _not_quarantined, ensure_source_health
-    from quality.richness import FRESHNESS_BUCKETS, source_richness_sql
-
     ensure_source_health(con)
     con.execute("""
         INSERT INTO quality.source_health BY NAME
@@ -176,7 +176,7 @@ def _record_scorecard(con: duckdb.DuckDBPyConnection, run_id: str, built_by: str
     sets = ", ".join([f'{col} = r."{name}"' for col, (name, _, _) in zip(fresh, FRESHNESS_BUCKETS)]
                      + ["stale = r.stale", "undated = r.undated", "median_age_days = r.median_age_days"])
     con.execute(f"""UPDATE quality.source_health SET {sets}
-                    FROM ({source_richness_sql(_not_quarantined(built_by))}) r
+                    FROM ({source_richness_sql(not_quarantined(built_by))}) r
                     WHERE quality.source_health.run_id = ? AND quality.source_health.source_id = r.source_id""",
                 [run_id])
     return con.execute("SELECT count(*) FROM quality.source_health WHERE run_id = ?", [run_id]).fetchone()[0]

@@ -14,6 +14,9 @@ import hashlib
 import os
 from pathlib import Path
 
+from dedupe.overrides import default_overrides_path
+from warehouse.reference import reference_path
+
 # Environment settings that change what the cross-source stages compute.
 SETTINGS_FROM_ENV = ("PLACECAT_ACCESS_KM", "PLACECAT_OVERRIDES")
 # The packages whose code builds the catalogue (pipelines/ only assembles, but is cheap to include).
@@ -65,9 +68,6 @@ def snapshot_signature(version: str | None, path: Path | None) -> dict | None:
 
 def build_inputs(sources_file: Path, db_path: Path, served: dict[str, dict | None]) -> dict:
     """Every input of a catalogue build; ``served`` maps each enabled source to its snapshot_signature."""
-    from dedupe.overrides import default_overrides_path
-    from warehouse.reference import reference_path
-
     return {
         "code": code_version(),
         "sources_file": file_digest(sources_file),
