@@ -473,10 +473,9 @@ def map_service(ctx: MappingContext, opp: Opportunity, children: list[Opportunit
     name = text(data.get("name"))
     # Sessions inherit from their series, so a series without a name/location may get it from them.
     inherited = _inherit_from_sessions(data, sessions)
+    # A series with no name at all is staged as it is: the quality rule on service.name (its one
+    # owner, quality/rules.py) holds it back and reports it.
     name = name or text(inherited.get("name"))
-    if not name:
-        rows.issue(rid, "service", "name", "required", f"{opp.type} {rid} has no name; not catalogued", "blocking")
-        return None
     org_id = map_organization(ctx, data.get("organizer") or data.get("provider")
                               or inherited.get("organizer") or inherited.get("provider"), rid)
     min_age, max_age, age_note = _ages(data.get("ageRange", inherited.get("ageRange")))

@@ -308,8 +308,6 @@ def normalise_v1_service(rows: StagingRows, svc: Any, record_id: str, repair: bo
         values["maximum_age"] = max_age
     extras = {k: v for k, v in svc.items() if k not in MAPPED_SERVICE_KEYS}
     extras.update(description_extras(values.get("description")))
-    if not isinstance(values.get("name"), str) or not values["name"].strip():
-        rows.issue(record_id, "service", "name", "required", "service has no name; held back", "blocking")
     service_id = rows.add("service", record_id, values, extras=extras or None)
 
     add_eligibilities(rows, svc, service_id, record_id)

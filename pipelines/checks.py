@@ -1,4 +1,9 @@
-"""Asset checks. A blocking check that fails stops the catalogue from being published."""
+"""Asset checks. A blocking check that fails stops the catalogue from being published.
+
+Each catalogue invariant is defined once, as an expectation of the Great Expectations suites in
+``quality/expectations.py``, which the quality stage runs and stores; the checks here only report
+the stored results (the two named invariant checks pick their parts of the catalogue suite).
+"""
 
 import dagster as dg
 
@@ -18,48 +23,13 @@ def sources_have_snapshots(context: dg.AssetCheckExecutionContext, placecat: Pla
                                metadata={"sources_without_data": dg.MetadataValue.json(missing)})
 
 
-@dg.asset_check(asset=catalogue, blocking=True,
-                description="Every non-quarantined staging service is in exactly one golden service.")
-def every_record_in_one_cluster(context: dg.AssetCheckExecutionContext, placecat: PlacecatResource) -> dg.AssetCheckResult:
-    run_id = context.run.run_id
+def _suite_result(placecat: PlacecatResource, run_id: str, stage: str, severity: str,
+                  suites: tuple[str, ...] | None = None) -> dg.AssetCheckResult:
+    """Report the stored GX results of one stage's suite at one severity (quality.expectation_result),
+    or of only some of its parts (``suites``, e.g. ``catalogue.membership``)."""
     with Build(placecat.db, run_id).connect(read_only=True) as con:
-        missing, multiple = con.execute("""
-            WITH eligible AS (
-                SELECT s.id FROM staging.service s WHERE NOT EXISTS (
-                    SELECT 1 FROM quality.quarantine q WHERE q.run_id = ? AND q.source_id = s.source_id
-                    AND q.record_id = s.source_record_id)),
-            n AS (SELECT e.id, count(ss.service_id) AS k FROM eligible e
-                  LEFT JOIN catalogue.service_source ss ON ss.staging_id = e.id GROUP BY 1)
-            SELECT count(*) FILTER (WHERE k = 0), count(*) FILTER (WHERE k > 1) FROM n
-        """, [run_id]).fetchone()
-    return dg.AssetCheckResult(passed=missing == 0 and multiple == 0,
-                               metadata={"not_in_any_cluster": missing, "in_several_clusters": multiple})
-
-
-@dg.asset_check(asset=catalogue, blocking=True,
-                description="Golden service ids are unique UUIDs and no catalogue row points at a missing parent.")
-def golden_ids_and_keys(context: dg.AssetCheckExecutionContext, placecat: PlacecatResource) -> dg.AssetCheckResult:
-    with Build(placecat.db, context.run.run_id).connect(read_only=True) as con:
-        dup_ids = con.execute("SELECT count(*) - count(DISTINCT id) FROM catalogue.service").fetchone()[0]
-        not_uuid = con.execute("SELECT count(*) FROM catalogue.service WHERE TRY_CAST(id AS UUID) IS NULL").fetchone()[0]
-        dangling = con.execute("""
-            SELECT (SELECT count(*) FROM catalogue.service_at_location sal
-                    WHERE sal.location_id NOT IN (SELECT id FROM catalogue.location)
-                       OR sal.service_id NOT IN (SELECT id FROM catalogue.service))
-                 + (SELECT count(*) FROM catalogue.service s WHERE s.organization_id IS NOT NULL
-                    AND s.organization_id NOT IN (SELECT id FROM catalogue.organization))
-                 + (SELECT count(*) FROM catalogue.schedule sc WHERE sc.service_id NOT IN (SELECT id FROM catalogue.service))
-                 + (SELECT count(*) FROM catalogue.address a WHERE a.location_id NOT IN (SELECT id FROM catalogue.location))
-        """).fetchone()[0]
-    return dg.AssetCheckResult(passed=dup_ids == 0 and not_uuid == 0 and dangling == 0,
-                               metadata={"duplicate_ids": dup_ids, "non_uuid_ids": not_uuid,
-                                         "dangling_foreign_keys": dangling})
-
-
-def _suite_result(placecat: PlacecatResource, run_id: str, stage: str, severity: str) -> dg.AssetCheckResult:
-    """Report the stored GX results of one stage's suite at one severity (quality.expectation_result)."""
-    with Build(placecat.db, run_id).connect(read_only=True) as con:
-        outcomes = [o for o in stored_outcomes(con, run_id, stage) if o.severity == severity]
+        outcomes = [o for o in stored_outcomes(con, run_id, stage)
+                    if o.severity == severity and (suites is None or o.suite in suites)]
     failed = [f"{o.suite} {o.expectation}({o.column or ''}): {o.exception or f'{o.unexpected_count} unexpected'}"
               for o in outcomes if not o.success]
     return dg.AssetCheckResult(
@@ -79,6 +49,19 @@ def staging_suite_blocking(context: dg.AssetCheckExecutionContext, placecat: Pla
                 description="Staging GX suite, warnings: formats, enumerations, ages, dates, places (recorded; records stay in, flagged).")
 def staging_suite_warnings(context: dg.AssetCheckExecutionContext, placecat: PlacecatResource) -> dg.AssetCheckResult:
     return _suite_result(placecat, context.run.run_id, "staging", "warning")
+
+
+@dg.asset_check(asset=catalogue, blocking=True,
+                description="Every non-quarantined staging service is in exactly one golden service.")
+def every_record_in_one_cluster(context: dg.AssetCheckExecutionContext, placecat: PlacecatResource) -> dg.AssetCheckResult:
+    return _suite_result(placecat, context.run.run_id, "catalogue", "blocking", ("catalogue.membership",))
+
+
+@dg.asset_check(asset=catalogue, blocking=True,
+                description="Golden service ids are unique UUIDs and no catalogue row points at a missing parent.")
+def golden_ids_and_keys(context: dg.AssetCheckExecutionContext, placecat: PlacecatResource) -> dg.AssetCheckResult:
+    return _suite_result(placecat, context.run.run_id, "catalogue", "blocking",
+                         ("catalogue.golden_id", "catalogue.foreign_key"))
 
 
 @dg.asset_check(asset=catalogue, blocking=True,

@@ -84,7 +84,8 @@ def _format(table: str, field: str, rule: str, pattern: str, what: str, join: st
 
 
 STAGING_RULES: tuple[Rule, ...] = (
-    # Required fields (ORUK v3 schema `required`). A service without a name cannot be listed.
+    # Required fields (ORUK v3 schema `required`). A service without a name cannot be listed: this
+    # rule is the one place that holds it back (connectors stage such a record as it came).
     _required("service", "name", "blocking"),
     _required("service", "status"),
     _required("organization", "name"),
