@@ -42,18 +42,6 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message}; see `{self.prog} --help`\n")
 
 
-def port_number(text: str) -> int:
-    """An argparse type for a TCP port: 1-65535, or 0 to let the system choose. Out of range
-    values are refused (the socket layer would silently take a port modulo 65536)."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a port number; give 1-65535 (or 0 to let the system choose)") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port; give 1-65535 (or 0 to let the system choose)")
-    return port
-
-
 def build_parser(load: set[str] | None = None) -> argparse.ArgumentParser:
     """The parser. Only the commands in ``load`` (all when None) import their module, so a
     problem in one command's dependencies never stops the others (above all `run`) from starting."""
