@@ -191,7 +191,8 @@ def test_report_figures_come_from_the_catalogue(sample_gap_catalogue, tmp_path):
 
 
 def test_report_on_a_missing_catalogue_is_one_line(tmp_path, capsys):
-    assert main(["report", "--db", str(tmp_path / "nope.duckdb"), "--out", str(tmp_path / "r.html")]) == 1
+    # A missing file is a user mistake: one line and exit code 2, as for every command (docs/safeguards.md).
+    assert main(["report", "--db", str(tmp_path / "nope.duckdb"), "--out", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope.duckdb" in err and "placecat run" in err
 
