@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 DEMO_DB ?= demo/placecat.duckdb
 DEMO_REF = pipelines/sample/reference
 
-.PHONY: install demo test test-fast layers dagster clean
+.PHONY: install demo test test-fast layers docs dagster clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +53,7 @@ dagster: $(STAMP)
 
 clean:
 	rm -rf demo .pytest_cache
+
+## docs/cli.md from the commands' own --help (tests/test_docs.py fails when it is stale).
+docs: $(STAMP)
+	$(BIN)/python -m pipelines.cli_reference > docs/cli.md

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import importlib
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 
@@ -51,12 +52,16 @@ def build_parser(load: set[str] | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in available_commands().items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         if load is None or name in load:
             mod = importlib.import_module(module)
-            p.description = (mod.__doc__ or help_text).strip().splitlines()[0]
+            # The module's docstring is the command's full reference: `placecat NAME --help` prints
+            # all of it, and docs/cli.md is generated from that (pipelines/cli_reference.py).
+            p.description = inspect.cleandoc(mod.__doc__) if mod.__doc__ else help_text
             mod.configure_parser(p)
             p.set_defaults(_module=mod)
+    parser.command_parsers = sub.choices  # name -> its parser (for pipelines/cli_reference.py)
     return parser
 
 

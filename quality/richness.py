@@ -1,7 +1,7 @@
 """Richness (0-100) and freshness of services, per service and per source.
 
 **Richness** is a weighted share of the things a person looking for a service needs to find
-there. The weights are published here and in the README, and both scores are stored for every
+there. The weights are published here and in docs/quality.md, and both scores are stored for every
 golden service (``quality.service_richness``):
 
 - ``porism_v1`` is the baseline: Porism's ORUK v1 weights (name 10, description 5, url 2,

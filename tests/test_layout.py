@@ -1,4 +1,4 @@
-"""The test suite keeps the shape the README describes: tests/<package>/test_<module>.py beside the
+"""The test suite keeps the shape docs/development.md describes: tests/<package>/test_<module>.py beside the
 code, helpers only in tests/support/, and no test file importing from another test file."""
 import ast
 

@@ -197,7 +197,7 @@ def keep_night_before(target: Path, state_dir: Path) -> None:
 
     No copy is made (the old file's blocks are kept rather than freed, so it costs one catalogue's
     worth of disk). It is the recovery path that keeps golden ids and history if the published file
-    is later damaged (see README, "Running in production").
+    is later damaged (see docs/operations.md).
     """
     if not target.exists():
         return

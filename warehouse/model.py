@@ -7,7 +7,7 @@ as text), and ``last_modified`` is a TIMESTAMP.
 
 A few HSDS 3.0 *core* fields that the UK profile leaves out are kept because real sources
 carry them and matching needs them (a phone on a service or location, a contact's email, a
-language's name and code). They are marked ``core`` below and listed in the README;
+language's name and code). They are marked ``core`` below and listed in docs/tables.md;
 ``tests/warehouse/test_model.py`` checks every other column against the official schemas.
 """
 from __future__ import annotations

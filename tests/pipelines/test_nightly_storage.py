@@ -3,7 +3,7 @@ read-only bind mount: we run as root, so chmod would not stop a write), and dama
 (the published catalogue, a source snapshot) truncated or overwritten on disk.
 
 Each case must give one clear line, keep the published catalogue intact, and have a recovery path
-that works (README, "Running in production").
+that works (docs/operations.md).
 """
 import os
 import shutil
