@@ -41,7 +41,7 @@ test: $(STAMP) layers
 
 ## Everything but the tests marked `slow` (every end-to-end night is): for quick feedback.
 test-fast: $(STAMP) layers
-	$(BIN)/python -m pytest -m "not slow" --durations=10 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile --durations=10 $(PYTEST_ARGS)
 
 ## The import layers of pyproject.toml's [tool.importlinter]: a module never imports from a layer above.
 layers: $(STAMP)
