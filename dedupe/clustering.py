@@ -5,8 +5,11 @@ when A and C clearly differ, and one loose pair can glue two big clusters. Here 
 grown greedily from the strongest pair down, and two clusters merge only when *every* pair
 across them is acceptable:
 
-* at most one record per source in a cluster (when linking sources, a source does not list one
-  service twice under two ids; two of its records are two services);
+* two records of one source are in one cluster only when the pair of them is itself probable
+  (in ``match_mask``: the model is certain they are one service listed twice) or a must-link joins
+  them: a source rarely lists one service twice, so two of its records are not chained together
+  through a third record of another source (``link_only``; without it a source's records are
+  matched like any others);
 * no cannot-link override between any two members;
 * no scored cross pair below ``CLEARLY_DIFFERENT``, and no unscored cross pair whose names are
   clearly different (token-sort ratio below ``NAMES_CLEARLY_DIFFER``).
@@ -59,6 +62,11 @@ class _Clusters:
 
     def members_of(self, root: int) -> list[int]:
         return self.members[root] if self.size[root] > 1 else [root]
+
+    def same_source_pairs(self, a: int, b: int):
+        """The pairs of records across clusters a and b that come from one source."""
+        code = self.source_codes
+        return ((x, y) for x in self.members_of(a) for y in self.members_of(b) if code[x] == code[y])
 
     def share_a_source(self, a: int, b: int) -> bool:
         code, size, sources = self.source_codes, self.size, self.sources
@@ -193,7 +201,8 @@ def cluster_pairs(mid_l: np.ndarray, mid_r: np.ndarray, prob: np.ndarray, match_
             parent[y], y = rb, parent[y]
         if ra == rb:
             continue
-        if link_only and cl.share_a_source(ra, rb):
+        if link_only and cl.share_a_source(ra, rb) and any(
+                (x * n + y if x < y else y * n + x) not in probable_pairs for x, y in cl.same_source_pairs(ra, rb)):
             result.refused["one record per source"] += 1
             continue
         why = members_differ(ra, rb)

@@ -21,6 +21,7 @@ from dedupe.matcher import _has_tables, match_records
 from dedupe.comparisons import SERVICE_COMPARISONS
 from dedupe.overrides import load_overrides
 from dedupe.queue import write_review_queue
+from dedupe.within_source import report_duplicate_listings
 from dedupe.scoring import Model
 from dedupe.records import flatten_staging, key_records
 
@@ -51,6 +52,7 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
     """)
     _, cannot, resolved = overrides.resolve_in(con)
     queue = write_review_queue(con, outcome.model, cannot)
+    duplicate_listings = report_duplicate_listings(con, run_id, cannot)
     # Decisions the run could not honour, for `placecat review` to show beside the queue.
     con.execute("CREATE OR REPLACE TABLE catalogue.override_not_honoured (message VARCHAR)")
     for line in resolved["contradictions"]:
@@ -71,7 +73,8 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
     mode = {"mode": "incremental", "new_or_changed_records": con.execute("SELECT count(*) FROM work.changed").fetchone()[0]} \
         if previous else {"mode": "full"}
     return {**outcome.summary(), **entities, **mode, "overrides": str(overrides.path) if overrides.path else "",
-            "override_decisions": len(overrides.decisions), "overrides_found": resolved, "review_queue": queue}
+            "override_decisions": len(overrides.decisions), "overrides_found": resolved, "review_queue": queue,
+            "duplicate_listings": duplicate_listings}
 
 
 NIGHT_CHANGES_DDL = "CREATE OR REPLACE TABLE work.night_changes (new_or_changed BIGINT, gone BIGINT)"

@@ -50,6 +50,15 @@ CREATE OR REPLACE TABLE catalogue.review_queue (
 """
 
 
+def record_name_sql(con: duckdb.DuckDBPyConnection, alias: str, inputs: str = "work.match_input") -> str:
+    """SQL for the name of match record ``alias`` as its source published it: from staging (the
+    nightly build), else from the match inputs (placecat match), else as matched (normalised)."""
+    tables = {f"{s}.{t}" for s, t in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
+    found = [f"(SELECT x.name FROM {t} x WHERE x.{key} = {alias}.staging_id LIMIT 1)"
+             for t, key in (("staging.service", "id"), (inputs, "staging_id")) if t in tables]
+    return f"coalesce({', '.join(found + [f'{alias}.name'])})"
+
+
 def queue_limit(records: int) -> int:
     return max(QUEUE_FLOOR, math.ceil(records * QUEUE_SHARE))
 
@@ -111,25 +120,19 @@ def write_review_queue(con: duckdb.DuckDBPyConnection, model, cannot: set[tuple[
     con.register("queue_reasons", pd.DataFrame({"rank": np.asarray(levels["rank"], np.int64),
                                                 "reasons": pd.Series([explained[i] for i in np.asarray(which).reshape(-1)],
                                                                      dtype=object)}))
-    # The names as published (staging), else as matched (placecat match has no other).
-    staged = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'staging' AND table_name = 'service'"
-                         ).fetchall()[0][0]
-    names = ("LEFT JOIN staging.service sl ON sl.id = l.staging_id LEFT JOIN staging.service sr ON sr.id = r.staging_id"
-             if staged else "LEFT JOIN (SELECT NULL AS name) sl ON true LEFT JOIN (SELECT NULL AS name) sr ON true")
     level_json = ", ".join(
         f"'{c.name}': CASE q.\"g_{c.name}\" " + " ".join(f"WHEN {i} THEN '{lv.label}'" for i, lv in enumerate(c.levels))
         + " ELSE 'not compared' END" for c in comparisons)
     con.execute(f"""
         INSERT INTO catalogue.review_queue
         SELECT q.rank,
-               l.source_id, l.source_record_id, coalesce(sl.name, l.name), {fingerprint_sql('il')},
-               r.source_id, r.source_record_id, coalesce(sr.name, r.name), {fingerprint_sql('ir')},
+               l.source_id, l.source_record_id, {record_name_sql(con, 'l')}, {fingerprint_sql('il')},
+               r.source_id, r.source_record_id, {record_name_sql(con, 'r')}, {fingerprint_sql('ir')},
                q.probability, q.decision, to_json({{{level_json}}}), w.reasons,
                q.size_l, q.size_r, q.size_l + q.size_r, q.pairs, l.source_id = r.source_id
         FROM queue_top q JOIN queue_reasons w USING (rank)
         JOIN {records} l ON l.mid = q.mid_l JOIN {records} r ON r.mid = q.mid_r
         LEFT JOIN {inputs} il ON il.staging_id = l.staging_id LEFT JOIN {inputs} ir ON ir.staging_id = r.staging_id
-        {names}
         ORDER BY q.rank""")
     con.unregister("queue_reasons")
     queued = con.execute("SELECT count(*) FROM catalogue.review_queue").fetchall()[0][0]

@@ -18,3 +18,23 @@ def test_pairs_that_are_all_unlikely_leave_every_record_alone(offset):
     prob[2] = 0.99
     res = cluster_pairs(mid_l, mid_r, prob, prob >= 0.95, {16 + offset: "a", 23 + offset: "b", 30 + offset: "c", 36 + offset: "d"})
     assert res.root == {30 + offset: 30 + offset, 36 + offset: 30 + offset}
+
+
+def test_two_records_of_one_source_join_only_through_a_probable_pair_of_their_own():
+    """A source's duplicate listing merges when the model is certain of that very pair (issue 17:
+    duplicates inside one source), never by chaining through another source's record."""
+    sources = {1: "a", 2: "b", 3: "a"}
+    through_b = (np.array([1, 2]), np.array([2, 3]), np.array([0.99, 0.98]))
+    res = cluster_pairs(*through_b, through_b[2] >= 0.95, sources)
+    assert res.root[3] != res.root[1] and res.refused["one record per source"] == 1
+    for p_13, merged in ((0.97, True), (0.6, False)):
+        mid_l, mid_r, prob = np.array([1, 2, 1]), np.array([2, 3, 3]), np.array([0.99, 0.98, p_13])
+        res = cluster_pairs(mid_l, mid_r, prob, prob >= 0.95, sources)
+        assert (res.root[1] == res.root[2] == res.root[3]) is merged
+    # A must-link between a source's two records holds; a third record of that source still needs its own pair.
+    mid_l, mid_r, prob = np.array([1, 3]), np.array([4, 4]), np.array([0.99, 0.99])
+    res = cluster_pairs(mid_l, mid_r, prob, prob >= 0.95, {1: "a", 2: "a", 3: "b", 4: "a"}, must_link=[(1, 2)])
+    assert res.root[1] == res.root[2] and res.root[4] != res.root[1] and res.root[3] != res.root[1]
+    # Matching one source on its own (link_only=False), its records merge like any others.
+    res = cluster_pairs(*through_b, through_b[2] >= 0.95, sources, link_only=False)
+    assert res.root[1] == res.root[2] == res.root[3]
