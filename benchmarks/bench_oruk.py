@@ -40,7 +40,8 @@ import requests  # noqa: E402
 import yaml  # noqa: E402
 
 from connectors.config import load_sources  # noqa: E402
-from connectors.oruk import normalise, parse_page_body  # noqa: E402
+from connectors.oruk import normalise  # noqa: E402
+from connectors.oruk.page_text import parse_page_body  # noqa: E402
 from connectors.refresh import harvest_source  # noqa: E402
 from connectors.staging import StagingRows  # noqa: E402
 from connectors.text import clear_caches  # noqa: E402

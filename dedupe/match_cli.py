@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from connectors.oruk import normalise_v3_service
+from connectors.oruk.v3 import normalise_v3_service
 from connectors.staging import StagingRows
 from dedupe.matcher import match_records
 from dedupe.overrides import OverridesError, load_overrides

@@ -13,7 +13,7 @@ from pathlib import Path
 # command -> (module, one-line help). A module provides configure_parser(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("pipelines.nightly_run", "run the whole nightly job in-process and print a summary"),
-    "validate": ("connectors.validate", "check an ORUK feed the way the ORUK validator does"),
+    "validate": ("connectors.oruk.validate", "check an ORUK feed the way the ORUK validator does"),
     "match": ("dedupe.match_cli", "match ORUK v3 service objects from a JSON Lines file into clusters"),
     "explain": ("dedupe.explain", "say in plain words why the records of a golden service were merged"),
     "review": ("dedupe.review", "work through the review queue; decisions go to the overrides file"),

@@ -7,7 +7,7 @@ golden service (``quality.service_richness``):
 - ``porism_v1`` is the baseline: Porism's ORUK v1 weights (name 10, description 5, url 2,
   email 2, attending_type 2, attending_access 2, service_areas 5, eligibilitys 2, contacts 2,
   assured_date 2 when under 90 days old, regular_schedules 2, service_at_locations 9; 45 points).
-  The weights and field meanings are the ones ``connectors.richness`` (used by ``placecat
+  The weights and field meanings are the ones ``connectors.oruk.richness`` (used by ``placecat
   validate`` on raw feeds) defines; here the same fields are read from the staging/catalogue
   tables in SQL, so a feed scores the same in both places (a test checks it on the Bristol page).
 - ``placecat`` (the scorecard's headline) weights what a resident needs to act on: what it is,
@@ -23,7 +23,7 @@ import json
 
 import duckdb
 
-from connectors.richness import ASSURED_WITHIN_DAYS, PORISM_V1_WEIGHTS
+from connectors.oruk.richness import ASSURED_WITHIN_DAYS, PORISM_V1_WEIGHTS
 
 STALE_AFTER_DAYS = 92   # three months
 FRESHNESS_BUCKETS = (("0-3m", 0, 92), ("3-6m", 92, 183), ("6-12m", 183, 366), ("12m+", 366, None))
@@ -61,7 +61,7 @@ FEATURES: dict[str, str] = {
 
 _VOCAB = ("s.id IN (SELECT attr.link_id FROM {S}.attribute attr JOIN {S}.taxonomy_term tt ON tt.id = attr.taxonomy_term_id "
           "WHERE lower(tt.taxonomy) {cond})")
-# Porism's v1 fields (connectors.richness.service_fields_present), read from the tables.
+# Porism's v1 fields (connectors.oruk.richness.service_fields_present), read from the tables.
 PORISM_FEATURES: dict[str, str] = {
     "p_name": FEATURES["name"],
     "p_description": "s.description IS NOT NULL AND trim(s.description) <> ''",

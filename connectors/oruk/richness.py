@@ -13,7 +13,7 @@ attribute for ``eligibilitys``, a schedule's ``attending_type`` for ``attending_
 ``oruk-v1:attending_access`` attribute (what placecat's v1 normaliser writes) for
 ``attending_access``.
 
-    from connectors.richness import richness_score
+    from connectors.oruk.richness import richness_score
     result = richness_score(services)          # RichnessResult(percent=..., per_field=..., services=...)
 """
 from __future__ import annotations

@@ -24,10 +24,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from connectors.oruk import _list, _pick, _rid, add_contacts, add_each, add_organization, deep_repair, description_extras
+from connectors.oruk.rows import (add_contacts, add_each, add_organization, child_id, deep_repair, description_extras,
+                                  object_list, pick)
 from connectors.staging import StagingRows, encode_extras, staging_id
-from warehouse.vocab import canonical_term
 from warehouse.model import SERVICE_STATUSES
+from warehouse.vocab import canonical_term
 
 V1_VOCAB_PREFIX = "oruk-v1:"
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -137,7 +138,7 @@ def add_enum_attribute(rows: StagingRows, field_name: str, value: Any, link_id: 
 def add_taxonomy_links(rows: StagingRows, links: Any, link_id: str, link_entity: str, parent_rid: str,
                        root: str, tag: str) -> None:
     """``service_taxonomys`` / ``link_taxonomy`` entries: {id, taxonomy: {...}} or {taxonomy_id, ...}."""
-    for n, link in enumerate(_list(links)):
+    for n, link in enumerate(object_list(links)):
         tax = link.get("taxonomy") if isinstance(link.get("taxonomy"), dict) else None
         if tax is None and isinstance(link.get("taxonomy_detail"), dict):
             tax = link["taxonomy_detail"]
@@ -149,7 +150,7 @@ def add_taxonomy_links(rows: StagingRows, links: Any, link_id: str, link_entity:
             rows.issue(root, "attribute", tag, "shape", f"{tag}[{n}] names no taxonomy; skipped")
             continue
         term_id = add_v1_taxonomy_term(rows, tax, root)
-        add_term_attribute(rows, term_id, link_id, link_entity, _rid(link, parent_rid, f"{tag}", n), root,
+        add_term_attribute(rows, term_id, link_id, link_entity, child_id(link, parent_rid, f"{tag}", n), root,
                            link_type=link.get("link_type"))
 
 
@@ -164,7 +165,7 @@ def _age(value: Any) -> float | None:
 
 
 def eligibility_entries(svc: dict) -> list[dict]:
-    return _list(svc.get("eligibilitys")) + _list(svc.get("eligibilities"))
+    return object_list(svc.get("eligibilitys")) + object_list(svc.get("eligibilities"))
 
 
 def eligibility_ages(rows: StagingRows, svc: dict, record_id: str) -> tuple[float | None, float | None]:
@@ -183,7 +184,7 @@ def eligibility_ages(rows: StagingRows, svc: dict, record_id: str) -> tuple[floa
 
 def add_eligibilities(rows: StagingRows, svc: dict, service_id: str, record_id: str) -> None:
     for n, el in enumerate(eligibility_entries(svc)):
-        rid = _rid(el, record_id, "eligibility", n)
+        rid = child_id(el, record_id, "eligibility", n)
         if el.get("eligibility") not in (None, ""):
             add_enum_attribute(rows, "eligibility", el["eligibility"], service_id, "service", rid, record_id)
         for tag in ("taxonomys", "taxonomies", "link_taxonomy"):
@@ -216,7 +217,7 @@ V1_SCHEDULE_FIELDS = ("valid_from", "valid_to", "dtstart", "interval", "bymonthd
 
 def add_v1_schedules(rows: StagingRows, schedules: Any, service_id: str, record_id: str,
                      sal_id: str | None = None) -> None:
-    for n, sched in enumerate(_list(schedules)):
+    for n, sched in enumerate(object_list(schedules)):
         byday = sched.get("byday")
         if not (isinstance(byday, str) and byday.strip()):
             byday = None
@@ -229,7 +230,7 @@ def add_v1_schedules(rows: StagingRows, schedules: Any, service_id: str, record_
         nested_sal = sched.get("service_at_location")
         if isinstance(nested_sal, dict) and nested_sal.get("id") not in (None, ""):
             link_sal = staging_id(rows.source_id, "service_at_location", str(nested_sal["id"]))
-        rows.add("schedule", _rid(sched, record_id, "schedule", n), {
+        rows.add("schedule", child_id(sched, record_id, "schedule", n), {
             "service_id": service_id, "service_at_location_id": link_sal,
             "freq": sched.get("freq") or ("WEEKLY" if weekday else None),
             "byday": byday or weekday,
@@ -243,9 +244,9 @@ V1_ADDRESS_FIELDS = ("attention", "address_1", "city", "region", "state_province
 
 
 def add_v1_location(rows: StagingRows, loc: dict, record_id: str) -> str:
-    loc_rid = _rid(loc, record_id, "location", 0)
-    physical = _list(loc.get("physical_addresses"))
-    postal = _list(loc.get("postal_addresses"))
+    loc_rid = child_id(loc, record_id, "location", 0)
+    physical = object_list(loc.get("physical_addresses"))
+    postal = object_list(loc.get("postal_addresses"))
     uprn = loc.get("uprn") or next((a.get("uprn") for a in physical if a.get("uprn") not in (None, "")), None)
     values = {"location_type": "physical" if physical or loc.get("latitude") is not None else (
         "postal" if postal else "virtual")}
@@ -258,7 +259,7 @@ def add_v1_location(rows: StagingRows, loc: dict, record_id: str) -> str:
     for kind, addresses in (("physical", physical), ("postal", postal)):
         for n, addr in enumerate(addresses):
             lines = [addr[k] for k in ("address_2", "address_3", "address_4") if addr.get(k) not in (None, "")]
-            rows.add("address", _rid(addr, loc_rid, f"{kind}_address", n), {
+            rows.add("address", child_id(addr, loc_rid, f"{kind}_address", n), {
                 "location_id": loc_id, "address_type": kind,
             }, extras={"address_lines": lines} if lines else None, root_record_id=record_id,
                 pick_from=addr, fields=V1_ADDRESS_FIELDS)
@@ -283,7 +284,7 @@ def normalise_v1_service(rows: StagingRows, svc: Any, record_id: str, repair: bo
     elif svc.get("organization_id") not in (None, ""):
         org_id = staging_id(sid, "organization", str(svc["organization_id"]))
 
-    values = _pick(svc, ("name", "description", "url", "email", "fees", "accreditations", "assured_date",
+    values = pick(svc, ("name", "description", "url", "email", "fees", "accreditations", "assured_date",
                          "assurer_email", "minimum_age", "maximum_age"))
     status = svc.get("status")
     if isinstance(status, str) and status.strip().lower() in SERVICE_STATUSES:
@@ -322,7 +323,7 @@ def normalise_v1_service(rows: StagingRows, svc: Any, record_id: str, repair: bo
             add_taxonomy_links(rows, svc[tag], service_id, "service", record_id, record_id, tag)
 
     add_v1_schedules(rows, svc.get("regular_schedules"), service_id, record_id)
-    for n, sal in enumerate(_list(svc.get("service_at_locations"))):
+    for n, sal in enumerate(object_list(svc.get("service_at_locations"))):
         loc = sal.get("location") if isinstance(sal.get("location"), dict) else None
         if loc is not None:
             loc_id = add_v1_location(rows, loc, record_id)
@@ -332,24 +333,24 @@ def normalise_v1_service(rows: StagingRows, svc: Any, record_id: str, repair: bo
             rows.issue(record_id, "service_at_location", "location", "required",
                        "service_at_location has no location; skipped")
             continue
-        sal_rid = _rid(sal, record_id, "service_at_location", n)
+        sal_rid = child_id(sal, record_id, "service_at_location", n)
         sal_id = rows.add("service_at_location", sal_rid, {"service_id": service_id, "location_id": loc_id},
                           root_record_id=record_id)
         add_v1_schedules(rows, sal.get("regular_schedules") or (loc or {}).get("regular_schedules"),
                          service_id, sal_rid, sal_id)
-    for n, fund in enumerate(_list(svc.get("fundings")) + _list(svc.get("funding"))):
-        rows.add("funding", _rid(fund, record_id, "funding", n),
+    for n, fund in enumerate(object_list(svc.get("fundings")) + object_list(svc.get("funding"))):
+        rows.add("funding", child_id(fund, record_id, "funding", n),
                  {"service_id": service_id, "source": fund.get("source")}, root_record_id=record_id)
-    for n, area in enumerate(_list(svc.get("service_areas"))):
-        a_rid = _rid(area, record_id, "service_area", n)
+    for n, area in enumerate(object_list(svc.get("service_areas"))):
+        a_rid = child_id(area, record_id, "service_area", n)
         area_id = rows.add("service_area", a_rid, {
             "service_id": service_id, "name": area.get("name") or area.get("service_area"),
         }, root_record_id=record_id, pick_from=area, fields=("service_area", "extent", "extent_type", "uri"))
         if "link_taxonomy" in area:
             add_taxonomy_links(rows, area["link_taxonomy"], area_id, "service_area", a_rid, record_id, "link_taxonomy")
-    for n, lang in enumerate(_list(svc.get("languages"))):
+    for n, lang in enumerate(object_list(svc.get("languages"))):
         name = lang.get("language") or lang.get("name")
-        rows.add("language", _rid(lang, record_id, "language", n), {
+        rows.add("language", child_id(lang, record_id, "language", n), {
             "service_id": service_id, "name": name,
             "code": lang.get("code") or (name.lower() if isinstance(name, str) and len(name) in (2, 3) else None),
         }, root_record_id=record_id)

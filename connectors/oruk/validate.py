@@ -5,7 +5,7 @@
 Pass/fail comes from the basic endpoints: ``/`` (v3 only), ``/services`` and ``/services/{id}``
 must answer with the paging envelope of their version and records that conform to it. The
 other endpoints (``/service_at_locations``, ``/taxonomies``, ``/taxonomy_terms``) only give
-warnings. The report also gives record counts and the richness score (``connectors.richness``).
+warnings. The report also gives record counts and the richness score (``connectors.oruk.richness``).
 Exit status: 0 pass, 1 fail, 2 the feed could not be reached.
 
 The conformance rules are placecat's own, written from ``warehouse.model`` and the ORUK schemas
@@ -26,9 +26,10 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors.http import FetchError, HttpClient, HttpPolicy, parse_json_body
-from connectors.oruk import api_base, version_from_root
-from connectors.richness import richness_score
+from connectors.oruk.discovery import api_base, version_from_root
+from connectors.oruk.richness import richness_score
 from warehouse.model import ADDRESS_TYPES, ORUK_TABLES, SCHEDULE_FREQS, SERVICE_STATUSES
+
 
 # -- the rules -------------------------------------------------------------------------------
 @dataclass(frozen=True)

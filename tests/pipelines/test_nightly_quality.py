@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.richness import richness_score
+from connectors.oruk.richness import richness_score
 from pipelines.cli import main
 from pipelines.nightly_run import run_nightly
 from quality.health import format_scorecard, trend_arrow

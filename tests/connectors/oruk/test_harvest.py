@@ -299,7 +299,7 @@ def test_server_serving_html_at_every_page_fails_with_a_clear_reason(tmp_path):
 # -- streaming: raw records go to the snapshot as pages arrive ----------------------------------------
 def test_raw_records_are_written_in_batches_while_pages_are_still_being_fetched(tmp_path):
     from connectors.http import HttpClient, HttpPolicy
-    from connectors.oruk import harvest_http
+    from connectors.oruk.paging import harvest_http
 
     services = generated_v3_services(300, seed=21)
     feed = OrukFeed(services, etag=False)

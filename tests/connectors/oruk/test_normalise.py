@@ -11,8 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
-from connectors.oruk import deep_repair, normalise, normalise_v3_service
-from connectors.oruk_v1 import normalise_v1_service, weekday_to_byday
+from connectors.oruk import normalise
+from connectors.oruk.rows import deep_repair
+from connectors.oruk.v1 import normalise_v1_service, weekday_to_byday
+from connectors.oruk.v3 import normalise_v3_service
 from connectors.staging import StagingRows
 from connectors.text import (html_to_text, html_to_text_by_parser, json_needs_repair, repair_mojibake_in_json,
                              repair_text)
@@ -257,7 +259,7 @@ _RAW_STRING = st.lists(st.sampled_from(["x", "\x07", "\x7f", "\t", "\n", "\x1f",
 @settings(max_examples=400, deadline=None)
 @given(st.lists(_RAW_STRING, min_size=1, max_size=3))
 def test_raw_text_quick_parse_equals_the_careful_way(values):
-    from connectors.oruk import parse_raw_text
+    from connectors.oruk.page_text import parse_raw_text
     text = "{" + ", ".join(f'"k{n}": ["{v}", 1]' for n, v in enumerate(values)) + "}"
     # What the normaliser works on: the payload, repaired throughout when it says so.
     effective = [deep_repair(payload) if deep else payload

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from connectors.richness import MAX_POINTS, richness_score, service_points
-from connectors.validate import check_envelope, check_record, validate_feed
+from connectors.oruk.richness import MAX_POINTS, richness_score, service_points
+from connectors.oruk.validate import check_envelope, check_record, validate_feed
 from tests.support.environment import REPO
 from tests.support.faultyserver import FaultyServer, Reply
 from tests.support.orukfeeds import OrukFeed, bristol_feed, generated_v3_services, serve_validator_mock
