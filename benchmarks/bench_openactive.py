@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from connectors.openactive import parse_modified  # noqa: E402
-from connectors.openactive_model import load_activity_list, normalise_items  # noqa: E402
+from connectors.openactive.activities import load_activity_list  # noqa: E402
+from connectors.openactive.services import normalise_items  # noqa: E402
 from connectors.staging import StagingRows  # noqa: E402
 
 SHARED = Path(os.environ.get("PLACECAT_SHARED", REPO.parent / "shared")) / "fixtures" / "openactive"

@@ -613,7 +613,7 @@ class VocabularyConcept:
 
 
 def concepts_from_activity_list(activity_list) -> list[VocabularyConcept]:
-    """The concepts of a loaded ``connectors.openactive_model.ActivityList``, with their altLabels."""
+    """The concepts of a loaded ``connectors.openactive.activities.ActivityList``, with their altLabels."""
     alt: dict[int, list[str]] = defaultdict(list)
     for key, concept in activity_list.by_label.items():
         if key != activity_list.label_key(concept.label):

@@ -34,7 +34,9 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 from connectors.base import HarvestError, HarvestOutcome
 from connectors.config import ConfigError
 from connectors.http import FetchError, HttpClient, HttpPolicy, looks_like_html, parse_json_body
-from connectors.openactive_model import (ACTIVITY_LIST_URL, load_activity_list, normalise_items, oa_type)
+from connectors.openactive.activities import ACTIVITY_LIST_URL, load_activity_list
+from connectors.openactive.jsonld import oa_type
+from connectors.openactive.services import normalise_items
 from connectors.staging import StagingRows
 
 INCREMENTAL = True

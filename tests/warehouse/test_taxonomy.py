@@ -8,10 +8,9 @@ import pytest
 
 from warehouse.build import start_build
 from warehouse.taxonomy import (DEFAULT_MAPPING, KeywordClassifier, Mapper, MappingRow, ServiceType, TaxonomyFileError,
-                                ancestors, canonical_esd_id, classify_catalogue, concept_classifier,
+                                VocabularyConcept, ancestors, canonical_esd_id, classify_catalogue, concept_classifier,
                                 concepts_from_activity_list, load_keywords_csv, load_lga_services_csv, load_mapping_csv,
-                                read_lga_services, store_lga_services, stem, tokens, vocabulary_keywords,
-                                VocabularyConcept)
+                                read_lga_services, stem, store_lga_services, tokens, vocabulary_keywords)
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +198,7 @@ def test_lent_vocabulary_weights_whole_labels_above_words_out_of_longer_labels()
 
 @pytest.fixture(scope="module")
 def activity_concepts(fixtures_dir):
-    from connectors.openactive_model import load_activity_list
+    from connectors.openactive.activities import load_activity_list
     return concepts_from_activity_list(load_activity_list(fixtures_dir / "openactive" / "vocabularies" / "activity-list.jsonld"))
 
 

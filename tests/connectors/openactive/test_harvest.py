@@ -319,10 +319,10 @@ def test_bad_feeds_field_is_one_line_at_load_time(tmp_path, feeds):
 
 
 def test_activity_list_from_a_url_is_fetched_once_and_cached(tmp_path, fixtures_dir, server, monkeypatch):
-    from connectors import openactive_model
+    from connectors.openactive import activities
 
     monkeypatch.setenv("PLACECAT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(openactive_model, "_ACTIVITY_CACHE", {})
+    monkeypatch.setattr(activities, "_ACTIVITY_CACHE", {})
     body = (fixtures_dir / "openactive" / "vocabularies" / "activity-list.jsonld").read_bytes()
     server.route("/activity-list.jsonld", Reply.raw(body, content_type="application/ld+json"))
     feed = RpdeFeed(server, "/series", [series_item(1)])
@@ -330,7 +330,7 @@ def test_activity_list_from_a_url_is_fetched_once_and_cached(tmp_path, fixtures_
     assert run(source, tmp_path / "state").status == "ok"
     assert server.count("/activity-list.jsonld") == 1
     assert list((tmp_path / "cache").glob("activity-list-*.jsonld"))
-    monkeypatch.setattr(openactive_model, "_ACTIVITY_CACHE", {})  # a new process: the disk copy serves
+    monkeypatch.setattr(activities, "_ACTIVITY_CACHE", {})  # a new process: the disk copy serves
     server.stop()
     rows = openactive.StagingRows(SID)
     assert len(openactive.activity_list_for(source, rows)) == 768 and rows.issues == []

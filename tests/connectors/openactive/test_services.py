@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from connectors.openactive_model import (ActivityList, load_activity_list, normalise_items, parse_duration,
-                                         split_text_address)
+from connectors.openactive.activities import ActivityList, load_activity_list
+from connectors.openactive.jsonld import parse_duration
+from connectors.openactive.parts import split_text_address
+from connectors.openactive.services import normalise_items
 from connectors.staging import StagingRows
 from tests.support.openactive_checks import service_documents, v3_validator
 
