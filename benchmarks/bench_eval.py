@@ -11,6 +11,8 @@ Two modes:
   ``catalogue.service_source`` is scored.
 - ``match``: ``../shared/eval/v3_jsonl.py`` writes the set's ORUK v3 sources as JSON Lines and
   ``placecat match`` clusters them (``--match-dedupe`` passes ``--dedupe``).
+- ``splink`` (with ``--splink PYTHON``): Splink 5 on the same v3 sources, in its own venv
+  (``splink_compare.py v3``), scored the same way: the fair comparison with ``match``.
 
 For each mode it prints pairwise P / R / F1 (``score.py``'s definitions; ``score.py`` itself is run
 on the same predictions and its F1 line must agree), B-cubed P / R / F1, hard-negative pairs merged
@@ -214,6 +216,21 @@ def match_mode(s: LabelledSet, workdir: Path, dedupe: bool = False) -> dict:
             "wall_s": wall, "cpu_s": cpu, "notes": {"placecat match": proc.stdout.strip()}}
 
 
+def splink_mode(s: LabelledSet, workdir: Path, python: str) -> dict:
+    """Splink 5 on the same v3 sources as `placecat match` (benchmarks/splink_compare.py v3, its own venv)."""
+    jsonl, truth_path = workdir / "v3.jsonl", workdir / "v3_truth.csv"
+    if not jsonl.exists():
+        subprocess.run([sys.executable, str(SHARED_EVAL / "v3_jsonl.py"), str(s.path), str(jsonl), str(truth_path)],
+                       check=True, capture_output=True)
+    out = workdir / "splink_clusters.csv"
+    proc, wall, cpu = timed([python, str(REPO / "benchmarks" / "splink_compare.py"), "v3", str(jsonl), str(out)], "splink")
+    with out.open(newline="", encoding="utf-8") as f:
+        predicted = {(r["source_id"], r["record_id"]): r["cluster_id"] for r in csv.DictReader(f)}
+    summary = next((ln[8:] for ln in proc.stdout.splitlines() if ln.startswith("SUMMARY ")), "{}")
+    return {"predicted": predicted, "truth": read_truth(truth_path), "review_queue": None, "wall_s": wall, "cpu_s": cpu,
+            "notes": {"splink": summary}}
+
+
 # -- scoring ---------------------------------------------------------------------------------------
 
 def score_with_score_py(truth: dict[Key, str], predicted: dict[Key, str], truth_csv: Path, hard_csv: Path,
@@ -249,7 +266,8 @@ def evaluate(truth: dict[Key, str], predicted: dict[Key, str], hard: dict, facts
 def print_mode(name: str, r: dict) -> None:
     pw, b3 = r["pairwise"], r["bcubed"]
     print(f"\n== {name}: {r['records']} records of {r['entities']} services -> {r['clusters']} clusters "
-          f"(largest {r['largest_cluster']}); {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU of placecat")
+          f"(largest {r['largest_cluster']}); {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU of "
+          f"{'Splink' if name == 'splink' else 'placecat'}")
     print(f"pairwise  P {pw['precision']:.4f}  R {pw['recall']:.4f}  F1 {pw['f1']:.4f}   "
           f"(tp {pw['tp']}, fp {pw['fp']}, fn {pw['fn']}; true pairs {pw['true_pairs']})")
     print(f"score.py  {r['score_py']}")
@@ -258,7 +276,8 @@ def print_mode(name: str, r: dict) -> None:
     print(f"hard-negative pairs merged: {hn['pairs']} record pairs ({hn['entity_pairs']} entity pairs)"
           + "".join(f"; {k} {v}" for k, v in hn["by_reason"].items()))
     by = r.get("review_by_decision")
-    print(f"review queue: {r['review_queue']} pairs" + (f" ({', '.join(f'{k} {v}' for k, v in by.items())})" if by else ""))
+    if r["review_queue"] is not None:
+        print(f"review queue: {r['review_queue']} pairs" + (f" ({', '.join(f'{k} {v}' for k, v in by.items())})" if by else ""))
     for title, key, classes in (("wrong merges", "wrong_merges", MERGE_CLASSES | EXTRA_MERGE | {UNCLASSIFIED: UNCLASSIFIED}),
                                 ("missed pairs", "missed_pairs", MISS_CLASSES | EXTRA_MISS)):
         block = r[key]
@@ -278,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", default=str(SHARED_EVAL / "dev-2026"), help="a labelled set folder (manifest.json, truth.csv, ...)")
     ap.add_argument("--modes", default="run,match", help="comma-separated: run (whole pipeline, served with faults), match")
     ap.add_argument("--match-dedupe", action="store_true", help="pass --dedupe to placecat match")
+    ap.add_argument("--splink", help="also run Splink 5 on the v3 sources (mode splink): the python of its venv, "
+                                     "e.g. /work/splink-venv/bin/python")
     ap.add_argument("--examples", type=int, default=4, help="examples printed per error class")
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of the text report")
     ap.add_argument("--keep", help="keep the work files (sources, mappings, catalogue, predictions) in this folder")
@@ -288,11 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     report = {"set": str(s.path.resolve()), "modes": {}}
     try:
-        for mode in [m.strip() for m in a.modes.split(",") if m.strip()]:
+        modes = [m.strip() for m in a.modes.split(",") if m.strip()] + (["splink"] if a.splink else [])
+        for mode in modes:
             if mode == "run":
                 got = run_mode(s, workdir)
             elif mode == "match":
                 got = match_mode(s, workdir, a.match_dedupe)
+            elif mode == "splink":
+                got = splink_mode(s, workdir, a.splink)
             else:
                 raise SystemExit(f"--modes: unknown mode {mode!r}; use run, match")
             r = evaluate(got["truth"], got["predicted"], s.hard_negatives, facts, a.examples)
