@@ -51,9 +51,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from connectors.openactive.activities import load_activity_list  # noqa: E402
 from warehouse import vocab  # noqa: E402
-from warehouse.taxonomy import (DEFAULT_MAPPING, KeywordClassifier, Mapper, ancestors, concept_classifier,  # noqa: E402
-                                concepts_from_activity_list, load_keywords_csv, load_lga_services_csv, load_mapping_csv,
-                                tokens, vocabulary_keywords)
+from warehouse.taxonomy.keywords import KeywordClassifier, load_keywords_csv, tokens  # noqa: E402
+from warehouse.taxonomy.lga import DEFAULT_MAPPING, Mapper, load_lga_services_csv, load_mapping_csv  # noqa: E402
+from warehouse.taxonomy.vocabularies import (ancestors, concept_classifier, concepts_from_activity_list,  # noqa: E402
+                                             vocabulary_keywords)
 
 SHARED = REPO.parent / "shared" / "fixtures"
 LGA_2015 = SHARED / "oruk" / "taxonomies" / "lga_esd_services_list_v4.csv"

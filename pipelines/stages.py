@@ -17,7 +17,7 @@ from warehouse.build import Build, publish_build, start_build
 from warehouse.changes import record_changes
 from warehouse.gap import build_gap_tables
 from warehouse.state import PublishError
-from warehouse.taxonomy import classify_catalogue
+from warehouse.taxonomy.classify import classify_catalogue
 
 
 def stage_sources(db_path: Path, run_id: str, config: SourcesConfig) -> dict:

@@ -24,8 +24,8 @@ import duckdb
 import numpy as np
 
 from warehouse.state import reference_file, state_dir_for
-from warehouse.taxonomy import (TaxonomyFileError, load_lga_services_csv, load_mapping_csv, store_lga_services,
-                                store_mapping)
+from warehouse.taxonomy.lga import (TaxonomyFileError, load_lga_services_csv, load_mapping_csv, store_lga_services,
+                                    store_mapping)
 
 
 class ReferenceFileError(ValueError):
@@ -55,7 +55,7 @@ DDL = {
     "load": """CREATE TABLE IF NOT EXISTS ref.load (
         table_name VARCHAR, file VARCHAR, rows BIGINT, loaded_at TIMESTAMP)""",
 }
-# Tables copied into every build (the LGA list and mapping are created by warehouse.taxonomy).
+# Tables copied into every build (the LGA list and mapping are created by warehouse.taxonomy.lga).
 REF_TABLES = ("postcode", "lsoa_area", "imd", "population", "lsoa_ward", "lsoa_centroid", "load",
               "lga_service_type", "esd_mapping")
 

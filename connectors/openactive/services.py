@@ -224,5 +224,3 @@ def _availability(ctx: MappingContext, sessions: list[Opportunity], slots: list[
         out[label] = {"known": len(items), "upcoming": len(upcoming),
                       "upcoming_with_space": sum(1 for i in upcoming if (number(i.data.get(rem_key)) or 0) > 0)}
     return out
-
-

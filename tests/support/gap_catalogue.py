@@ -12,7 +12,7 @@ import pandas as pd
 
 from pipelines.cli import main
 from warehouse.build import Build, start_build
-from warehouse.taxonomy import classify_catalogue
+from warehouse.taxonomy.classify import classify_catalogue
 
 LADS = {"E08000035": "Leeds", "E08000003": "Manchester", "E06000023": "Bristol, City of", "E06000052": "Cornwall"}
 

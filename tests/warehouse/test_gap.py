@@ -17,7 +17,7 @@ from tests.support.gap_catalogue import LADS
 from warehouse.build import Build, start_build
 from warehouse.gap import build_gap_tables
 from warehouse.reference import reference_path
-from warehouse.taxonomy import classify_catalogue
+from warehouse.taxonomy.classify import classify_catalogue
 
 pytestmark = pytest.mark.slow  # one shared setup loads England's reference files (~10-20 s)
 

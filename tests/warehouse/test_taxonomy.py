@@ -7,10 +7,12 @@ import duckdb
 import pytest
 
 from warehouse.build import start_build
-from warehouse.taxonomy import (DEFAULT_MAPPING, KeywordClassifier, Mapper, MappingRow, ServiceType, TaxonomyFileError,
-                                VocabularyConcept, ancestors, canonical_esd_id, classify_catalogue, concept_classifier,
-                                concepts_from_activity_list, load_keywords_csv, load_lga_services_csv, load_mapping_csv,
-                                read_lga_services, stem, store_lga_services, tokens, vocabulary_keywords)
+from warehouse.taxonomy.classify import canonical_esd_id, classify_catalogue
+from warehouse.taxonomy.keywords import KeywordClassifier, load_keywords_csv, stem, tokens
+from warehouse.taxonomy.lga import (DEFAULT_MAPPING, Mapper, MappingRow, ServiceType, TaxonomyFileError,
+                                    load_lga_services_csv, load_mapping_csv, read_lga_services, store_lga_services)
+from warehouse.taxonomy.vocabularies import (VocabularyConcept, ancestors, concept_classifier,
+                                             concepts_from_activity_list, vocabulary_keywords)
 
 
 @pytest.fixture(scope="module")
