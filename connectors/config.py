@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from connectors.presets import preset_role
+
 KINDS = ("oruk", "openactive", "spreadsheet", "sql")
 ROLES = ("owner", "regulator", "assurer", "none")
 SOURCE_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -87,12 +89,6 @@ class SourcesConfig:
     def enabled(self) -> list[Source]:
         return [s for s in self.sources if s.enabled]
 
-
-def _preset_role(mapping: object) -> str | None:
-    """Regulators' exports (mapping: preset:cqc_care_directory) get their preset's role by default."""
-    from connectors.mapping import preset_role  # lazy: mapping imports this module
-
-    return preset_role(mapping)
 
 
 def _is_url(value: str) -> bool:
@@ -358,7 +354,7 @@ def _parse_source(path: Path, n: int, entry: Any, defaults: dict, problems: list
     publisher = entry.get("publisher")
     if not isinstance(publisher, str) or not publisher.strip():
         fail("publisher", "missing; name the organisation that publishes this directory")
-    role = entry.get("role", _preset_role(entry.get("mapping")) or defaults.get("role", "none"))
+    role = entry.get("role", preset_role(entry.get("mapping")) or defaults.get("role", "none"))
     if role not in ROLES:
         fail("role", f"'{role}' is not a provenance role; use one of {', '.join(ROLES)}")
 

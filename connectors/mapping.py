@@ -33,7 +33,6 @@ row and column.
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -43,10 +42,8 @@ from typing import Any
 import yaml
 
 from connectors.config import ConfigError
-from connectors.staging import StagingRows, parse_date, parse_number, parse_time
-from warehouse.model import BYDAYS, ORUK_TABLES, column_types
-
-PRESETS_DIR = Path(__file__).parent / "presets"
+from connectors.presets import available_presets, preset_path
+from warehouse.model import ORUK_TABLES
 
 # Fields a mapping may fill, per table. Ids and foreign keys are made by placecat, except the
 # ids of shared objects (an organisation's or location's own reference) which a mapping may name.
@@ -65,14 +62,6 @@ MULTI_ROW_FIELD = {"phone": "number", "taxonomy_term": "name", "service_area": "
                    "language": "name", "funding": "source", "organization_identifier": "identifier"}
 JOIN_SEP_DEFAULT = {"address": ", "}
 LGA_TAXONOMY = {"name": "LGA service types", "uri": "http://id.esd.org.uk/list/services"}
-
-DAY_CODES = {
-    "mo": "MO", "mon": "MO", "monday": "MO", "tu": "TU", "tue": "TU", "tues": "TU", "tuesday": "TU",
-    "we": "WE", "wed": "WE", "weds": "WE", "wednesday": "WE", "th": "TH", "thu": "TH", "thur": "TH",
-    "thurs": "TH", "thursday": "TH", "fr": "FR", "fri": "FR", "friday": "FR", "sa": "SA", "sat": "SA",
-    "saturday": "SA", "su": "SU", "sun": "SU", "sunday": "SU",
-}
-_EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 
 
 class MappingError(ConfigError):
@@ -124,16 +113,16 @@ class Mapping:
 
     def bind(self, columns: list[str], where: str) -> "BoundMapping":
         """Check the mapping against a file's real columns; raise naming every missing one."""
-        by_norm = {_norm(c): c for c in columns}
-        missing = [(c, f) for c, f in self.mapped_columns().items() if _norm(c) not in by_norm]
+        by_norm = {header_key(c): c for c in columns}
+        missing = [(c, f) for c, f in self.mapped_columns().items() if header_key(c) not in by_norm]
         if missing:
             listed = "; ".join(f"'{c}' (for {f}{_near(c, columns)})" for c, f in missing)
             raise MappingError(f"{where}: the mapping {self.path} names column(s) this file does not have: "
                                f"{listed}. Fix the mapping or the file's header")
-        return BoundMapping(self, {c: by_norm[_norm(c)] for c in self.mapped_columns()}, where)
+        return BoundMapping(self, {c: by_norm[header_key(c)] for c in self.mapped_columns()}, where)
 
 
-def _norm(name: str) -> str:
+def header_key(name: str) -> str:
     return re.sub(r"\s+", " ", str(name)).strip().casefold()
 
 
@@ -145,14 +134,6 @@ def _near(column: str, columns: list[str]) -> str:
 
 
 # -- loading -----------------------------------------------------------------------------------
-def preset_path(name: str) -> Path:
-    return PRESETS_DIR / f"{name}.yaml"
-
-
-def available_presets() -> list[str]:
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
-
-
 def resolve_mapping_ref(ref: str, base: Path | None) -> Path:
     ref = str(ref).strip()
     if ref.startswith("preset:"):
@@ -165,17 +146,6 @@ def resolve_mapping_ref(ref: str, base: Path | None) -> Path:
     if not p.is_absolute() and base is not None:
         p = base / p
     return p
-
-
-def preset_role(ref: Any) -> str | None:
-    """The provenance role a preset gives its sources by default (regulators' exports)."""
-    if not isinstance(ref, str) or not ref.strip().startswith("preset:"):
-        return None
-    try:
-        doc = yaml.safe_load(resolve_mapping_ref(ref, None).read_text(encoding="utf-8")) or {}
-    except (MappingError, OSError, yaml.YAMLError):
-        return None
-    return doc.get("role") if isinstance(doc, dict) else None
 
 
 def load_mapping(ref: str, base: Path | None = None) -> Mapping:
@@ -236,7 +206,7 @@ def parse_mapping(doc: Any, path: str) -> Mapping:
     if not isinstance(categories, dict):
         raise MappingError(f"{path}: 'categories:' must map a local category to an LGA service type (label or id)")
     reader = {k: doc[k] for k in ("sheet", "header_row", "encoding", "delimiter") if k in doc}
-    m = Mapping(path, fields, id_column, tuple(key), tuple(required), {_norm(k): v for k, v in categories.items()},
+    m = Mapping(path, fields, id_column, tuple(key), tuple(required), {header_key(k): v for k, v in categories.items()},
                 groups, str(doc.get("taxonomy") or "local"), doc.get("role"), reader)
     if not key and not id_column:
         m.key_columns = _default_key(m)
@@ -271,7 +241,7 @@ def _check_field(path: str, f: Any, section: str) -> None:
 
 
 def _lower_keys(vm: dict | None) -> dict | None:
-    return {_norm(k): v for k, v in vm.items()} if vm else None
+    return {header_key(k): v for k, v in vm.items()} if vm else None
 
 
 def _parse_spec(path: str, f: str, spec: Any, values: dict | None) -> FieldSpec:
@@ -325,7 +295,7 @@ class BoundMapping:
         if m.id_column:
             v = row.get(self.col(m.id_column))
             return (_id_text(v) or None) if v is not None else None
-        parts = [_norm(_id_text(row.get(self.col(c)))) if row.get(self.col(c)) is not None else ""
+        parts = [header_key(_id_text(row.get(self.col(c)))) if row.get(self.col(c)) is not None else ""
                  for c in m.key_columns]
         if not any(parts):
             return None
@@ -336,361 +306,3 @@ class BoundMapping:
         if m.id_column:
             return f"its id column '{m.id_column}' is empty; give every row an id"
         return f"its key column(s) {', '.join(repr(c) for c in m.key_columns)} are all empty"
-
-
-# -- normalising one row -------------------------------------------------------------------------
-def describe_place(fetched_from: str) -> tuple[str, int | None]:
-    """'file.xlsx, sheet 'S'' and the row number, from fetched_from 'PATH!SHEET:ROW'."""
-    loc, _, row = fetched_from.rpartition(":")
-    if not row.isdigit():
-        return fetched_from, None
-    if "!" in loc:
-        file, _, sheet = loc.rpartition("!")
-        return f"{_basename(file)}, sheet '{sheet}'", int(row)
-    if "#" in loc:
-        db, _, table = loc.rpartition("#")
-        return f"{db} {table}", int(row)
-    return _basename(loc), int(row)
-
-
-def _basename(p: str) -> str:
-    return p.rstrip("/").rsplit("/", 1)[-1] or p
-
-
-class RowProblems:
-    """Issues found in one row, each worded with the file, sheet, row and column."""
-
-    def __init__(self, rows: StagingRows, record_id: str, fetched_from: str):
-        self.rows = rows
-        self.record_id = record_id
-        self.place, self.row_number = describe_place(fetched_from)
-
-    def prefix(self, column: str | None = None) -> str:
-        row = f", row {self.row_number}" if self.row_number is not None else ""
-        col = f", column '{column}'" if column else ""
-        return f"{self.place}{row}{col}"
-
-    def cell(self, spec: FieldSpec, column: str | None, rule: str, what: str, severity: str = "warning") -> None:
-        self.rows.issue(self.record_id, spec.table, spec.column, rule, f"{self.prefix(column)}: {what}", severity)
-
-    def row(self, table: str | None, fieldname: str | None, rule: str, what: str, severity: str = "blocking") -> None:
-        self.rows.issue(self.record_id, table, fieldname, rule, f"{self.prefix()}: {what}", severity)
-
-
-def _blank(v: Any) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip())
-
-
-def _as_text(v: Any) -> str:
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, (dt.datetime, dt.date, dt.time)):
-        return v.isoformat()
-    return str(v).strip()
-
-
-def _from_excel_serial(v: float) -> dt.datetime:
-    if not 1 <= v < 2958466:
-        raise ValueError("out of Excel's date range")
-    return _EXCEL_EPOCH + dt.timedelta(days=float(v))
-
-
-_TIME_LOOSE = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)$", re.I)
-
-
-def coerce_time(v: Any, fmt: str | None) -> dt.time:
-    if isinstance(v, dt.time):
-        return v
-    if isinstance(v, dt.datetime):
-        return v.time()
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        if 0 <= v < 1:  # Excel stores a time as a fraction of a day
-            secs = round(v * 86400)
-            return dt.time(secs // 3600, (secs % 3600) // 60, secs % 60)
-        v = f"{int(v):04d}" if float(v).is_integer() and 0 <= v <= 2359 else str(v)
-    s = str(v).strip()
-    if fmt:
-        return dt.datetime.strptime(s, fmt).time()
-    m = _TIME_LOOSE.match(s)
-    if m:  # "9am", "5.30pm"
-        h, mins = int(m.group(1)), int(m.group(2) or 0)
-        if not 1 <= h <= 12:
-            raise ValueError(s)
-        return dt.time(h % 12 + (12 if m.group(3).lower() == "pm" else 0), mins)
-    if re.fullmatch(r"\d{4}", s):  # "0930"
-        return dt.time(int(s[:2]), int(s[2:]))
-    return parse_time(s)
-
-
-def coerce_date(v: Any, fmt: str | None) -> dt.date:
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return _from_excel_serial(v).date()
-    s = str(v).strip()
-    if fmt:
-        return dt.datetime.strptime(s, fmt).date()
-    if re.fullmatch(r"\d{5}(\.\d+)?", s):
-        return _from_excel_serial(float(s)).date()
-    return parse_date(s)
-
-
-def coerce_timestamp(v: Any, fmt: str | None) -> dt.datetime:
-    if isinstance(v, dt.datetime):
-        return v
-    if isinstance(v, dt.date):
-        return dt.datetime(v.year, v.month, v.day)
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return _from_excel_serial(v)
-    s = str(v).strip()
-    if fmt:
-        return dt.datetime.strptime(s, fmt)
-    try:
-        return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).replace(tzinfo=None)
-    except ValueError:
-        d = parse_date(s)
-        return dt.datetime(d.year, d.month, d.day)
-
-
-_TYPE_WORDS = {"DATE": "date", "TIME": "time (e.g. 09:30)", "TIMESTAMP": "date and time", "DOUBLE": "number"}
-
-
-def parse_days(text: str) -> tuple[list[str], list[str]]:
-    """'Mon, Wed', 'Monday to Friday', 'Mon-Fri' -> (['MO', 'WE'], unknown words)."""
-    days: list[str] = []
-    unknown: list[str] = []
-    for part in re.split(r"[,;/&+]|\band\b", text, flags=re.I):
-        part = part.strip().strip(".")
-        if not part:
-            continue
-        rng = re.split(r"\s*(?:-|–|\bto\b|\buntil\b)\s*", part, flags=re.I)
-        codes = [DAY_CODES.get(p.strip().strip(".").casefold()) for p in rng]
-        if any(c is None for c in codes):
-            if part.upper() in BYDAYS:
-                days.append(part.upper())
-            else:
-                unknown.append(part)
-            continue
-        if len(codes) == 2:
-            i, j = BYDAYS.index(codes[0]), BYDAYS.index(codes[1])
-            span = BYDAYS[i:j + 1] if i <= j else BYDAYS[i:] + BYDAYS[:j + 1]
-            days.extend(span)
-        else:
-            days.extend(codes)
-    return list(dict.fromkeys(days)), unknown
-
-
-def normalise_phone(v: Any) -> str:
-    s = _as_text(v)
-    # A number typed into Excel loses its leading zero: 1132224444 was 0113 222 4444.
-    return "0" + s if re.fullmatch(r"[1-9]\d{9}", s) else s
-
-
-class RowMapper:
-    """Applies a bound mapping to rows; one per normalise call."""
-
-    def __init__(self, bound: BoundMapping, rows: StagingRows):
-        self.b = bound
-        self.m = bound.mapping
-        self.rows = rows
-        self.types = {t: column_types(t) for t in MAPPABLE}
-        self.read_columns = set(self.b.actual.values())
-
-    # one field's value(s) in a row: (values, column for messages)
-    def field_values(self, spec: FieldSpec, row: dict, probs: RowProblems) -> list[Any]:
-        if spec.constant is not None or not spec.columns:
-            raw_vals = [spec.constant]
-            column = None
-        else:
-            cells = [(c, row.get(self.b.col(c))) for c in spec.columns]
-            cells = [(c, v) for c, v in cells if not _blank(v)]
-            if not cells:
-                return []
-            column = cells[0][0] if len(cells) == 1 else " + ".join(c for c, _ in cells)
-            if len(cells) == 1:
-                raw_vals = [cells[0][1]]
-            else:
-                raw_vals = [(spec.sep or " ").join(_as_text(v) for _, v in cells)]
-        if spec.split and isinstance(raw_vals[0], str):
-            raw_vals = [p.strip() for p in re.split(spec.split if len(spec.split) > 1 else re.escape(spec.split),
-                                                    raw_vals[0]) if p.strip()]
-        out = []
-        for v in raw_vals:
-            if spec.values is not None and _norm(_as_text(v)) in spec.values:
-                v = spec.values[_norm(_as_text(v))]
-            v = self.convert(spec, v, column, probs)
-            if not _blank(v):
-                out.append(v)
-        return out
-
-    def convert(self, spec: FieldSpec, v: Any, column: str | None, probs: RowProblems) -> Any:
-        typ = self.types[spec.table].get(spec.column, "VARCHAR")
-        try:
-            if typ == "DATE":
-                return coerce_date(v, spec.format)
-            if typ == "TIME":
-                return coerce_time(v, spec.format)
-            if typ == "TIMESTAMP":
-                return coerce_timestamp(v, spec.format)
-            if typ == "DOUBLE":
-                return parse_number(v)
-        except (ValueError, TypeError, OverflowError):
-            fmt = f" in the format {spec.format}" if spec.format else ""
-            probs.cell(spec, column, "type", f"{_as_text(v)[:60]!r} is not a valid {_TYPE_WORDS[typ]}{fmt} for "
-                                             f"{spec.field}; left empty")
-            return None
-        if spec.field == "schedule.byday":
-            days, unknown = parse_days(_as_text(v))
-            if unknown:
-                probs.cell(spec, column, "value", f"{', '.join(repr(u) for u in unknown)} is not a day of the week "
-                                                  f"for schedule.byday; ignored")
-            return ",".join(days) or None
-        if spec.table == "phone" and spec.column == "number":
-            return normalise_phone(v)
-        if spec.field == "address.postal_code":
-            return re.sub(r"\s+", " ", _as_text(v)).upper()
-        if spec.column in ("url", "website", "uri") and re.match(r"^www\.", _as_text(v), re.I):
-            return "https://" + _as_text(v)
-        return _as_text(v) if not isinstance(v, str) else v.strip()
-
-    def values_of(self, specs: list[FieldSpec], row: dict, probs: RowProblems) -> dict[str, list[Any]]:
-        vals: dict[str, list[Any]] = {}
-        for spec in specs:
-            got = self.field_values(spec, row, probs)
-            if got and spec.field not in vals:
-                vals[spec.field] = got
-        return vals
-
-    def normalise_row(self, record_id: str, row: dict, fetched_from: str) -> int:
-        """Staging rows for one spreadsheet row; returns how many services it made."""
-        probs = RowProblems(self.rows, record_id, fetched_from)
-        shared = self.values_of(self.m.fields, row, probs)
-        groups = [self.values_of(g, row, probs) for g in self.m.service_groups] or [{}]
-        extras = {k: json_safe_value(v) for k, v in row.items() if k not in self.read_columns and not _blank(v)}
-        org_id: str | None = None
-        made = 0
-        for n, group in enumerate(groups, start=1):
-            vals = {**shared, **group}
-            if self.m.service_groups and "service.name" not in group:
-                continue  # this organisation offers fewer services than the sheet has room for
-            rid = record_id if len(groups) == 1 else f"{record_id}/{n}"
-            gprobs = probs if rid == record_id else RowProblems(self.rows, rid, fetched_from)
-            missing = [f for f in self.m.required if f not in vals]
-            if missing:
-                cols = [c for s in [*self.m.fields, *(s for g in self.m.service_groups for s in g)]
-                        if s.field in missing for c in s.columns]
-                what = ", ".join(f"{f} (column {', '.join(repr(c) for c in cols)})" if cols else f for f in missing)
-                gprobs.row("service", missing[0].split(".", 1)[1], "required", f"{what} is empty; the row was not loaded")
-                continue
-            if made == 0:  # only rows that load bring their organisation in
-                org_id = self.add_organization(shared, record_id)
-            self.add_service(rid, vals, org_id, extras)
-            made += 1
-        return made
-
-    def add_organization(self, vals: dict[str, list[Any]], record_id: str) -> str | None:
-        org = {k.split(".", 1)[1]: v[0] for k, v in vals.items() if k.startswith("organization.")}
-        if not org.get("name") and not org.get("id"):
-            return None
-        org_rid = str(org.pop("id", None) or "org-" + _norm(org["name"]))
-        org_id = self.rows.add("organization", org_rid, org, root_record_id=record_id)
-        ident = {k.split(".", 1)[1]: v for k, v in vals.items() if k.startswith("organization_identifier.")}
-        for value in ident.get("identifier", []):
-            self.rows.add("organization_identifier", f"{org_rid}#identifier/{value}", {
-                "organization_id": org_id, "identifier": value,
-                "identifier_type": (ident.get("identifier_type") or [None])[0],
-                "identifier_scheme": (ident.get("identifier_scheme") or [None])[0],
-            }, root_record_id=record_id)
-        return org_id
-
-    def add_service(self, rid: str, vals: dict[str, list[Any]], org_id: str | None, extras: dict) -> None:
-        by_table: dict[str, dict[str, list[Any]]] = {}
-        for k, v in vals.items():
-            t, c = k.split(".", 1)
-            by_table.setdefault(t, {})[c] = v
-
-        def table(t: str) -> dict[str, list[Any]]:
-            return by_table.get(t, {})
-
-        svc = {k: v[0] for k, v in table("service").items()}
-        svc.setdefault("status", "active")
-        svc["status"] = str(svc["status"]).lower()
-        service_id = self.rows.add("service", rid, {**svc, "organization_id": org_id}, extras=extras or None)
-        self.add_location(rid, service_id, table("location"), table("address"), table("accessibility"))
-        sched = {k: ",".join(v) if k == "byday" else v[0] for k, v in table("schedule").items()}
-        if sched:
-            if sched.get("byday") and not sched.get("freq"):
-                sched["freq"] = "WEEKLY"
-            self.rows.add("schedule", f"{rid}#schedule", {"service_id": service_id, **sched}, root_record_id=rid)
-        for t in ("phone", "service_area", "language", "funding", "contact", "cost_option"):
-            if t in by_table:
-                self.add_children(t, rid, service_id, by_table[t])
-        self.add_terms(rid, service_id, table("taxonomy_term"))
-
-    def add_location(self, rid: str, service_id: str, loc: dict, addr: dict, acc: dict) -> None:
-        if not (loc or addr):
-            return
-        loc1 = {k: v[0] for k, v in loc.items()}
-        loc_rid = str(loc1.pop("id", None) or (f"loc-{loc1['external_identifier']}" if loc1.get("external_identifier")
-                                               else f"{rid}#location"))
-        loc1.setdefault("location_type", "physical")
-        loc_id = self.rows.add("location", loc_rid, loc1, root_record_id=rid)
-        if addr:
-            a = {k: v[0] for k, v in addr.items()}
-            a.setdefault("address_type", "physical")
-            a.setdefault("country", "GB")
-            self.rows.add("address", f"{loc_rid}#address", {"location_id": loc_id, **a}, root_record_id=rid)
-        if acc:
-            self.rows.add("accessibility", f"{loc_rid}#accessibility",
-                          {"location_id": loc_id, **{k: v[0] for k, v in acc.items()}}, root_record_id=rid)
-        self.rows.add("service_at_location", f"{rid}#sal/{loc_rid}", {"service_id": service_id, "location_id": loc_id},
-                      root_record_id=rid)
-
-    def add_children(self, t: str, rid: str, service_id: str, vals: dict[str, list[Any]]) -> None:
-        if not vals:
-            return
-        lead = MULTI_ROW_FIELD.get(t)
-        many = vals.get(lead, [None]) if lead else [None]
-        for n, value in enumerate(many):
-            row = {k: v[0] for k, v in vals.items() if k != lead}
-            if lead and value is not None:
-                row[lead] = value
-            self.rows.add(t, f"{rid}#{t}/{n}", {"service_id": service_id, **row}, root_record_id=rid)
-
-    def add_terms(self, rid: str, service_id: str, vals: dict[str, list[Any]]) -> None:
-        names = vals.get("name", [])
-        if not names:
-            return
-        local_tax = self.rows.add("taxonomy", f"taxonomy-{self.m.taxonomy}", {"name": self.m.taxonomy}, root_record_id=rid)
-        for name in names:
-            term = self.rows.add("taxonomy_term", f"term-{self.m.taxonomy}-{_norm(name)}", {
-                "name": name, "taxonomy": self.m.taxonomy, "taxonomy_id": local_tax,
-            }, root_record_id=rid)
-            self.link(rid, service_id, term)
-            lga = self.m.categories.get(_norm(name))
-            if lga is not None:
-                self.link(rid, service_id, self.lga_term(rid, lga))
-
-    def lga_term(self, rid: str, lga: Any) -> str:
-        tax = self.rows.add("taxonomy", "taxonomy-lga-service-types", dict(LGA_TAXONOMY), root_record_id=rid)
-        text = _as_text(lga)
-        is_id = text.isdigit()
-        return self.rows.add("taxonomy_term", f"term-lga-{_norm(text)}", {
-            "name": None if is_id else text, "term": text if is_id else None,
-            "term_uri": f"http://id.esd.org.uk/service/{text}" if is_id else None,
-            "taxonomy": LGA_TAXONOMY["name"], "taxonomy_id": tax,
-        } | ({"name": f"LGA service type {text}"} if is_id else {}), root_record_id=rid)
-
-    def link(self, rid: str, service_id: str, term_id: str) -> None:
-        self.rows.add("attribute", f"{rid}#attribute/{term_id}", {
-            "link_id": service_id, "taxonomy_term_id": term_id, "link_entity": "service",
-        }, root_record_id=rid)
-
-
-def json_safe_value(v: Any) -> Any:
-    """A cell's value as JSON can hold it (dates and times as ISO text)."""
-    if isinstance(v, (dt.date, dt.time, dt.datetime)):
-        return v.isoformat()
-    return v

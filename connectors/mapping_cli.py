@@ -18,8 +18,8 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from connectors.base import HarvestError
+from connectors.cells import coerce_time, parse_days
 from connectors.config import ConfigError
-from connectors.mapping import coerce_time, parse_days
 from connectors.tabular import Table, open_table
 
 SAMPLE_ROWS = 200

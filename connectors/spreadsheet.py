@@ -15,8 +15,10 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from connectors.base import HarvestError, HarvestOutcome, iter_json_records
+from connectors.cells import describe_place, json_safe_value
 from connectors.http import HttpClient, HttpPolicy, looks_like_html
-from connectors.mapping import BoundMapping, Mapping, RowMapper, describe_place, json_safe_value, load_mapping
+from connectors.mapping import BoundMapping, Mapping, load_mapping
+from connectors.row_mapper import RowMapper
 from connectors.staging import StagingRows
 from connectors.tabular import open_table
 

@@ -8,8 +8,9 @@ import duckdb
 import pytest
 import yaml
 
+from connectors.cells import parse_days
 from connectors.config import ConfigError, load_sources
-from connectors.mapping import MappingError, load_mapping, parse_days, parse_mapping
+from connectors.mapping import MappingError, load_mapping, parse_mapping
 from tests.support.sheets import harvest_and_normalise, sources_yaml, write_csv, write_xlsx
 
 

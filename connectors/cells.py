@@ -1,0 +1,180 @@
+"""Cells of a spreadsheet or database row read as ORUK values: times, dates and timestamps in the
+shapes councils type them (Excel serial numbers, "9.30am"), days of the week, phone numbers, and
+where in a file a row came from (for the one-line report of a bad cell).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from connectors.mapping import FieldSpec
+from connectors.staging import StagingRows, parse_date, parse_time
+from warehouse.model import BYDAYS
+
+DAY_CODES = {
+    "mo": "MO", "mon": "MO", "monday": "MO", "tu": "TU", "tue": "TU", "tues": "TU", "tuesday": "TU",
+    "we": "WE", "wed": "WE", "weds": "WE", "wednesday": "WE", "th": "TH", "thu": "TH", "thur": "TH",
+    "thurs": "TH", "thursday": "TH", "fr": "FR", "fri": "FR", "friday": "FR", "sa": "SA", "sat": "SA",
+    "saturday": "SA", "su": "SU", "sun": "SU", "sunday": "SU",
+}
+
+
+_EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+
+
+# -- normalising one row -------------------------------------------------------------------------
+def describe_place(fetched_from: str) -> tuple[str, int | None]:
+    """'file.xlsx, sheet 'S'' and the row number, from fetched_from 'PATH!SHEET:ROW'."""
+    loc, _, row = fetched_from.rpartition(":")
+    if not row.isdigit():
+        return fetched_from, None
+    if "!" in loc:
+        file, _, sheet = loc.rpartition("!")
+        return f"{_basename(file)}, sheet '{sheet}'", int(row)
+    if "#" in loc:
+        db, _, table = loc.rpartition("#")
+        return f"{db} {table}", int(row)
+    return _basename(loc), int(row)
+
+
+def _basename(p: str) -> str:
+    return p.rstrip("/").rsplit("/", 1)[-1] or p
+
+
+class RowProblems:
+    """Issues found in one row, each worded with the file, sheet, row and column."""
+
+    def __init__(self, rows: StagingRows, record_id: str, fetched_from: str):
+        self.rows = rows
+        self.record_id = record_id
+        self.place, self.row_number = describe_place(fetched_from)
+
+    def prefix(self, column: str | None = None) -> str:
+        row = f", row {self.row_number}" if self.row_number is not None else ""
+        col = f", column '{column}'" if column else ""
+        return f"{self.place}{row}{col}"
+
+    def cell(self, spec: FieldSpec, column: str | None, rule: str, what: str, severity: str = "warning") -> None:
+        self.rows.issue(self.record_id, spec.table, spec.column, rule, f"{self.prefix(column)}: {what}", severity)
+
+    def row(self, table: str | None, fieldname: str | None, rule: str, what: str, severity: str = "blocking") -> None:
+        self.rows.issue(self.record_id, table, fieldname, rule, f"{self.prefix()}: {what}", severity)
+
+
+def is_blank(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def as_text(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, (dt.datetime, dt.date, dt.time)):
+        return v.isoformat()
+    return str(v).strip()
+
+
+def _from_excel_serial(v: float) -> dt.datetime:
+    if not 1 <= v < 2958466:
+        raise ValueError("out of Excel's date range")
+    return _EXCEL_EPOCH + dt.timedelta(days=float(v))
+
+
+_TIME_LOOSE = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)$", re.I)
+
+
+def coerce_time(v: Any, fmt: str | None) -> dt.time:
+    if isinstance(v, dt.time):
+        return v
+    if isinstance(v, dt.datetime):
+        return v.time()
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if 0 <= v < 1:  # Excel stores a time as a fraction of a day
+            secs = round(v * 86400)
+            return dt.time(secs // 3600, (secs % 3600) // 60, secs % 60)
+        v = f"{int(v):04d}" if float(v).is_integer() and 0 <= v <= 2359 else str(v)
+    s = str(v).strip()
+    if fmt:
+        return dt.datetime.strptime(s, fmt).time()
+    m = _TIME_LOOSE.match(s)
+    if m:  # "9am", "5.30pm"
+        h, mins = int(m.group(1)), int(m.group(2) or 0)
+        if not 1 <= h <= 12:
+            raise ValueError(s)
+        return dt.time(h % 12 + (12 if m.group(3).lower() == "pm" else 0), mins)
+    if re.fullmatch(r"\d{4}", s):  # "0930"
+        return dt.time(int(s[:2]), int(s[2:]))
+    return parse_time(s)
+
+
+def coerce_date(v: Any, fmt: str | None) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return _from_excel_serial(v).date()
+    s = str(v).strip()
+    if fmt:
+        return dt.datetime.strptime(s, fmt).date()
+    if re.fullmatch(r"\d{5}(\.\d+)?", s):
+        return _from_excel_serial(float(s)).date()
+    return parse_date(s)
+
+
+def coerce_timestamp(v: Any, fmt: str | None) -> dt.datetime:
+    if isinstance(v, dt.datetime):
+        return v
+    if isinstance(v, dt.date):
+        return dt.datetime(v.year, v.month, v.day)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return _from_excel_serial(v)
+    s = str(v).strip()
+    if fmt:
+        return dt.datetime.strptime(s, fmt)
+    try:
+        return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).replace(tzinfo=None)
+    except ValueError:
+        d = parse_date(s)
+        return dt.datetime(d.year, d.month, d.day)
+
+
+TYPE_WORDS = {"DATE": "date", "TIME": "time (e.g. 09:30)", "TIMESTAMP": "date and time", "DOUBLE": "number"}
+
+
+def parse_days(text: str) -> tuple[list[str], list[str]]:
+    """'Mon, Wed', 'Monday to Friday', 'Mon-Fri' -> (['MO', 'WE'], unknown words)."""
+    days: list[str] = []
+    unknown: list[str] = []
+    for part in re.split(r"[,;/&+]|\band\b", text, flags=re.I):
+        part = part.strip().strip(".")
+        if not part:
+            continue
+        rng = re.split(r"\s*(?:-|–|\bto\b|\buntil\b)\s*", part, flags=re.I)
+        codes = [DAY_CODES.get(p.strip().strip(".").casefold()) for p in rng]
+        if any(c is None for c in codes):
+            if part.upper() in BYDAYS:
+                days.append(part.upper())
+            else:
+                unknown.append(part)
+            continue
+        if len(codes) == 2:
+            i, j = BYDAYS.index(codes[0]), BYDAYS.index(codes[1])
+            span = BYDAYS[i:j + 1] if i <= j else BYDAYS[i:] + BYDAYS[:j + 1]
+            days.extend(span)
+        else:
+            days.extend(codes)
+    return list(dict.fromkeys(days)), unknown
+
+
+def normalise_phone(v: Any) -> str:
+    s = as_text(v)
+    # A number typed into Excel loses its leading zero: 1132224444 was 0113 222 4444.
+    return "0" + s if re.fullmatch(r"[1-9]\d{9}", s) else s
+
+
+def json_safe_value(v: Any) -> Any:
+    """A cell's value as JSON can hold it (dates and times as ISO text)."""
+    if isinstance(v, (dt.date, dt.time, dt.datetime)):
+        return v.isoformat()
+    return v
