@@ -13,7 +13,8 @@ from pipelines.nightly_run import run_nightly
 from tests.support.environment import SAMPLE
 from warehouse.changes import TRANSLATABLE_FIELDS
 from warehouse.profiles import DEFAULT_PROFILE
-from warehouse.serve import RunningServer, SnapshotHolder, create_app
+from warehouse.serve import RunningServer, create_app
+from warehouse.served import SnapshotHolder
 
 EXT = "placecat"
 COUNCIL = "feeds/leeds-council"

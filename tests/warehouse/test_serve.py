@@ -12,9 +12,10 @@ import duckdb
 import pytest
 import requests
 
-from warehouse.profiles import DEFAULT_PROFILE, parse_profile
-from warehouse.serve import RunningServer, SnapshotHolder, create_app
 from tests.support.published import FORBIDDEN_STRINGS, FORMULA_NAME, OrukSchemas
+from warehouse.profiles import DEFAULT_PROFILE, parse_profile
+from warehouse.serve import RunningServer, create_app
+from warehouse.served import SnapshotHolder
 
 
 @pytest.fixture(scope="module")
