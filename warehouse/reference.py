@@ -156,6 +156,13 @@ def _col(found: dict[str, str], name: str, cast: str = "VARCHAR") -> str:
     return f"try_cast(replace(nullif(trim({ident}), ''), ',', '') AS {cast})"
 
 
+def _recorded(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> int:
+    """The rows now in ``ref.<table>``, recorded in ``ref.load`` as loaded from ``path``."""
+    rows = con.execute(f"SELECT count(*) FROM ref.{table}").fetchone()[0]
+    _record(con, table, path, rows)
+    return rows
+
+
 def _record(con: duckdb.DuckDBPyConnection, table: str, path: Path, rows: int) -> None:
     con.execute("DELETE FROM ref.load WHERE table_name = ?", [table])
     con.execute("INSERT INTO ref.load VALUES (?, ?, ?, ?)", [table, str(path), rows, dt.datetime.now(dt.UTC).replace(tzinfo=None)])
@@ -246,9 +253,7 @@ def load_areas(con: duckdb.DuckDBPyConnection, path: Path) -> int:
               FROM read_csv(?, all_varchar = true, header = true))
         WHERE lsoa11 IS NOT NULL GROUP BY lsoa11
     """, [str(path)])
-    n = con.execute("SELECT count(*) FROM ref.lsoa_area").fetchone()[0]
-    _record(con, "lsoa_area", path, n)
-    return n
+    return _recorded(con, "lsoa_area", path)
 
 
 def load_imd(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -265,9 +270,7 @@ def load_imd(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     if bad:
         raise ReferenceFileError(f"{path}: LSOA {bad[0]}: not an English 2011 LSOA with an IMD decile 1-10; "
                                  "use the IMD 2019 file by LSOA (2011)")
-    n = con.execute("SELECT count(*) FROM ref.imd").fetchone()[0]
-    _record(con, "imd", path, n)
-    return n
+    return _recorded(con, "imd", path)
 
 
 def load_population(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -279,9 +282,7 @@ def load_population(con: duckdb.DuckDBPyConnection, path: Path) -> int:
                {_col(f, 'pop_16_59', 'DOUBLE')}, {_col(f, 'pop_60_plus', 'DOUBLE')}
         FROM read_csv(?, all_varchar = true, header = true) WHERE {_col(f, 'lsoa11')} IS NOT NULL
     """, [str(path)])
-    n = con.execute("SELECT count(*) FROM ref.population").fetchone()[0]
-    _record(con, "population", path, n)
-    return n
+    return _recorded(con, "population", path)
 
 
 def load_wards(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -293,9 +294,7 @@ def load_wards(con: duckdb.DuckDBPyConnection, path: Path) -> int:
           SELECT {_col(f, 'lsoa11')} AS lsoa11, {_col(f, 'ward')} AS w, {_col(f, 'ward_name')} AS wn
           FROM read_csv(?, all_varchar = true, header = true)) WHERE lsoa11 IS NOT NULL GROUP BY lsoa11
     """, [str(path)])
-    n = con.execute("SELECT count(*) FROM ref.lsoa_ward").fetchone()[0]
-    _record(con, "lsoa_ward", path, n)
-    return n
+    return _recorded(con, "lsoa_ward", path)
 
 
 def load_centroids(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -318,9 +317,7 @@ def load_centroids(con: duckdb.DuckDBPyConnection, path: Path) -> int:
                     "FROM centroids WHERE lsoa11 IS NOT NULL AND lat IS NOT NULL")
     finally:
         con.unregister("centroids")
-    n = con.execute("SELECT count(*) FROM ref.lsoa_centroid").fetchone()[0]
-    _record(con, "lsoa_centroid", path, n)
-    return n
+    return _recorded(con, "lsoa_centroid", path)
 
 
 def derive_from_postcodes(con: duckdb.DuckDBPyConnection) -> dict:

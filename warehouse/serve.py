@@ -99,6 +99,11 @@ def _found(mapping: dict, key: str, what: str):
     return value
 
 
+def _one(request: Request, snap: Snapshot, table: str, key: str, what: str) -> Response:
+    """One object by id from the snapshot's ``table`` (its serialised objects by id), or 404."""
+    return _respond(request, snap, _found(getattr(snap, table), key, what))
+
+
 def _respond(request: Request, snap: Snapshot, body: bytes | Any, status: int = 200) -> Response:
     etag = _etag(snap, request)
     headers = {"ETag": etag, "Last-Modified": snap.last_modified, "Cache-Control": "public, max-age=60"}
@@ -248,9 +253,7 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
 
     @app.get("/services/{service_id}", summary="One service, fully nested")
     async def service(request: Request, service_id: str):
-        snap = holder.current
-        body = _found(snap.service_full, service_id, "published service")
-        return _respond(request, snap, body)
+        return _one(request, holder.current, "service_full", service_id, "published service")
 
     @app.get("/service_at_locations", summary="Paginated services at locations; postcode + proximity (metres)")
     def service_at_locations(request: Request, search: str | None = None, page: int = 1,
@@ -306,9 +309,7 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
 
     @app.get("/taxonomies/{taxonomy_id}", summary="One taxonomy")
     async def taxonomy(request: Request, taxonomy_id: str):
-        snap = holder.current
-        body = _found(snap.taxonomy_by_id, taxonomy_id, "taxonomy")
-        return _respond(request, snap, body)
+        return _one(request, holder.current, "taxonomy_by_id", taxonomy_id, "taxonomy")
 
     @app.get("/taxonomy_terms", summary="Paginated taxonomy terms")
     async def taxonomy_terms(request: Request, page: int = 1, per_page: int = DEFAULT_PER_PAGE,
@@ -321,9 +322,7 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
 
     @app.get("/taxonomy_terms/{term_id}", summary="One taxonomy term")
     async def taxonomy_term(request: Request, term_id: str):
-        snap = holder.current
-        body = _found(snap.term_by_id, term_id, "taxonomy term")
-        return _respond(request, snap, body)
+        return _one(request, holder.current, "term_by_id", term_id, "taxonomy term")
 
     @app.get("/changes", summary="RPDE change feed of golden services (modified + id ordering, tombstones)")
     def changes(request: Request, afterTimestamp: int | None = None, afterId: str | None = None,  # noqa: N803

@@ -29,6 +29,7 @@ The LGA list itself loads from the esd CSV format (``Identifier,Label,Descriptio
 """
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 
@@ -164,13 +165,9 @@ def classify_catalogue(con: duckdb.DuckDBPyConnection) -> dict:
         results.extend(classify_service(svc, labels, mapper, classifier))
     con.execute("DELETE FROM catalogue.service_type")
     if results:
-        frame = pd.DataFrame([c.__dict__ for c in results])
-        con.register("classified", frame)
-        try:
+        with _registered(con, "classified", pd.DataFrame([c.__dict__ for c in results])):
             con.execute("INSERT INTO catalogue.service_type SELECT service_id, esd_id, label, method, confidence, rank, "
                         "keywords::VARCHAR[] FROM classified")
-        finally:
-            con.unregister("classified")
     write_oruk_terms(con, results)
     counts = dict(con.execute("SELECT method, count(DISTINCT service_id) FROM catalogue.service_type GROUP BY 1").fetchall())
     total = con.execute("SELECT count(*) FROM catalogue.service").fetchone()[0]
@@ -201,12 +198,19 @@ def write_oruk_terms(con: duckdb.DuckDBPyConnection, results: list[Classificatio
                      for e, lbl in terms.items()])
     frame = pd.DataFrame([(f"esd-{uuid.uuid5(NS, c.service_id + '/' + c.esd_id)}", c.service_id, _term_id(c.esd_id),
                            c.method) for c in added], columns=["id", "link_id", "taxonomy_term_id", "value"])
-    con.register("esd_attributes", frame)
-    try:
+    with _registered(con, "esd_attributes", frame):
         con.execute("INSERT INTO catalogue.attribute (id, link_id, taxonomy_term_id, link_type, link_entity, value) "
                     "SELECT id, link_id, taxonomy_term_id, 'service', 'service', value FROM esd_attributes")
+
+
+@contextlib.contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame):
+    """``frame`` readable in SQL as ``name`` for the duration of the block."""
+    con.register(name, frame)
+    try:
+        yield
     finally:
-        con.unregister("esd_attributes")
+        con.unregister(name)
 
 
 def _term_id(esd_id: str) -> str:
