@@ -2,9 +2,11 @@
 import shutil
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipelines.nightly_run import format_summary, run_nightly
-from tests.support.newcomer import ROWS, add_newcomer, demo, edit_feed, golden_id_of_each_record
+from tests.support.newcomer import ROWS, add_newcomer, demo, edit_feed, golden_id_of_each_record, listings
 
 
 def oracle_churn(before: dict, after: dict) -> dict:
@@ -44,3 +46,32 @@ def test_golden_id_churn_is_zero_when_nothing_changed_and_bounded_by_what_change
     assert truth["new"] >= len(ROWS) - 1        # the newcomer's services, but for one that may merge
     assert f"golden-id churn: {truth['moved']} of 32 records moved to another golden id ({changed} records" \
         in format_summary(night)
+
+
+CHANGES = st.tuples(st.sampled_from(["rename", "withdraw", "newcomer", "newcomer"]), st.integers(0, 999))
+
+
+@pytest.mark.slow  # three examples of up to two changed nights after a first: about a minute
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nights=st.lists(st.lists(CHANGES, min_size=1, max_size=3), min_size=1, max_size=2))
+def test_random_changed_nights_move_no_more_golden_ids_than_records_changed(tmp_path_factory, nights):
+    folder = tmp_path_factory.mktemp("nights")
+    sources, db = demo(folder / "demo"), folder / "out" / "placecat.duckdb"
+    assert run_nightly(sources, db).published
+    for changes in nights:
+        before_listed, before_ids = listings(sources), golden_id_of_each_record(db)
+        for kind, k in changes:
+            listed = sorted(key for key in listings(sources) if key[0] != "leeds-newcomer")
+            source_id, record_id = listed[k % len(listed)]
+            name = listings(sources)[source_id, record_id]
+            if kind == "newcomer":
+                add_newcomer(sources, ROWS[: 1 + k % len(ROWS)])
+            else:
+                edit_feed(sources, source_id, name, None if kind == "withdraw" else f"{name} (Evenings)")
+        res = run_nightly(sources, db)
+        assert res.published, res.error
+        after = listings(sources)
+        changed = sum(before_listed.get(key) != after.get(key) for key in before_listed.keys() | after.keys())
+        truth = oracle_churn(before_ids, golden_id_of_each_record(db))
+        assert res.churn == {**truth, "changed": changed}, changes
+        assert truth["moved"] <= changed, changes

@@ -75,3 +75,16 @@ def golden_groups(db: Path) -> set[frozenset]:
     for record, service_id in golden_id_of_each_record(db).items():
         groups.setdefault(service_id, set()).add(record)
     return {frozenset(g) for g in groups.values()}
+
+
+def listings(sources: Path) -> dict[tuple[str, str], str]:
+    """Every service the demo's feeds and the newcomer's spreadsheet list: (source, record id) -> name."""
+    out = {}
+    for folder in sorted((sources.parent / "feeds").iterdir()):
+        for page in sorted(folder.glob("*.json")):
+            out.update({(folder.name, item["id"]): item["name"] for item in json.loads(page.read_text())["contents"]})
+    sheet = sources.parent / "newcomer.csv"
+    if sheet.exists():
+        with open(sheet, newline="", encoding="utf-8") as f:
+            out.update({(NEWCOMER["id"], row["Ref"]): row["Service"] for row in csv.DictReader(f)})
+    return out
