@@ -25,6 +25,9 @@ from typing import Any, Iterable
 log = logging.getLogger("placecat.connectors")
 
 RawRecord = tuple[str, str, str, str]  # record_id, record_type, payload JSON text, fetched_from
+# The rule of an issue that quarantines a record the connector could not read at all (a CSV row
+# behind a broken quote): a source with any is `degraded` even though its harvest completed.
+ROWS_LOST_RULE = "unreadable_row"
 
 
 class HarvestError(Exception):

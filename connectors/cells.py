@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.mapping import FieldSpec
@@ -140,6 +141,18 @@ def coerce_timestamp(v: Any, fmt: str | None) -> dt.datetime:
 
 
 TYPE_WORDS = {"DATE": "date", "TIME": "time (e.g. 09:30)", "TIMESTAMP": "date and time", "DOUBLE": "number"}
+
+
+# A schedule's two times; a cell holding a range ("10:00-13:00") fills both, whichever is mapped.
+RANGE_FIELDS = ("schedule.opens_at", "schedule.closes_at")
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A cell that holds a time range, converted: its start, its end, and the column it came from."""
+    opens: dt.time
+    closes: dt.time
+    column: str | None
 
 
 def parse_days(text: str) -> tuple[list[str], list[str]]:

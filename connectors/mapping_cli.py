@@ -18,12 +18,14 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from connectors.base import HarvestError
-from connectors.cells import coerce_time, parse_days
+from connectors.cells import RANGE_FIELDS, coerce_time, parse_days
+from connectors.staging import split_time_range
 from connectors.config import ConfigError
 from connectors.tabular import Table, open_table
 
 SAMPLE_ROWS = 200
 THRESHOLD = 62
+TIME_RANGE = "schedule.opens_at+closes_at"  # not an ORUK field: a column placed here maps to both
 
 SYNONYMS: dict[str, list[str]] = {
     "id": ["id", "ref", "reference", "record id", "unique ref", "unique reference", "record number",
@@ -52,6 +54,9 @@ SYNONYMS: dict[str, list[str]] = {
                           "opens at", "begins"],
     "schedule.closes_at": ["end", "end time", "closing time", "closes", "to", "finish", "finish time", "time to",
                            "closes at", "ends"],
+    # A column of time ranges ("10:00-13:00"): both of the schedule's times (see to_yaml).
+    TIME_RANGE: ["times", "time", "opening times", "opening hours", "hours", "session time", "session times",
+                 "session", "when", "timings", "open times"],
     "taxonomy_term.name": ["category", "categories", "type", "service type", "taxonomy", "theme", "tags",
                            "service category", "activity type", "keywords"],
     "service.minimum_age": ["min age", "minimum age", "age from", "from age", "lower age", "age min"],
@@ -117,6 +122,10 @@ def _is_time(v: Any) -> bool:
     return True
 
 
+def _is_time_range(v: Any) -> bool:
+    return split_time_range(str(v)) is not None
+
+
 def _is_days(v: Any) -> bool:
     days, unknown = parse_days(str(v))
     return bool(days) and not unknown
@@ -134,6 +143,7 @@ VALUE_TESTS = {
     "schedule.byday": _is_days,
     "schedule.opens_at": _is_time,
     "schedule.closes_at": _is_time,
+    TIME_RANGE: _is_time_range,
     "service.minimum_age": _is_age,
     "service.maximum_age": _is_age,
 }
@@ -191,9 +201,16 @@ class Suggestion:
         if ids:
             lines.append(f"id: {json.dumps(ids[0])}{' ' * max(1, 40 - len(ids[0]))}# {self.placed[ids[0]][1]:.2f}")
         lines.append("columns:")
-        order = [f for f in SYNONYMS if f != "id"]
+        order = [f for f in SYNONYMS if f not in ("id", TIME_RANGE)]
+        ranges = self.columns_for(TIME_RANGE)
         for f in order:
             cols = self.columns_for(f)
+            if not cols and f in RANGE_FIELDS and ranges:
+                # A column of time ranges gives both times: its start is opens_at, its end closes_at.
+                cols = ranges[:1]
+                if f == RANGE_FIELDS[0] or not self.columns_for(RANGE_FIELDS[0]):
+                    lines.append(f"  # {json.dumps(cols[0], ensure_ascii=False)} holds time ranges (e.g. 10:00-13:00): "
+                                 f"its start is the opening time, its end the closing time")
             if not cols:
                 continue
             conf = min(self.placed[c][1] for c in cols)
@@ -213,8 +230,12 @@ class Suggestion:
 
 def suggest_mapping(table: Table, sample_rows: int = SAMPLE_ROWS) -> Suggestion:
     samples: dict[str, list[Any]] = {c: [] for c in table.columns}
-    for n, (_row_number, row) in enumerate(table.rows()):
-        if n >= sample_rows:
+    n = 0
+    for _row_number, row in table.rows():
+        if not isinstance(row, dict):
+            continue  # a row the reader could not read (a broken quote): nothing to learn from
+        n += 1
+        if n > sample_rows:
             break
         for c in table.columns:
             v = row.get(c)

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from connectors import openactive, oruk, spreadsheet, sql
-from connectors.base import HarvestContext, HarvestError, HarvestOutcome, SourceReport, log
+from connectors.base import ROWS_LOST_RULE, HarvestContext, HarvestError, HarvestOutcome, SourceReport, log
 from connectors.config import ConfigError, Source, load_sources
 from connectors.staging import StagingRows
 from warehouse.snapshots import SourceStore
@@ -87,6 +87,7 @@ def normalise_source(source: Source, state_dir: Path, version: str, run_id: str)
         connector.normalise(source, writer.iter_raw(), rows)
         counts = writer.write_staging(rows.tables(), [i.as_row(run_id) for i in rows.issues])
         quarantined = len({i.record_id for i in rows.issues if i.severity == "blocking"})
+        unreadable = sum(1 for i in rows.issues if i.rule == ROWS_LOST_RULE)
         records_in = counts.get("service", 0)
         writer.set_meta(records_in=records_in, staging_counts=counts, normalised_at=utcnow().isoformat())
         writer.commit()
@@ -98,10 +99,17 @@ def normalise_source(source: Source, state_dir: Path, version: str, run_id: str)
             f"; keeping the snapshot of {cur.version}" if cur else "")
         store.write_status("failed", message, snapshot_version=cur.version if cur else None, run_id=run_id)
         return SourceReport(source.id, source.kind, "failed", message, seconds=time.monotonic() - started)
-    store.write_status("ok", f"{records_in} services", snapshot_version=version, run_id=run_id,
+    # Rows of the file that could not be read are quarantined, and the rest published; the source
+    # is `degraded` so that somebody looks (its snapshot is promoted: it did answer).
+    status, message = "ok", f"{records_in} services"
+    if unreadable:
+        status = "degraded"
+        message += (f"; {unreadable} row(s) of the file could not be read and were quarantined "
+                    f"(quality.issue rule {ROWS_LOST_RULE}: each names its line)")
+    store.write_status(status, message, snapshot_version=version, run_id=run_id, answered=True,
                        records_in=records_in, records_quarantined=quarantined)
-    return SourceReport(source.id, source.kind, "ok", "", version, records_in=records_in,
-                        records_quarantined=quarantined, seconds=time.monotonic() - started)
+    return SourceReport(source.id, source.kind, status, "" if status == "ok" else message, version,
+                        records_in=records_in, records_quarantined=quarantined, seconds=time.monotonic() - started)
 
 
 def refresh_source(source: Source, state_dir: Path, run_id: str, full_reread: bool = False) -> SourceReport:

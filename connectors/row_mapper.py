@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from connectors.cells import (TYPE_WORDS, RowProblems, as_text, coerce_date, coerce_time, coerce_timestamp, is_blank,
-                              json_safe_value, normalise_phone, parse_days)
+from connectors.cells import (RANGE_FIELDS, TYPE_WORDS, RowProblems, TimeRange, as_text, coerce_date, coerce_time,
+                              coerce_timestamp, is_blank, json_safe_value, normalise_phone, parse_days)
 from connectors.mapping import LGA_TAXONOMY, MAPPABLE, MULTI_ROW_FIELD, BoundMapping, FieldSpec, header_key
-from connectors.staging import StagingRows, parse_number
+from connectors.staging import StagingRows, parse_number, split_time_range
 from warehouse.model import column_types
 
 
@@ -52,6 +52,10 @@ class RowMapper:
 
     def convert(self, spec: FieldSpec, v: Any, column: str | None, probs: RowProblems) -> Any:
         typ = self.types[spec.table].get(spec.column, "VARCHAR")
+        if spec.field in RANGE_FIELDS and not spec.format:
+            rng = split_time_range(as_text(v))
+            if rng is not None:
+                return TimeRange(rng[0], rng[1], column)
         try:
             if typ == "DATE":
                 return coerce_date(v, spec.format)
@@ -86,7 +90,25 @@ class RowMapper:
             got = self.field_values(spec, row, probs)
             if got and spec.field not in vals:
                 vals[spec.field] = got
+        self.spread_time_ranges(vals, probs)
         return vals
+
+    def spread_time_ranges(self, vals: dict[str, list[Any]], probs: RowProblems) -> None:
+        """A time range fills both the opening and the closing time (storing "10:00-13:00" as
+        closes_at 10:00 and no opening time was the old, silent result). When another column
+        gives the other time and it disagrees with the range, the range wins and an issue says so."""
+        ranges = [v[0] for f in RANGE_FIELDS for v in [vals.get(f)] if v and isinstance(v[0], TimeRange)]
+        if not ranges:
+            return
+        rng = ranges[0]
+        for f, t in zip(RANGE_FIELDS, (rng.opens, rng.closes)):
+            given = (vals.get(f) or [None])[0]
+            if given is not None and not isinstance(given, TimeRange) and given != t:
+                table, column = f.split(".")
+                probs.row(table, column, "value",
+                          f"{f} is {given.isoformat(timespec='minutes')} but the time range in column "
+                          f"'{rng.column}' says {t.isoformat(timespec='minutes')}; kept the range", "warning")
+            vals[f] = [t]
 
     def normalise_row(self, record_id: str, row: dict, fetched_from: str) -> int:
         """Staging rows for one spreadsheet row; returns how many services it made."""

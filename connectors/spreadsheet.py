@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-from connectors.base import HarvestError, HarvestOutcome, iter_json_records
+from connectors.base import ROWS_LOST_RULE, HarvestError, HarvestOutcome, iter_json_records
 from connectors.cells import describe_place, json_safe_value
 from connectors.http import HttpClient, HttpPolicy, looks_like_html
 from connectors.mapping import BoundMapping, Mapping, load_mapping
 from connectors.row_mapper import RowMapper
 from connectors.staging import StagingRows
-from connectors.tabular import open_table
+from connectors.tabular import UnreadableRow, open_table
 
 INCREMENTAL = False
 READER_OPTIONS = ("sheet", "header_row", "encoding", "delimiter", "max_bytes", "max_rows")
@@ -50,16 +50,21 @@ def json_safe_row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: json_safe_value(v) for k, v in row.items()}
 
 
-def put_rows(writer, bound: BoundMapping, rows: Iterable[tuple[int, dict]], place: str,
+def put_rows(writer, bound: BoundMapping, rows: Iterable[tuple[int, dict | UnreadableRow]], place: str,
              convert=json_safe_row, chunk: int = 5000) -> dict[str, int]:
-    """Every row as a raw record under its stable id. Rows without an id, and rows repeating an
-    earlier row's id, are kept too (under their row number) so that normalise can report them.
+    """Every row as a raw record under its stable id. Rows without an id, rows repeating an
+    earlier row's id, and rows the reader could not read (``UnreadableRow``: their line's text and
+    why) are kept too, under their row number, so that normalise quarantines them by number.
     Earlier ids are looked up in the snapshot chunk by chunk, not held in memory, so memory stays
     flat however long the table."""
-    stats = {"rows": 0, "without_id": 0, "duplicates": 0}
+    stats = {"rows": 0, "without_id": 0, "duplicates": 0, "unreadable": 0}
     batch: list[tuple[int, dict, str | None]] = []
     for n, row in rows:
         stats["rows"] += 1
+        if type(row) is UnreadableRow:
+            stats["unreadable"] += 1
+            writer.put_raw(f"@row{n}", "unreadable_row", {"text": row.text, "problem": row.problem}, f"{place}:{n}")
+            continue
         batch.append((n, row, bound.row_id(row)))
         if len(batch) >= chunk:
             _put_batch(writer, batch, place, convert, stats)
@@ -80,6 +85,10 @@ def _put_batch(writer, batch: list[tuple[int, dict, str | None]], place: str, co
     for n, row, rid in batch:
         payload = convert(row) if convert else row
         where = f"{place}:{n}"
+        notes = getattr(row, "notes", None)
+        if notes:  # bytes that did not decode, replaced: reported against the row
+            writer.put_raw(f"{rid or '@row' + str(n)}@note{n}", "note",
+                           {"record_id": rid or f"@row{n}", "notes": notes}, where)
         if rid is None:
             stats["without_id"] += 1
             writer.put_raw(f"@row{n}", "row_without_id", payload, where)
@@ -125,13 +134,16 @@ def harvest(source, writer, state: dict, ctx) -> HarvestOutcome:
             bound = mapping.bind(table.columns, table.where)
             locator = str(source.path) if source.path is not None else source.url
             place = f"{locator}!{table.sheet}" if table.sheet else locator
+            if table.notes:  # about the whole file (its encoding guessed): reported, not lost
+                writer.put_raw("@file", "note", {"record_id": None, "notes": table.notes}, place)
             stats = put_rows(writer, bound, table.rows(), place,
                              convert=None if table.format == "csv" else json_safe_row)
         finally:
             table.close()
     stats.update(file=path.name, sheet=table.sheet, header_row=table.header_row,
                  encoding=table.encoding, delimiter=table.delimiter, hidden_columns=table.hidden_columns)
-    return HarvestOutcome("complete", f"{stats['rows']} rows from {table.where}", records=stats["rows"],
+    unreadable = f", {stats['unreadable']} of them unreadable (quarantined)" if stats["unreadable"] else ""
+    return HarvestOutcome("complete", f"{stats['rows']} rows from {table.where}{unreadable}", records=stats["rows"],
                           state=new_state, stats=stats)
 
 
@@ -140,6 +152,15 @@ def normalise_rows(mapping: Mapping, records: Iterable, rows: StagingRows) -> No
     """Shared by spreadsheet and sql sources: raw rows -> staging rows through the mapping."""
     mapper: RowMapper | None = None
     for record_id, record_type, row, fetched_from in iter_json_records(records):
+        if record_type == "unreadable_row":
+            place, _n = describe_place(fetched_from)
+            rows.issue(record_id, "service", None, ROWS_LOST_RULE,
+                       f"{place}, {row['problem']}; the row was not loaded", "blocking")
+            continue
+        if record_type == "note":
+            for note in row["notes"]:
+                rows.issue(row.get("record_id"), "service", None, "encoding", note, "warning")
+            continue
         if mapper is None:
             place, _ = describe_place(fetched_from)
             mapper = RowMapper(mapping.bind(list(row), place), rows)

@@ -61,6 +61,29 @@ class Issue:
 
 
 _TIME_RE = re.compile(r"^(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?(?:\.\d+)?\s*(am|pm)?$", re.I)
+# "10:00-13:00", "9am - 5pm", "10.00 to 13.00": two times, each with minutes or am/pm (so that an
+# age range such as "10-13" is not taken for one). "10:00-13:00" also looks like a time with the
+# offset -13:00, and was read as 10:00; a time with an offset has seconds or a plus sign in feeds.
+_ONE_TIME = r"\d{1,2}(?:[:.]\d{2}\s*(?:am|pm)?|\s*(?:am|pm))"
+_TIME_RANGE_RE = re.compile(rf"^\s*({_ONE_TIME})\s*(?:-|–|—|\bto\b|\buntil\b|\btill\b)\s*({_ONE_TIME})\s*$", re.I)
+
+
+def split_time_range(value: Any) -> tuple[dt.time, dt.time] | None:
+    """(opens, closes) for a time range such as "10:00-13:00" or "9am to 5pm"; None otherwise."""
+    if not isinstance(value, str):
+        return None
+    m = _TIME_RANGE_RE.match(value)
+    if not m:
+        return None
+    try:
+        return _range_end(m.group(1)), _range_end(m.group(2))
+    except ValueError:
+        return None
+
+
+def _range_end(text: str) -> dt.time:
+    text = re.sub(r"\s+", "", text)
+    return parse_time(re.sub(r"^(\d{1,2})(am|pm)$", r"\1:00\2", text, flags=re.I))
 
 
 def parse_time(value: Any) -> dt.time:
@@ -75,6 +98,8 @@ def parse_time(value: Any) -> dt.time:
 
 def _parse_time(value: Any) -> dt.time:
     s = str(value).strip()
+    if _TIME_RANGE_RE.match(s):
+        raise ValueError(f"a time range, not one time: {value!r}")
     # ISO times with an offset ("10:00:00Z", "10:00+01:00"): keep wall-clock time.
     s = re.sub(r"(Z|[+-]\d{2}:?\d{2})$", "", s)
     m = _TIME_RE.match(s)
@@ -102,7 +127,8 @@ def parse_date(value: Any) -> dt.date:
 
 def _parse_date(value: Any) -> dt.date:
     s = str(value).strip()
-    if re.match(r"^\d{4}-\d{2}-\d{2}", s):
+    # An ISO date, or the date of an ISO timestamp; "2024-01-01 and later" is not read in part.
+    if re.match(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}\S*)?$", s):
         return dt.date.fromisoformat(s[:10])
     for fmt in ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d %B %Y", "%d %b %Y"):
         try:
@@ -138,6 +164,36 @@ def parse_number(value: Any) -> float:
         return float(value)
     s = str(value).strip().replace(",", "").lstrip("£$€")
     return float(s)
+
+
+# -- how long a text value may be ------------------------------------------------------------------
+# Over its limit a value is cut (ending in "…", so that a reader sees it was cut) and an issue says
+# so; the whole value stays in raw.record. Longest seen in the real fixtures (../shared/fixtures):
+# a name of 177 characters, a description of 1,235. A 100,000-character name or a 20 MB
+# description is a broken export, not a directory entry, and was published in full.
+NAME_LIMIT = 500
+DESCRIPTION_LIMIT = 20_000
+TEXT_LIMIT = 10_000          # every other text column
+UNLIMITED_TEXT = {"extent"}  # service_area.extent: a boundary (GeoJSON or WKT) can be long
+
+
+def text_limit(column: str) -> int | None:
+    """The longest a value of this text column may be (None: not limited). Ids and references are
+    never cut: a cut id would name another record."""
+    if column in UNLIMITED_TEXT or column == "id" or column.endswith("_id") or column == "source_record_id":
+        return None
+    if column == "name":
+        return NAME_LIMIT
+    if column == "description":
+        return DESCRIPTION_LIMIT
+    return TEXT_LIMIT
+
+
+SHORTEST_LIMIT = min(NAME_LIMIT, DESCRIPTION_LIMIT, TEXT_LIMIT)
+
+
+def cut_text(value: str, limit: int) -> str:
+    return value[:limit - 1] + "…"
 
 
 # One encoder for every row's extras (json.dumps with options builds a new one per call).
@@ -176,6 +232,10 @@ class StagingRows:
     # DOUBLE columns, per table: a float for one of these is stored as it is.
     _number_columns: dict[str, frozenset] = field(default_factory=lambda: {
         t: frozenset(c for c, typ in staging_columns(t) if typ == "DOUBLE") for t in ORUK_TABLES})
+    # The length limit of each limited text column, per table (see text_limit).
+    _limits: dict[str, dict[str, int]] = field(default_factory=lambda: {
+        t: {c: lim for c, typ in staging_columns(t) if typ == "VARCHAR" and (lim := text_limit(c)) is not None}
+        for t in ORUK_TABLES})
 
     def issue(self, record_id: str | None, table: str | None, fieldname: str | None, rule: str,
               message: str, severity: str = "warning") -> None:
@@ -219,6 +279,8 @@ class StagingRows:
         for key, value in cells:
             if key in text_columns:
                 if type(value) is str:
+                    if len(value) > SHORTEST_LIMIT:
+                        value = self._within_limit(table, key, value, record_id)
                     row[key] = value if value and not value.isspace() else None
                     continue
                 if value is None:
@@ -228,6 +290,15 @@ class StagingRows:
                 row[key] = value
                 continue
             row[key] = self._cell(table, key, value, record_id)
+
+    def _within_limit(self, table: str, key: str, value: str, record_id: str) -> str:
+        limit = self._limits[table].get(key)
+        if limit is None or len(value) <= limit:
+            return value
+        self.issue(record_id, table, key, "length",
+                   f"{table}.{key}: {len(value):,} characters, over the {limit:,}-character limit; cut to {limit:,} "
+                   f"(the whole value is kept in raw.record)")
+        return cut_text(value, limit)
 
     def _cell(self, table: str, key: str, value: Any, record_id: str) -> Any:
         """One cell coerced to its column's type; a value that does not fit is None plus an issue."""
@@ -251,7 +322,9 @@ class StagingRows:
                            f"{table}.{key}: {str(value)[:80]!r} is not a valid {typ.lower()}; left empty")
                 return None
         if typ == "VARCHAR" and not isinstance(value, str):
-            return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
+            value = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
+        if typ == "VARCHAR" and len(value) > SHORTEST_LIMIT:
+            return self._within_limit(table, key, value, record_id)
         return value
 
     def count(self, table: str) -> int:

@@ -148,12 +148,15 @@ class SourceStore:
         return dict(cur.meta.get("harvest_state") or {})
 
     # -- the last attempt ----------------------------------------------------------------
-    def write_status(self, status: str, message: str = "", **extra: Any) -> dict:
+    def write_status(self, status: str, message: str = "", answered: bool | None = None, **extra: Any) -> dict:
+        """Record this attempt. ``answered``: the source gave a harvest that was promoted (default:
+        for ok and unchanged; a degraded harvest that was promoted all the same says so)."""
         self.ensure()
         now = utcnow().isoformat()
         # When the source last answered properly: staleness counts from here, not from the last
         # content change (an unchanged source re-confirms its snapshot every night).
-        last_good = now if status in ("ok", "unchanged") else (self.read_status() or {}).get("last_good_at")
+        answered = status in ("ok", "unchanged") if answered is None else answered
+        last_good = now if answered else (self.read_status() or {}).get("last_good_at")
         doc = {"source_id": self.source_id, "status": status, "message": message,
                "attempted_at": now, "last_good_at": last_good, **extra}
         atomic_write_text(self.root / "status.json", json.dumps(doc, default=str, indent=1))

@@ -228,7 +228,7 @@ def test_duplicate_ids_are_found_across_chunks(tmp_path):
     writer = SourceStore(tmp_path, "s").begin()
     rows = [(n + 2, {"Ref": ref, "Name": f"S{n}"}) for n, ref in enumerate(["1", "2", "3", "1", "", "2"])]
     stats = put_rows(writer, bound, rows, "f.csv", convert=None, chunk=2)
-    assert stats == {"rows": 6, "without_id": 1, "duplicates": 2}
+    assert stats == {"rows": 6, "without_id": 1, "duplicates": 2, "unreadable": 0}
     kept = sorted(writer.con.execute("SELECT record_id, record_type FROM raw.record").fetchall())
     writer.abandon()
     assert kept == [("1", "row"), ("1@row5", "duplicate_row:2"), ("2", "row"), ("2@row7", "duplicate_row:3"),

@@ -81,3 +81,16 @@ def test_suggest_on_a_bad_file_is_one_line_and_exit_2(tmp_path, capsys):
     assert err.count("\n") == 1 and "save it as .xlsx or CSV" in err
 
 import re  # noqa: E402  (used in the YAML line check above)
+
+
+def test_a_column_of_time_ranges_is_proposed_for_both_opening_and_closing_times(tmp_path, capsys):
+    """"10:00-13:00" used to be placed on schedule.closes_at alone (confidence 0.98) and stored as
+    closes_at 10:00 with no opening time."""
+    rows = [[f"S{i}", f"Group {i}", "Monday", f"{9 + i % 3}:00-{12 + i % 4}:30"] for i in range(30)]
+    p = write_csv(tmp_path / "sessions.csv", ["Ref", "Service Name", "Day", "Session times"], rows)
+    assert main(["mapping", "suggest", str(p)]) == 0
+    out = capsys.readouterr().out
+    doc = yaml.safe_load(out)
+    assert doc["columns"]["schedule.opens_at"] == "Session times"
+    assert doc["columns"]["schedule.closes_at"] == "Session times"
+    assert '"Session times" holds time ranges' in out

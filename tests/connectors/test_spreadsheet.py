@@ -185,3 +185,64 @@ def test_20000_row_xlsx_with_1_percent_bad_rows(tmp_path):
                                              f"is not a valid time (e.g. 09:30) for schedule.opens_at; left empty")
     loaded = {r for (r,) in _q(snap, "SELECT source_record_id FROM staging.service")}
     assert loaded == {r["ref"] for i, r in enumerate(rows) if kinds.get(i) != "no name"}
+
+
+# -- broken files: rows lost are quarantined by line, and the night says so ---------------------------
+ROWS_MAPPING = {"id": "Ref", "columns": {"service.name": "Service Name", "service.description": "Notes"}}
+
+
+def _issues(snapshot, rule=None):
+    where = f"WHERE rule = '{rule}'" if rule else ""
+    return _q(snapshot, f"SELECT record_id, rule, severity, message FROM quality.issue {where} ORDER BY record_id")
+
+
+def test_an_unterminated_quote_quarantines_its_line_and_the_night_is_degraded(tmp_path):
+    """The report's file: 66 services, an unterminated quote on one line; 6 loaded, status ok."""
+    lines = ["Ref,Service Name,Town,Notes"] + [f"{i},Service {i},Leeds,note {i}" for i in range(1, 67)]
+    lines[7] = '7,"Service 7,Leeds,note 7'
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    h, n, snap = harvest_and_normalise(_setup(tmp_path, "d.csv", ROWS_MAPPING), tmp_path / "state")
+    assert h.status == "ok" and "66 rows" in h.message and "1 of them unreadable" in h.message
+    assert n.status == "degraded" and n.records_in == 65 and n.records_quarantined == 1
+    assert "1 row(s) of the file could not be read" in n.message
+    assert _q(snap, "SELECT count(*) FROM staging.service")[0][0] == 65
+    [(record_id, _rule, severity, message)] = _issues(snap, "unreadable_row")
+    assert (record_id, severity) == ("@row8", "blocking")
+    assert message.startswith("d.csv, line 8: a quote opened here") and message.endswith("the row was not loaded")
+    status = SourceStore(tmp_path / "state", "council-sheet").read_status()
+    assert status["status"] == "degraded" and status["last_good_at"]  # it answered: not counted stale
+    assert _q(snap, "SELECT record_type, payload->>'text' FROM raw.record WHERE record_id = '@row8'") == [
+        ("unreadable_row", '7,"Service 7,Leeds,note 7\n')]
+
+
+def test_text_over_the_documented_limits_is_cut_and_reported(tmp_path):
+    from connectors.staging import DESCRIPTION_LIMIT, NAME_LIMIT
+
+    write_csv(tmp_path / "long.csv", ["Ref", "Service Name", "Notes"],
+              [["1", "N" * 100_000, "fine"], ["2", "Short", "D" * 50_000], ["3", "Normal", "normal"]])
+    _h, n, snap = harvest_and_normalise(_setup(tmp_path, "long.csv", ROWS_MAPPING), tmp_path / "state")
+    assert n.status == "ok" and n.records_in == 3
+    lengths = dict(_q(snap, "SELECT source_record_id, length(name) || '/' || length(description) FROM staging.service"))
+    assert lengths == {"1": f"{NAME_LIMIT}/4", "2": f"5/{DESCRIPTION_LIMIT}", "3": "6/6"}
+    assert _q(snap, "SELECT right(name, 1) FROM staging.service WHERE source_record_id = '1'") == [("…",)]
+    cut = _issues(snap, "length")
+    assert [(r[0], r[2]) for r in cut] == [("1", "warning"), ("2", "warning")]
+    assert "service.name: 100,000 characters, over the 500-character limit; cut to 500" in cut[0][3]
+
+
+def test_a_time_range_fills_both_times_whichever_field_it_was_mapped_to(tmp_path):
+    write_csv(tmp_path / "t.csv", ["Ref", "Service Name", "Times", "Checked"],
+              [["1", "Toddlers", "10:00-13:00", "2024-01-01"], ["2", "Lunch", "9am - 5pm", "2024-01-01 and later"],
+               ["3", "Walk", "14:00", ""]])
+    mapping = {"id": "Ref", "columns": {"service.name": "Service Name", "schedule.closes_at": "Times",
+                                        "service.assured_date": "Checked"}}
+    _h, n, snap = harvest_and_normalise(_setup(tmp_path, "t.csv", mapping), tmp_path / "state")
+    assert n.status == "ok"
+    got = _q(snap, "SELECT s.source_record_id, h.opens_at, h.closes_at FROM staging.schedule h "
+                   "JOIN staging.service s ON s.id = h.service_id ORDER BY 1")
+    assert got == [("1", dt.time(10), dt.time(13)), ("2", dt.time(9), dt.time(17)), ("3", None, dt.time(14))]
+    # A value read only in part is not stored in part: reported, and left empty.
+    assert _q(snap, "SELECT source_record_id, assured_date FROM staging.service ORDER BY 1") == [
+        ("1", dt.date(2024, 1, 1)), ("2", None), ("3", None)]
+    [(rid, _rule, _sev, message)] = _issues(snap, "type")
+    assert rid == "2" and "'2024-01-01 and later' is not a valid date" in message

@@ -6,8 +6,8 @@ import zipfile
 
 import pytest
 
-from connectors.tabular import TabularError, open_table, read_rows
-from tests.support.sheets import add_cached_values, write_csv, write_xlsx
+from connectors.tabular import MAX_CELL_CHARS, NotedRow, TabularError, UnreadableRow, open_table, read_rows
+from tests.support.sheets import add_cached_values, replace_in_zip, write_csv, write_xlsx
 
 
 def test_windows_1252_csv_with_title_rows_semicolons_and_trailing_blanks(tmp_path):
@@ -129,3 +129,91 @@ def test_unreadable_files_get_one_clear_line(tmp_path, content, message):
 def test_missing_file(tmp_path):
     with pytest.raises(TabularError, match="file not found"):
         open_table(tmp_path / "nope.csv")
+
+
+# -- broken files: every row read or reported, one bad row never takes the rows after it --------------
+def _directory_csv(path, n=66, *, replace: dict[int, str] | None = None, encoding="utf-8"):
+    """A CSV of ``n`` services, one line each (line 1 the header, service i on line i + 1), with
+    some lines replaced by hand."""
+    lines = ["Ref,Service Name,Town,Notes"] + [f"{i},Service {i},Leeds,note {i}" for i in range(1, n + 1)]
+    for line_number, text in (replace or {}).items():
+        lines[line_number - 1] = text
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    return path
+
+
+def _split(rows):
+    good = [(n, r) for n, r in rows if isinstance(r, dict)]
+    bad = [(n, r) for n, r in rows if isinstance(r, UnreadableRow)]
+    return good, bad
+
+
+@pytest.mark.parametrize("broken", [
+    '7,"Service 7,Leeds,note 7',           # a quote opened in a middle cell and never closed
+    '7,Service 7,Leeds,"note 7',           # ... in the last cell: the record would keep the right width
+    '7,Service 7,Leeds,"note 7\x00"',      # a NUL byte
+])
+def test_a_broken_line_is_reported_and_the_rows_after_it_are_read(tmp_path, broken):
+    p = _directory_csv(tmp_path / "d.csv", replace={8: broken})
+    _table, rows = read_rows(p)
+    good, bad = _split(rows)
+    assert [n for n, _ in bad] == [8]
+    assert bad[0][1].problem.startswith("line 8: ")
+    assert len(good) == 65 and [r["Ref"] for _n, r in good] == [str(i) for i in range(1, 67) if i != 7]
+    assert [n for n, _ in good][:7] == [2, 3, 4, 5, 6, 7, 9]  # each row's own line
+
+
+def test_a_quoted_cell_with_line_breaks_is_one_row(tmp_path):
+    p = _directory_csv(tmp_path / "d.csv", n=5, replace={3: '2,"Service 2",Leeds,"Flat 1\nHigh Street, Leeds"'})
+    _table, rows = read_rows(p)
+    good, bad = _split(rows)
+    assert not bad and len(good) == 5
+    assert good[1] == (3, {"Ref": "2", "Service Name": "Service 2", "Town": "Leeds",
+                           "Notes": "Flat 1\nHigh Street, Leeds"})
+    assert good[2][0] == 5  # the next row starts on line 5
+
+
+def test_a_cell_over_the_limit_quarantines_its_row_not_the_file(tmp_path):
+    p = _directory_csv(tmp_path / "d.csv", n=10, replace={4: "3,Service 3,Leeds," + "x" * (MAX_CELL_CHARS + 1)})
+    _table, rows = read_rows(p)
+    good, bad = _split(rows)
+    assert [n for n, _ in bad] == [4] and "over the 131,072-character limit" in bad[0][1].problem
+    assert len(good) == 9
+
+
+def test_a_damaged_byte_in_a_utf8_file_is_reported_and_the_rest_reads_as_utf8(tmp_path):
+    lines = ["Ref,Name"] + [f"{i},Café {i}" for i in range(1, 11)]
+    data = ("\n".join(lines) + "\n").encode("utf-8").replace("Café 4".encode(), b"Caf\xe9 4")
+    (tmp_path / "u.csv").write_bytes(data)
+    table, rows = read_rows(tmp_path / "u.csv")
+    assert table.encoding == "utf-8"
+    assert rows[0][1]["Name"] == "Café 1"  # not mojibake: the file was not taken for Windows-1252
+    noted = [(n, r) for n, r in rows if isinstance(r, NotedRow)]
+    assert [(n, r["Name"]) for n, r in noted] == [(5, "Caf\ufffd 4")]
+    assert noted[0][1].notes == ["line 5, column 'Name': bytes 0xE9 are not valid utf-8; replaced with \ufffd. "
+                                 "Fix the file, or set the source's encoding if the whole file is in another one"]
+
+
+def test_a_shift_jis_file_is_read_as_such_and_noted_not_published_as_gibberish(tmp_path):
+    lines = ["Ref,Name,Description"] + [f"{i},サポートグループ{i},地域の子育て支援サービスです" for i in range(1, 21)]
+    (tmp_path / "sj.csv").write_bytes(("\n".join(lines) + "\n").encode("shift_jis"))
+    table, rows = read_rows(tmp_path / "sj.csv")
+    assert table.encoding == "cp932"
+    assert rows[0][1]["Name"] == "サポートグループ1"
+    assert len(table.notes) == 1 and "not UTF-8; its text reads as cp932" in table.notes[0]
+
+
+def test_a_windows_1252_file_with_one_pound_sign_is_not_taken_for_another_encoding(tmp_path):
+    (tmp_path / "p.csv").write_bytes("Ref,Name,Cost\n1,Tea room,£5\n2,Lunch club,free\n".encode("cp1252"))
+    table, rows = read_rows(tmp_path / "p.csv")
+    assert table.encoding == "cp1252" and not table.notes and rows[0][1]["Cost"] == "£5"
+
+
+def test_an_over_long_xlsx_cell_quarantines_its_row(tmp_path):
+    # Excel (and openpyxl) write at most 32,767 characters in a cell; other exporters do not stop there.
+    p = write_xlsx(tmp_path / "long.xlsx", ["Ref", "Name"], [["1", "A"], ["2", "LONGCELL"], ["3", "C"]])
+    replace_in_zip(p, b"LONGCELL", b"x" * (MAX_CELL_CHARS + 5))
+    table, rows = read_rows(p)
+    good, bad = _split(rows)
+    assert [r["Ref"] for _n, r in good] == ["1", "3"]
+    assert [n for n, _ in bad] == [3] and bad[0][1].problem.startswith("row 3: a cell of 131,077 characters")

@@ -173,6 +173,18 @@ def council_export(council: str, rows: list[dict[str, Any]]) -> tuple[list[str],
     return header, body
 
 
+def replace_in_zip(path: Path, old: bytes, new: bytes) -> None:
+    """Replace bytes in every part of a zip file (an XLSX) that holds them, e.g. to write a cell
+    longer than openpyxl would."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        parts = [(info, z.read(info.filename)) for info in z.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, data in parts:
+            z.writestr(info.filename, data.replace(old, new))
+
+
 def sources_yaml(folder: Path, entries: list[dict]) -> Path:
     """A sources file in ``folder`` holding these source entries."""
     import yaml
