@@ -60,7 +60,8 @@ class UnreadableRow:
     __slots__ = ("text", "problem")
 
     def __init__(self, text: str, problem: str):
-        self.text = text[:2000]
+        # Undecodable bytes (kept as lone surrogates while reading) and NULs cannot be stored.
+        self.text = _BAD_BYTES.sub("\ufffd", text[:2000]).replace("\x00", "\ufffd")
         self.problem = problem
 
     def __repr__(self) -> str:
@@ -428,8 +429,11 @@ def _runaway_quote(cells: list[str], record: list[tuple[int, str]], delim: str, 
     """Why a record that runs over several lines is not one row, or None when it is (a cell with
     line breaks in it, such as an address). Two signs of a quote opened and never closed where it
     should have been: the record does not have the header's number of cells, or two or more of its
-    lines each hold a whole row's worth of delimiters (rows run together)."""
+    lines each hold a whole row's worth of delimiters (rows run together), or it holds an odd
+    number of quote marks (the file ended inside the quote)."""
     last = record[-1][0]
+    if sum(text.count('"') for _n, text in record) % 2:
+        return f"a quote opened here is never closed (the file ends inside it, on line {last}); fix the quoting"
     if width is not None and len(cells) != width and len(cells) > 0:
         return (f"a quote opened here is not closed where the row should end (the row ran on to line {last} with "
                 f"{len(cells)} cells, not {width}); fix the quoting")
@@ -495,11 +499,12 @@ def _open_csv(path: Path, header_row: int | None, encoding: str | None, delimite
     if h >= len(head):
         raise TabularError(f"{path.name}: no header on row {header_row or h + 1}; the file has only {len(head)} rows")
     header_line = head[h][0]
+    head[h] = (header_line, [_BAD_BYTES.sub("\ufffd", c) for c in head[h][1]])  # a header is text, whatever it holds
     width = _trim_width(head[h][1], [r for _n, r in head[h + 1:]])
     width_box.append(width)
     columns = unique_headers((list(head[h][1]) + [None] * width)[:width])
     # Only a file with bytes that do not decode needs each row searched for them.
-    check_bytes = errors == "surrogateescape" and (encoding is not None or enc.startswith("utf-8") and bad_bytes)
+    check_bytes = errors == "surrogateescape" and not (enc == "utf-8" and bad_bytes == 0)
 
     def rows() -> Iterator[Row]:
         count = 0
