@@ -36,7 +36,7 @@ def sources_yaml(base: str, total: int, seed: int) -> str:
         if f.kind == "oruk":
             lines += [f"  - id: {f.id}", "    kind: oruk", f"    url: {base}/oruk/{f.id}",
                       f"    publisher: {f.id.replace('-', ' ').title()} (test bed)", "    role: owner",
-                      "    per_page: 500", "    detail_fetch: never"]
+                      "    per_page: 500", "    detail_fetch: false"]
         else:
             lines += [f"  - id: {f.id}", "    kind: openactive", f"    url: {base}/oa/{f.id}/session-series",
                       f"    publisher: {f.id.replace('-', ' ').title()} (test bed)", "    role: none"]

@@ -294,7 +294,10 @@ def test_server_picks_up_an_atomically_replaced_catalogue(published_sample, tmp_
             junk = tmp_path / "junk.duckdb"
             junk.write_bytes(b"not a database")
             os.replace(junk, db)
-            time.sleep(0.5)
+            # Wait for the holder to look at the new file (a loaded machine may take a while).
+            deadline = time.monotonic() + 60
+            while holder.last_error is None and time.monotonic() < deadline:
+                time.sleep(0.05)
             assert get(f"{srv.url}/services/{sid}").json()["name"] == "Renamed tonight"
             assert holder.last_error and "live.duckdb" in holder.last_error
     finally:
