@@ -19,9 +19,10 @@ from rapidfuzz import fuzz
 
 from connectors.base import HarvestError
 from connectors.cells import RANGE_FIELDS, coerce_time, parse_days
-from connectors.staging import split_time_range
 from connectors.config import ConfigError
-from connectors.tabular import Table, open_table
+from connectors.staging import split_time_range
+from connectors.tabular import open_table
+from connectors.tabular.table import Table
 
 SAMPLE_ROWS = 200
 THRESHOLD = 62

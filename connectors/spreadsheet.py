@@ -20,7 +20,8 @@ from connectors.http import HttpClient, HttpPolicy, looks_like_html
 from connectors.mapping import BoundMapping, Mapping, load_mapping
 from connectors.row_mapper import RowMapper
 from connectors.staging import StagingRows
-from connectors.tabular import UnreadableRow, open_table
+from connectors.tabular import open_table
+from connectors.tabular.table import UnreadableRow
 
 INCREMENTAL = False
 READER_OPTIONS = ("sheet", "header_row", "encoding", "delimiter", "max_bytes", "max_rows")

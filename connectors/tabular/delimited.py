@@ -1,228 +1,28 @@
-"""Readers for the spreadsheets councils email around: CSV and XLSX, quirks and all.
-
-``open_table(path)`` returns a ``Table``: the header (found below any title rows, duplicate and
-blank names made unique), where it was found, and ``rows()``, a stream of ``(row_number, {column:
-value})`` in which ``row_number`` is the row as a person sees it in Excel or a text editor (so a
-message can send them straight to it). Blank rows, and blank trailing rows Excel likes to keep,
-are skipped. Rows are streamed, so memory does not grow with the file.
-
-CSV: the encoding is detected (UTF-8, UTF-8 with a BOM, UTF-16 with a BOM, else Windows-1252,
-the encoding Excel on Windows saves "CSV" in, unless the text plainly reads as another encoding such
-as Shift-JIS, which is then used and noted in ``Table.notes``) and the delimiter sniffed (comma,
-semicolon, tab, pipe). A row the CSV parser cannot read (an opening quote never closed, a NUL byte,
-a cell over ``MAX_CELL_CHARS``) comes out as an ``UnreadableRow`` naming its line, and reading goes
-on at the next line: one bad row never swallows the rows after it. Bytes that do not decode in the
-file's encoding are replaced (U+FFFD) and the row comes out as a ``NotedRow`` that says where. XLSX: formulas are read as their cached values, never their text; Excel dates and times
-become ``datetime``/``time``; a merged range's value fills every cell of the range (an
-organisation merged down its services' rows belongs to each of them); hidden columns are read
-(nothing is lost) and listed in ``Table.hidden_columns``. Oversized files, too many rows and
-zip bombs are refused with a one-line ``TabularError`` that says what to do.
+"""CSV and other delimited text as councils' exports write it: the encoding sniffed (UTF-8, a BOM,
+Windows-1252, or another legacy encoding that plainly fits), the delimiter guessed, the header found,
+and each row the parser cannot read (a runaway quote, a NUL byte, undecodable bytes) reported with
+its line while the rest load. The package docstring (``connectors/tabular/__init__.py``) says more.
 """
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
-import datetime as dt
 import re
-import zipfile
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-from connectors.base import HarvestError
+from connectors.tabular.table import (BAD_BYTES, HEADER_SCAN_ROWS, MAX_CELL_CHARS, MAX_RECORD_CHARS, NotedRow, Row,
+                                      Table, TabularError, UnreadableRow, find_header_row, row_dict, trim_width,
+                                      unique_headers)
 
-MAX_BYTES = 200 * 1024 * 1024          # the file on disk
-MAX_UNZIPPED_BYTES = 1024 * 1024 * 1024  # an XLSX's parts once decompressed
-MAX_ZIP_RATIO = 200                    # decompressed / compressed, per part (XML compresses ~10-30x)
-MAX_ROWS = 2_000_000
-HEADER_SCAN_ROWS = 30
 DELIMITERS = ",;\t|"
-# A cell longer than this quarantines its row (it is a runaway quote or a pasted file, not a
-# value): 131,072 characters, the limit Python's csv module had by default, which used to reject
-# the whole file instead. Excel itself holds at most 32,767 characters in a cell.
-MAX_CELL_CHARS = 131_072
-# A CSV record is read no further than this: an opening quote that is never closed would
-# otherwise take every later line into one cell (in a real export, 60 of 66 rows vanished).
-MAX_RECORD_CHARS = 2 * MAX_CELL_CHARS
 # The csv module's own limit would end the whole file at the first long cell: ours come first.
 csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD_CHARS + 1))
 # Encodings a Windows export in England may really be in: read as Windows-1252 (a superset of
 # Latin-1 for text). A guess outside these is used only when the text plainly reads as it.
 WESTERN_ENCODINGS = {"cp1252", "windows_1252", "cp1250", "windows_1250", "latin_1", "iso8859_1", "iso8859_15",
                      "iso8859_2", "mac_roman", "cp850", "cp437", "cp1257", "ascii", "utf_8"}
-
-
-class UnreadableRow:
-    """A row the reader could not read as a row: its first line as read (cut) and why, in one line."""
-
-    __slots__ = ("text", "problem")
-
-    def __init__(self, text: str, problem: str):
-        # Undecodable bytes (kept as lone surrogates while reading) and NULs cannot be stored.
-        self.text = _BAD_BYTES.sub("\ufffd", text[:2000]).replace("\x00", "\ufffd")
-        self.problem = problem
-
-    def __repr__(self) -> str:
-        return f"UnreadableRow({self.problem!r})"
-
-
-class NotedRow(dict):
-    """A row that was read, with notes on what was not quite right in it (bytes that did not
-    decode). It is a dict, so a reader that ignores notes sees an ordinary row."""
-
-    __slots__ = ("notes",)
-
-    def __init__(self, values: dict, notes: list[str]):
-        super().__init__(values)
-        self.notes = notes
-
-
-Row = tuple[int, "dict[str, Any] | UnreadableRow"]
-
-
-class TabularError(HarvestError):
-    """A file that cannot be read as a table; the message is one line naming the file."""
-
-
-@dataclass
-class Table:
-    path: Path
-    format: str                      # csv | xlsx
-    sheet: str | None                # the sheet's name (XLSX) or None (CSV)
-    header_row: int                  # 1-based row number of the header
-    columns: list[str]
-    hidden_columns: list[str] = field(default_factory=list)
-    encoding: str | None = None
-    delimiter: str | None = None
-    notes: list[str] = field(default_factory=list)  # about the whole file (an encoding guessed)
-    _rows: Callable[[], Iterator[Row]] | None = None
-    _close: Callable[[], None] | None = None
-
-    @property
-    def where(self) -> str:
-        """The file (and sheet) for messages and fetched_from."""
-        return f"{self.path.name}!{self.sheet}" if self.sheet else self.path.name
-
-    def rows(self) -> Iterator[Row]:
-        assert self._rows is not None
-        return self._rows()
-
-    def close(self) -> None:
-        """Let go of the file (an XLSX workbook stays open while its rows are read)."""
-        if self._close is not None:
-            self._close()
-
-
-def open_table(path: str | Path, *, sheet: str | int | None = None, header_row: int | None = None,
-               encoding: str | None = None, delimiter: str | None = None,
-               max_bytes: int | None = None, max_rows: int | None = None) -> Table:
-    """Open a CSV or XLSX file as a Table; raises TabularError for a file that can't be read."""
-    path = Path(path)
-    if not path.exists():
-        raise TabularError(f"{path}: file not found")
-    if not path.is_file():
-        raise TabularError(f"{path}: not a file")
-    size = path.stat().st_size
-    limit = int(max_bytes or MAX_BYTES)
-    if size > limit:
-        raise TabularError(f"{path.name}: {size:,} bytes is more than the {limit:,}-byte limit; "
-                           f"split the file or raise the source's max_bytes")
-    if size == 0:
-        raise TabularError(f"{path.name}: the file is empty")
-    kind = sniff_format(path)
-    row_limit = int(max_rows or MAX_ROWS)
-    if kind == "xlsx":
-        return _open_xlsx(path, sheet, header_row, row_limit)
-    if kind == "xls":
-        raise TabularError(f"{path.name}: an old Excel 97-2003 (.xls) workbook; save it as .xlsx or CSV")
-    if kind == "ods":
-        raise TabularError(f"{path.name}: an OpenDocument spreadsheet; save it as .xlsx or CSV")
-    if sheet not in (None, 0, "0"):
-        raise TabularError(f"{path.name}: a CSV file has no sheets; remove 'sheet' from the source")
-    return _open_csv(path, header_row, encoding, delimiter, row_limit)
-
-
-def sniff_format(path: Path) -> str:
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if head.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(path) as z:
-                names = set(z.namelist())
-        except zipfile.BadZipFile:
-            raise TabularError(f"{path.name}: looks like a zip/XLSX file but is damaged or truncated; export it again") from None
-        if "xl/workbook.xml" in names:
-            return "xlsx"
-        if "mimetype" in names and "content.xml" in names:
-            return "ods"
-        raise TabularError(f"{path.name}: a zip file that is not an XLSX workbook; send the .xlsx or .csv itself")
-    if head.startswith(b"\xd0\xcf\x11\xe0"):
-        return "xls"
-    return "csv"
-
-
-# -- header detection -----------------------------------------------------------------------
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _is_texty(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    s = value.strip()
-    return bool(s) and not re.fullmatch(r"[-+£$€]?[\d,.\s/:%]+", s)
-
-
-def find_header_row(rows: list[list[Any]]) -> int:
-    """Index (0-based) of the header among the first rows: title rows above it have one or two
-    cells filled; the header is the first row that fills most of the table's width with text."""
-    widths = [sum(not _blank(v) for v in r) for r in rows]
-    if not widths or max(widths) == 0:
-        return 0
-    widest = max(widths)
-    need = max(2, int(widest * 0.6 + 0.5)) if widest > 1 else 1
-    for i, r in enumerate(rows):
-        filled = [v for v in r if not _blank(v)]
-        if len(filled) >= need and sum(_is_texty(v) for v in filled) >= 0.8 * len(filled):
-            return i
-    return next(i for i, w in enumerate(widths) if w)
-
-
-def unique_headers(raw: list[Any]) -> list[str]:
-    """Header names as text, each unique: blanks become 'Column C', repeats 'Phone (2)'."""
-    out: list[str] = []
-    seen: dict[str, int] = {}
-    for n, value in enumerate(raw, start=1):
-        name = re.sub(r"\s+", " ", str(value)).strip() if not _blank(value) else f"Column {_col_letter(n)}"
-        key = name.casefold()
-        if key in seen:
-            seen[key] += 1
-            name = f"{name} ({seen[key]})"
-            key = name.casefold()
-        seen.setdefault(key, 1)
-        out.append(name)
-    return out
-
-
-def _col_letter(n: int) -> str:
-    s = ""
-    while n:
-        n, r = divmod(n - 1, 26)
-        s = chr(65 + r) + s
-    return s
-
-
-def _trim_width(header: list[Any], sample: list[list[Any]]) -> int:
-    """How many columns the table has: up to the last one with a header or any value."""
-    width = 0
-    for r in [header, *sample]:
-        for i in range(len(r) - 1, -1, -1):
-            if not _blank(r[i]):
-                width = max(width, i + 1)
-                break
-    return width
 
 
 # -- CSV ---------------------------------------------------------------------------------------
@@ -373,9 +173,6 @@ class _Lines:
         self.pending.extendleft(reversed(self.record[1:]))
 
 
-_BAD_BYTES = re.compile("[\udc80-\udcff]+")
-
-
 def _show_bytes(escaped: str) -> str:
     return " ".join(f"0x{ord(c) - 0xDC00:02X}" for c in escaped[:8]) + (" ..." if len(escaped) > 8 else "")
 
@@ -443,7 +240,7 @@ def _runaway_quote(cells: list[str], record: list[tuple[int, str]], delim: str, 
     return None
 
 
-def _open_csv(path: Path, header_row: int | None, encoding: str | None, delimiter: str | None,
+def open_csv(path: Path, header_row: int | None, encoding: str | None, delimiter: str | None,
               max_rows: int) -> Table:
     notes: list[str] = []
     bad_bytes = 0
@@ -499,8 +296,8 @@ def _open_csv(path: Path, header_row: int | None, encoding: str | None, delimite
     if h >= len(head):
         raise TabularError(f"{path.name}: no header on row {header_row or h + 1}; the file has only {len(head)} rows")
     header_line = head[h][0]
-    head[h] = (header_line, [_BAD_BYTES.sub("\ufffd", c) for c in head[h][1]])  # a header is text, whatever it holds
-    width = _trim_width(head[h][1], [r for _n, r in head[h + 1:]])
+    head[h] = (header_line, [BAD_BYTES.sub("\ufffd", c) for c in head[h][1]])  # a header is text, whatever it holds
+    width = trim_width(head[h][1], [r for _n, r in head[h + 1:]])
     width_box.append(width)
     columns = unique_headers((list(head[h][1]) + [None] * width)[:width])
     # Only a file with bytes that do not decode needs each row searched for them.
@@ -522,8 +319,8 @@ def _open_csv(path: Path, header_row: int | None, encoding: str | None, delimite
                     if count > max_rows:
                         raise TabularError(f"{path.name}: more than {max_rows:,} rows; split the file or raise the "
                                            f"source's max_rows")
-                    row = _row_dict(columns, r, width)
-                    if check_bytes and _BAD_BYTES.search("".join(r)):
+                    row = row_dict(columns, r, width)
+                    if check_bytes and BAD_BYTES.search("".join(r)):
                         yield n, _replace_bad_bytes(row, n, enc)
                     else:
                         yield n, row
@@ -537,226 +334,9 @@ def _replace_bad_bytes(row: dict[str, Any], n: int, enc: str) -> NotedRow:
     """The row with bytes that did not decode replaced by U+FFFD, and a note per cell."""
     notes = []
     for column, value in row.items():
-        if isinstance(value, str) and _BAD_BYTES.search(value):
-            shown = ", ".join(_show_bytes(m.group(0)) for m in _BAD_BYTES.finditer(value))
+        if isinstance(value, str) and BAD_BYTES.search(value):
+            shown = ", ".join(_show_bytes(m.group(0)) for m in BAD_BYTES.finditer(value))
             notes.append(f"line {n}, column '{column}': bytes {shown} are not valid {enc}; replaced with \ufffd. "
                          f"Fix the file, or set the source's encoding if the whole file is in another one")
-            row[column] = _BAD_BYTES.sub("\ufffd", value)
+            row[column] = BAD_BYTES.sub("\ufffd", value)
     return NotedRow(row, notes)
-
-
-def _row_dict(columns: list[str], values: list[Any], width: int) -> dict[str, Any]:
-    if len(values) > width and any(not _blank(v) for v in values[width:]):
-        # Cells beyond the header: keep them under generated names rather than drop them.
-        extra = {f"Column {_col_letter(i + 1)}": v for i, v in enumerate(values[width:], start=width)
-                 if not _blank(v)}
-    else:
-        extra = None
-    d = {c: (values[i] if i < len(values) else None) for i, c in enumerate(columns)}
-    if extra:
-        d.update(extra)
-    return d
-
-
-# -- XLSX --------------------------------------------------------------------------------------
-def _check_zip(path: Path) -> None:
-    try:
-        with zipfile.ZipFile(path) as z:
-            total = 0
-            for info in z.infolist():
-                total += info.file_size
-                if info.compress_size and info.file_size > 10 * 1024 * 1024 and \
-                        info.file_size / info.compress_size > MAX_ZIP_RATIO:
-                    raise TabularError(f"{path.name}: part {info.filename} expands {info.file_size / info.compress_size:.0f}x "
-                                       f"(a zip bomb?); refused. Re-save the workbook in Excel")
-            if total > MAX_UNZIPPED_BYTES:
-                raise TabularError(f"{path.name}: expands to {total:,} bytes, more than the {MAX_UNZIPPED_BYTES:,}-byte "
-                                   f"limit (a zip bomb?); refused. Split the workbook")
-    except zipfile.BadZipFile:
-        raise TabularError(f"{path.name}: a damaged XLSX file; export it again") from None
-
-
-_MERGE_RE = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
-_COL_RE = re.compile(rb"<(?:\w+:)?col\s[^>]*>")
-
-
-def _col_index(letters: bytes | str) -> int:
-    n = 0
-    for ch in letters.decode() if isinstance(letters, bytes) else letters:
-        n = n * 26 + ord(ch) - 64
-    return n
-
-
-def _sheet_layout(ws) -> tuple[list[tuple[int, int, int, int]], set[int]]:
-    """Merged ranges (min_row, min_col, max_row, max_col) and hidden column numbers, read from
-    the sheet XML with a regex scan: read-only openpyxl does not expose them, and a full parse
-    would double the reading time."""
-    merges: list[tuple[int, int, int, int]] = []
-    hidden: set[int] = set()
-    tail = b""
-    with ws._get_source() as src:
-        while chunk := src.read(1 << 20):
-            buf = tail + chunk
-            # Only scan what cannot be the start of a tag cut by the chunk boundary.
-            cut = buf.rfind(b"<")
-            scan, tail = (buf[:cut], buf[cut:]) if cut > 0 else (buf, b"")
-            _scan_layout(scan, merges, hidden)
-        _scan_layout(tail, merges, hidden)
-    return merges, hidden
-
-
-def _scan_layout(buf: bytes, merges: list, hidden: set) -> None:
-    for m in _MERGE_RE.finditer(buf):
-        c1, r1, c2, r2 = m.groups()
-        merges.append((int(r1), _col_index(c1), int(r2), _col_index(c2)))
-    for m in _COL_RE.finditer(buf):
-        tag = m.group(0)
-        if re.search(rb'\shidden="(1|true)"', tag):
-            lo = re.search(rb'\smin="(\d+)"', tag)
-            hi = re.search(rb'\smax="(\d+)"', tag)
-            if lo and hi:
-                hidden.update(range(int(lo.group(1)), min(int(hi.group(1)), 16384) + 1))
-
-
-def _pick_sheet(wb, path: Path, sheet: str | int | None):
-    names = wb.sheetnames
-    if sheet is None:
-        return wb[names[0]]
-    if isinstance(sheet, int) or (isinstance(sheet, str) and sheet.isdigit()):
-        i = int(sheet)
-        if not 0 <= i < len(names):
-            raise TabularError(f"{path.name}: no sheet number {i} (sheets are numbered from 0; it has {len(names)}: "
-                               f"{', '.join(names)})")
-        return wb[names[i]]
-    for n in names:
-        if n.strip().casefold() == str(sheet).strip().casefold():
-            return wb[n]
-    raise TabularError(f"{path.name}: no sheet named '{sheet}'; its sheets are {', '.join(names)}")
-
-
-def _excel_value(v: Any) -> Any:
-    if isinstance(v, str):
-        return v if v.strip() else None
-    if isinstance(v, dt.datetime) and v.hour == v.minute == v.second == v.microsecond == 0:
-        return v.date()
-    return v
-
-
-@contextlib.contextmanager
-def _damaged_workbook(path: Path):
-    """A workbook damaged inside (a part whose checksum fails, XML cut short) raises whatever the
-    zip, zlib or XML layer raises, and only when that part is read: one line, naming the file. The
-    harvest then fails as a whole, and the last good snapshot stays in force (nothing half-loaded)."""
-    try:
-        yield
-    except TabularError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - zipfile.BadZipFile, zlib.error, XML errors, KeyError...
-        raise TabularError(f"{path.name}: the workbook is damaged inside ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0][:120] if str(exc) else 'unreadable'}); "
-                           f"export it again") from None
-
-
-def _open_xlsx(path: Path, sheet: str | int | None, header_row: int | None, max_rows: int) -> Table:
-    import openpyxl
-
-    _check_zip(path)
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
-        raise TabularError(f"{path.name}: not a readable XLSX workbook ({type(exc).__name__}); open and re-save it in Excel") from None
-    # One workbook and one sheet object for the header scan and the rows: opening a sheet parses
-    # its dimensions, which means reading the whole sheet when the exporter wrote none.
-    try:
-        if not wb.sheetnames:
-            raise TabularError(f"{path.name}: the workbook has no sheets; export it again")
-        ws = _pick_sheet(wb, path, sheet)
-        title = ws.title
-        with _damaged_workbook(path):
-            merges, hidden_cols = _sheet_layout(ws)
-        ws.reset_dimensions()  # exporters often write a wrong <dimension>; read what is there
-    except BaseException:
-        wb.close()
-        raise
-
-    def cells(min_row: int = 1) -> Iterator[tuple[int, list[Any]]]:
-        fill = _MergeFill(merges)
-        with _damaged_workbook(path):
-            for n, values in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1):
-                vals = [_excel_value(v) for v in values]
-                if merges:
-                    fill.apply(n, vals)
-                if n >= min_row:
-                    yield n, vals
-
-    head: list[list[Any]] = []
-    try:
-        for _n, vals in cells():
-            head.append(vals)
-            if len(head) >= HEADER_SCAN_ROWS:
-                break
-    except BaseException:
-        wb.close()
-        raise
-    if not head:
-        wb.close()
-        raise TabularError(f"{path.name}: sheet '{title}' is empty")
-    h = header_row - 1 if header_row else find_header_row(head)
-    if h >= len(head):
-        wb.close()
-        raise TabularError(f"{path.name}: sheet '{title}' has no row {h + 1} to use as the header")
-    width = _trim_width(head[h], head[h + 1:])
-    columns = unique_headers((list(head[h]) + [None] * width)[:width])
-    hidden = [c for i, c in enumerate(columns, start=1) if i in hidden_cols]
-
-    def rows() -> Iterator[Row]:
-        count = 0
-        for n, vals in cells(min_row=h + 2):
-            if all(_blank(v) for v in vals):
-                continue
-            count += 1
-            if count > max_rows:
-                raise TabularError(f"{path.name}: sheet '{title}' has more than {max_rows:,} rows; split it or raise the source's max_rows")
-            long_cell = next((v for v in vals if isinstance(v, str) and len(v) > MAX_CELL_CHARS), None)
-            if long_cell is not None:
-                yield n, UnreadableRow(" | ".join("" if v is None else str(v)[:200] for v in vals[:width]),
-                                       f"row {n}: a cell of {len(long_cell):,} characters, over the "
-                                       f"{MAX_CELL_CHARS:,}-character limit; shorten it")
-                continue
-            yield n, _row_dict(columns, vals, width)
-
-    return Table(path, "xlsx", title, h + 1, columns, hidden, None, None, [], rows, wb.close)
-
-
-class _MergeFill:
-    """Copies each merged range's top-left value into the other cells of the range, row by row."""
-
-    def __init__(self, merges: list[tuple[int, int, int, int]]):
-        self.by_row: dict[int, list[tuple[int, int, int, int]]] = {}
-        for m in merges:
-            if m[2] - m[0] > 100_000:
-                continue  # a whole-column merge is formatting, not data
-            for r in range(m[0], m[2] + 1):
-                self.by_row.setdefault(r, []).append(m)
-        self.values: dict[tuple[int, int, int, int], Any] = {}
-
-    def apply(self, row: int, vals: list[Any]) -> None:
-        for m in self.by_row.get(row, ()):
-            r1, c1, _r2, c2 = m
-            if row == r1:
-                self.values[m] = vals[c1 - 1] if c1 - 1 < len(vals) else None
-            value = self.values.get(m)
-            if len(vals) < c2:
-                vals.extend([None] * (c2 - len(vals)))
-            for c in range(c1, c2 + 1):
-                if (row, c) != (r1, c1):
-                    vals[c - 1] = value
-
-
-def read_rows(path: str | Path, **options: Any) -> tuple[Table, list[Row]]:
-    """The whole table in memory: for small files (tests, `mapping suggest` samples)."""
-    t = open_table(path, **options)
-    try:
-        return t, list(t.rows())
-    finally:
-        t.close()

@@ -19,7 +19,7 @@ import duckdb
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from connectors.tabular import MAX_CELL_CHARS
+from connectors.tabular.table import MAX_CELL_CHARS
 from tests.support.sheets import harvest_and_normalise, replace_in_zip, sources_yaml, write_xlsx
 
 WORDS = ["Toddler", "group", "Café", "lunch", "club", "St Mary's", "Age UK", "walk", "£3", "Zoë", "advice", "food"]

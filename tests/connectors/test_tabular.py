@@ -6,7 +6,8 @@ import zipfile
 
 import pytest
 
-from connectors.tabular import MAX_CELL_CHARS, NotedRow, TabularError, UnreadableRow, open_table, read_rows
+from connectors.tabular import open_table, read_rows
+from connectors.tabular.table import MAX_CELL_CHARS, NotedRow, TabularError, UnreadableRow
 from tests.support.sheets import add_cached_values, replace_in_zip, write_csv, write_xlsx
 
 
