@@ -90,7 +90,7 @@ def generate_catalogue(path: Path, services: int = 100_000) -> Path:
     INSERT INTO catalogue.field_provenance
         SELECT service_id, f, source_id, source_record_id FROM catalogue.service_source,
                unnest(['name', 'description', 'url', 'email']) t(f);
-    INSERT INTO ops.source VALUES ('council', 'oruk', 'A council', 'owner', NULL), ('nhs', 'oruk', 'The NHS', 'assurer', NULL),
+    INSERT INTO ops.source (source_id, kind, publisher, role, locator) VALUES ('council', 'oruk', 'A council', 'owner', NULL), ('nhs', 'oruk', 'The NHS', 'assurer', NULL),
                                   ('vcs', 'oruk', 'A VCS directory', 'none', NULL);
     INSERT INTO ops.run (run_id, started_at, finished_at, status) VALUES ('bench-run', now(), now(), 'published');
     INSERT INTO publish.change SELECT 'bench-run', id, 'added', [], 1795000000000 FROM catalogue.service;

@@ -23,7 +23,7 @@ SOURCE_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 # Fields every source may carry.
 COMMON_FIELDS = {
     "id", "kind", "url", "path", "publisher", "role", "enabled", "max_stale_days",
-    "description", "area",
+    "description", "area", "licence", "attribution",
 }
 # Fields each kind adds. Connectors read these through `Source.options`.
 KIND_FIELDS: dict[str, set[str]] = {
@@ -57,6 +57,8 @@ class Source:
     max_stale_days: int = 14
     options: dict[str, Any] = field(default_factory=dict)
     sources_file: Path | None = None
+    licence: str | None = None       # what the publisher grants (a URL or a name such as OGL-UK-3.0)
+    attribution: str | None = None   # the words it asks republishers to show
 
     @property
     def locator(self) -> str:
@@ -420,9 +422,14 @@ def _parse_source(path: Path, n: int, entry: Any, defaults: dict, problems: list
     if len(problems) > before:
         return None
 
+    for name in ("licence", "attribution"):
+        if entry.get(name) is not None and not (isinstance(entry[name], str) and entry[name].strip()):
+            raise fail(name, "must be text (a licence name or URL such as OGL-UK-3.0; the attribution words to show)")
+
     options = {k: v for k, v in defaults.items() if k in KIND_FIELDS[kind]}
     options.update({k: v for k, v in entry.items() if k not in COMMON_FIELDS})
     return Source(
         id=raw_id, kind=kind, publisher=publisher.strip(), role=role, url=url, path=src_path,
         enabled=enabled, max_stale_days=max_stale, options=options, sources_file=path.resolve(),
+        licence=(entry.get("licence") or "").strip() or None, attribution=(entry.get("attribution") or "").strip() or None,
     )

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+from warehouse.build import previous_full_build
 
 WORDS = {
     "name": "service name", "service_identifier": "service identifier (Ofsted/CQC)", "venue": "venue",
@@ -90,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"placecat explain: {db}: no such catalogue; run `placecat run` first", file=sys.stderr)
         return 2
     try:
-        with duckdb.connect(str(db), read_only=True) as con:
+        # The matcher's state is in the internal catalogue (the state folder), not the published file.
+        with duckdb.connect(str(previous_full_build(db)), read_only=True) as con:
             print("\n".join(explain_service(con, args.service_id)))
     except LookupError as exc:
         print(f"placecat explain: {exc}", file=sys.stderr)

@@ -23,6 +23,7 @@ import duckdb
 
 from dedupe.explain import direction, weigh
 from dedupe.overrides import OverridesError, default_overrides_path, load_overrides
+from warehouse.build import previous_full_build
 
 COLUMNS = ["rank", "source_id_a", "record_id_a", "name_a", "fingerprint_a", "source_id_b", "record_id_b", "name_b",
            "fingerprint_b", "probability", "decision", "levels", "reasons", "cluster_size_a", "cluster_size_b",
@@ -34,7 +35,8 @@ WHY = {"review": "uncertain", "veto": "probable, but the venues are far apart",
 
 def review_queue(db: Path) -> tuple[list[dict], list[str]]:
     """The queue as the last run ranked it, and the decisions that run could not honour."""
-    with duckdb.connect(str(db), read_only=True) as con:
+    # The queue names both records of each pair: it lives in the internal catalogue, not the published file.
+    with duckdb.connect(str(previous_full_build(Path(db))), read_only=True) as con:
         rows = con.execute(f"SELECT {', '.join(COLUMNS)} FROM catalogue.review_queue ORDER BY rank").fetchall()
         try:
             not_honoured = [m for (m,) in con.execute("SELECT message FROM catalogue.override_not_honoured").fetchall()]

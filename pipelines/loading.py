@@ -48,8 +48,9 @@ def load_snapshots(build: Build, config: SourcesConfig) -> list[LoadedSource]:
         con.execute("DELETE FROM ops.source")
         for source in config.sources:
             locator = source.url if source.kind != "sql" else (source.url or "").split("@")[-1]
-            con.execute("INSERT INTO ops.source VALUES (?, ?, ?, ?, ?)",
-                        [source.id, source.kind, source.publisher, source.role, locator or str(source.path)])
+            con.execute("INSERT INTO ops.source (source_id, kind, publisher, role, locator, licence, attribution) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", [source.id, source.kind, source.publisher, source.role,
+                                                         locator or str(source.path), source.licence, source.attribution])
         for source in config.enabled:
             loaded.append(_load_source(con, build, source, now))
             failpoint("build")

@@ -35,7 +35,7 @@ from pipelines.inputs import build_inputs, differences
 from pipelines.loading import LoadedSource, plan_sources, record_source_status, served_from
 from quality.health import ensure_source_health, not_quarantined
 from quality.richness import FRESHNESS_BUCKETS, source_richness_sql
-from warehouse.build import open_previous, publish_build, start_copy_build
+from warehouse.build import open_previous, previous_full_build, publish_build, start_copy_build
 from warehouse.snapshots import SnapshotInfo, SourceStore
 from warehouse.state import PublishError, state_dir_for, utcnow
 
@@ -114,6 +114,11 @@ def decide(config: SourcesConfig, db_path: Path, full_reread: bool = False,
         return Decision(False, "the published catalogue cannot be read", planned=planned, inputs=inputs)
     if last is None:
         return Decision(False, "no catalogue published yet", planned=planned, inputs=inputs)
+    if previous_full_build(db_path) == db_path:
+        # The night's full build (staging, matching state) is not the published catalogue's: a
+        # catalogue copied back by hand, or published before the privacy boundary.
+        return Decision(False, "the internal catalogue does not belong to the published one", planned=planned,
+                        inputs=inputs)
     if "inputs" not in last:
         return Decision(False, "the published catalogue does not record what it was built from",
                         planned=planned, inputs=inputs)

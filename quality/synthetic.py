@@ -15,7 +15,7 @@ def make_staging(con: duckdb.DuckDBPyConnection, services: int = 1, sources: tup
                  kind: str = "oruk") -> None:
     create_all(con)
     for s in sources:
-        con.execute("INSERT INTO ops.source VALUES (?, ?, 'Publisher', 'owner', NULL)", [s, kind])
+        con.execute("INSERT INTO ops.source (source_id, kind, publisher, role, locator) VALUES (?, ?, 'Publisher', 'owner', NULL)", [s, kind])
         con.execute("""INSERT INTO ops.source_status (run_id, source_id, kind, status, snapshot_version, records_in)
                        VALUES ('run-1', ?, ?, 'ok', 'v1', ?)""", [s, kind, services])
     con.execute("INSERT INTO ops.run (run_id, started_at, status) VALUES ('run-1', now()::TIMESTAMP, 'building')")

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.reference import copy_reference_into
+from warehouse.release import internal_path, write_public_copy
 from warehouse.schema import create_all
 from warehouse.state import (PublishError, build_file, failpoint, fsync_dir, night_before_file, state_dir_for,
                              storage_problem, utcnow)
@@ -95,13 +96,37 @@ def open_previous(db_path: Path) -> duckdb.DuckDBPyConnection | None:
     if not db_path.exists():
         return None
     try:
-        return duckdb.connect(str(db_path), read_only=True)
+        con = duckdb.connect(str(db_path), read_only=True)
+        block_size, blocks = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+        if db_path.stat().st_size < block_size * blocks:
+            con.close()  # a truncated file opens, and fails only when a missing block is read
+            raise duckdb.IOException(f"the file is shorter than the {blocks} blocks it holds: it was truncated")
+        return con
     except duckdb.Error as exc:
         raise PublishError(
             f"{db_path}: the published catalogue cannot be opened ({str(exc).splitlines()[0]}); "
             f"move it aside and re-run to rebuild it from the source snapshots in {state_dir_for(db_path)} "
             f"(or copy back {night_before_file(state_dir_for(db_path))} to keep ids and history)"
         ) from None
+
+
+def previous_full_build(db_path: Path) -> Path:
+    """The file holding everything last night built: the internal catalogue in the state folder
+    when it belongs to the published catalogue's latest run, else the published file itself (a
+    catalogue published before the privacy boundary, or an internal file lost: the next night then
+    matches in full and copies the history the published file has)."""
+    internal = internal_path(state_dir_for(db_path))
+    if not internal.exists() or not db_path.exists():
+        return db_path
+    try:
+        latest = []
+        for path in (db_path, internal):
+            with duckdb.connect(str(path), read_only=True) as con:
+                latest.append(con.execute("SELECT max_by(run_id, started_at) FROM ops.run WHERE status = 'published'")
+                              .fetchone()[0])
+    except duckdb.Error:
+        return db_path
+    return internal if latest[0] == latest[1] else db_path
 
 
 def start_build(db_path: Path, run_id: str) -> Build:
@@ -140,8 +165,12 @@ def start_copy_build(db_path: Path, run_id: str) -> Build:
     build.path.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(build.path.parent)
     open_previous(db_path).close()  # a damaged catalogue is named in one line, not copied
+    full = previous_full_build(db_path)
+    if full == db_path and internal_path(build.state_dir).exists():
+        raise PublishError(f"{internal_path(build.state_dir)}: does not belong to the published catalogue; "
+                           f"re-run with --rebuild-after-days 0 to rebuild it")
     try:
-        shutil.copyfile(db_path, build.path)
+        shutil.copyfile(full, build.path)
         with connect_build(build.path) as con:
             con.execute("INSERT INTO ops.run (run_id, started_at, status) VALUES (?, ?, 'building')",
                         [run_id, utcnow()])
@@ -162,7 +191,7 @@ def _fill_new_build(con: duckdb.DuckDBPyConnection, db_path: Path, run_id: str) 
         if db_path.exists():
             prev = open_previous(db_path)
             prev.close()
-            con.execute(f"ATTACH '{db_path}' AS pub (READ_ONLY)")
+            con.execute(f"ATTACH '{previous_full_build(db_path)}' AS pub (READ_ONLY)")
             existing = {f"{s}.{t}" for s, t in con.execute(
                 "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'pub'").fetchall()}
             for table in HISTORY_TABLES:
@@ -234,24 +263,34 @@ def publish_build(build: Build, summary: dict) -> Path:
         raise PublishError(f"{build.path}: could not finish the catalogue build ({storage_problem(exc)}); "
                            f"the previous catalogue is unchanged") from None
     target = build.db_path
+    internal = internal_path(build.state_dir)
+    # Written beside the build (a killed run's leftover is removed by the next one, see start_build).
+    public = build.path.with_name(f"{build.run_id}.public.duckdb")
     try:
         with open(build.path, "rb+") as f:
             os.fsync(f.fileno())
-        free = shutil.disk_usage(target.parent).free
-        if target.parent.stat().st_dev != build.path.parent.stat().st_dev and free < build.path.stat().st_size:
-            raise PublishError(f"{target.parent}: not enough free disk space to publish the catalogue")
+        # The privacy boundary (warehouse/release.py): only publishable tables leave the state folder.
+        write_public_copy(build.path, public)
         failpoint("publish")
-        if target.parent.stat().st_dev == build.path.parent.stat().st_dev:
-            keep_night_before(target, build.state_dir)
-            os.replace(build.path, target)
-        else:
+        if target.parent.stat().st_dev != public.parent.stat().st_dev:
+            if shutil.disk_usage(target.parent).free < public.stat().st_size:
+                raise PublishError(f"{target.parent}: not enough free disk space to publish the catalogue")
             tmp = target.with_name(f".{target.name}.{build.run_id}.tmp")
-            shutil.copyfile(build.path, tmp)
+            shutil.copyfile(public, tmp)
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
-            os.replace(tmp, target)
-            build.path.unlink()
+            public.unlink()
+            public = tmp
+        os.replace(build.path, internal)
+        fsync_dir(internal.parent)
+        keep_night_before(target, build.state_dir)
+        os.replace(public, target)
         fsync_dir(target.parent)
+    except duckdb.Error as exc:
+        public.unlink(missing_ok=True)
+        raise PublishError(f"{target}: could not write the published catalogue ({storage_problem(exc)}); "
+                           f"the previous catalogue is unchanged") from None
     except OSError as exc:
+        public.unlink(missing_ok=True)
         raise PublishError(f"{target}: could not publish the catalogue ({exc.strerror}); the previous catalogue is unchanged") from None
     return target

@@ -87,6 +87,13 @@ def record_changes(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
     if not _table_exists(con, "previous", "service"):
         con.execute("CREATE SCHEMA IF NOT EXISTS previous")
         con.execute("CREATE TABLE previous.service AS SELECT * FROM catalogue.service LIMIT 0")
+    # A golden record's last_modified: its source's when the source gives one; otherwise carried
+    # from the previous catalogue, and set to this run's time when the record changed tonight, so
+    # that every published service has one and modified_after finds what changed.
+    con.execute("CREATE OR REPLACE TEMP TABLE _no_last_modified AS SELECT id FROM catalogue.service WHERE last_modified IS NULL")
+    if "last_modified" in [c for c in _columns(con, "previous", "service")]:
+        con.execute("""UPDATE catalogue.service s SET last_modified = p.last_modified FROM previous.service p
+                       WHERE p.id = s.id AND s.last_modified IS NULL""")
     build_service_digest(con)
     modified = int(time.time() * 1000)
     fields = [c for c in oruk_columns("service") if c != "id"]
@@ -118,8 +125,17 @@ def record_changes(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
         FROM pairs
         WHERE p_id IS NULL OR n_id IS NULL OR len(fields) > 0
     """, [run_id, modified])
+    con.execute("""UPDATE catalogue.service SET last_modified = make_timestamp(? * 1000)
+                   WHERE id IN (SELECT id FROM _no_last_modified)
+                     AND (last_modified IS NULL OR id IN (SELECT service_id FROM publish.change WHERE run_id = ?))""",
+                [modified, run_id])
     return dict(con.execute("SELECT change, count(*) FROM publish.change WHERE run_id = ? GROUP BY 1",
                             [run_id]).fetchall())
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    return [r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                                      "AND schema_name = ? AND table_name = ?", [schema, table]).fetchall()]
 
 
 # -- the RPDE reader --------------------------------------------------------------------------------

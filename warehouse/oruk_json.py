@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections import defaultdict
 from typing import Any, Iterator
 
@@ -207,8 +208,8 @@ class ServiceBatch:
         replaces: dict[str, list[dict]] = defaultdict(list)
         # No match scores here: they drift a little night to night and would make every merged service
         # look changed to a hub (``placecat explain`` gives the reasons).
-        for sid, src, rec, reason, publisher in self.con.execute(f"""
-                SELECT r.replaced_by_id, r.source_id, r.source_record_id, r.reason, s.publisher
+        for sid, src, rec, reason, publisher, licence, attribution in self.con.execute(f"""
+                SELECT r.replaced_by_id, r.source_id, r.source_record_id, r.reason, s.publisher, s.licence, s.attribution
                 FROM catalogue.replaced_by r
                 LEFT JOIN ops.source s ON s.source_id = r.source_id
                 WHERE r.entity = 'service' AND r.replaced_by_id {ids}
@@ -218,6 +219,11 @@ class ServiceBatch:
                 item["publisher"] = publisher
             if reason is not None:
                 item["reason"] = reason
+            # Each record's own terms of reuse: the merged feed grants no licence of its own.
+            if licence is not None:
+                item["licence"] = licence
+            if attribution is not None:
+                item["attribution"] = attribution
             replaces[sid].append(item)
         provenance: dict[str, dict] = defaultdict(dict)
         for sid, field, src, rec in self.con.execute(f"""
@@ -378,11 +384,7 @@ def v1_service(full: dict) -> dict:
     if "minimum_age" in full or "maximum_age" in full:
         out["eligibilitys"].append({"id": full["id"], "eligibility": "age", "minimum_age": full.get("minimum_age"),
                                     "maximum_age": full.get("maximum_age")})
-    out["regular_schedules"] = [
-        {"id": s["id"], "weekday": s.get("byday"), "opens_at": s.get("opens_at"), "closes_at": s.get("closes_at"),
-         "valid_from": s.get("valid_from"), "valid_to": s.get("valid_to"), "dtstart": s.get("dtstart"),
-         "freq": s.get("freq"), "interval": s.get("interval"), "byday": s.get("byday"),
-         "description": s.get("description")} for s in full.get("schedules", [])]
+    out["regular_schedules"] = v1_regular_schedules(full.get("schedules", []))
     out["service_areas"] = [{"id": a["id"], "service_area": a.get("service_area") or a.get("name"),
                              "extent": a.get("extent"), "uri": a.get("uri")} for a in full.get("service_areas", [])]
     out["languages"] = [{"id": lang["id"], "language": lang.get("name") or lang.get("code")}
@@ -409,6 +411,48 @@ def v1_service(full: dict) -> dict:
         for a in full.get("attributes", []) if "taxonomy_term" in a]
     out[EXTENSION] = full.get(EXTENSION)
     return _strip_none(out)
+
+
+V1_WEEKDAYS = {"MO": 1, "TU": 2, "WE": 3, "TH": 4, "FR": 5, "SA": 6, "SU": 7}
+
+
+def v1_regular_schedules(schedules: list[dict]) -> list[dict]:
+    """v3 schedules as v1 regular_schedules: one per weekday, ``weekday`` an integer 1 (Monday) to 7,
+    as the v1 schema requires ("MO,WE" is two rows). Schedules with no weekly day are left out of v1."""
+    out = []
+    for s in schedules:
+        days = [d for d in re.findall(r"(?:^|,)\s*[+-]?\d*([A-Z]{2})", (s.get("byday") or "").upper()) if d in V1_WEEKDAYS]
+        for day in days:
+            out.append({"id": s["id"] if len(days) == 1 else f"{s['id']}-{day.lower()}", "weekday": V1_WEEKDAYS[day],
+                        "opens_at": s.get("opens_at"), "closes_at": s.get("closes_at"),
+                        "valid_from": s.get("valid_from"), "valid_to": s.get("valid_to"), "dtstart": s.get("dtstart"),
+                        "freq": s.get("freq"), "interval": s.get("interval"), "byday": day,
+                        "description": s.get("description")})
+    return out
+
+
+def v1_organization(org: dict) -> dict:
+    return _strip_none({"id": org["id"], "name": org.get("name") or "", "description": org.get("description") or "",
+                        "email": org.get("email"), "url": org.get("website"), "logo": org.get("logo"),
+                        "uri": org.get("uri")})
+
+
+def v1_taxonomy(term: dict) -> dict:
+    """A taxonomy term in the v1 shape (v1 has no separate taxonomy object: ``vocabulary`` names it)."""
+    return _strip_none({"id": term["id"], "name": term.get("name") or term.get("term") or "",
+                        "vocabulary": term.get("taxonomy") or (term.get("taxonomy_detail") or {}).get("name"),
+                        "parent_id": term.get("parent_id")})
+
+
+def v1_location(loc: dict) -> dict:
+    return _strip_none({
+        "id": loc["id"], "name": loc.get("name"), "description": loc.get("description"),
+        "latitude": loc.get("latitude"), "longitude": loc.get("longitude"),
+        "physical_addresses": [{"id": a["id"], "address_1": a.get("address_1"), "city": a.get("city") or "",
+                                "state_province": a.get("state_province") or "", "postal_code": a.get("postal_code") or "",
+                                "country": a.get("country") or ""} for a in loc.get("addresses", [])],
+        "accessibility_for_disabilities": [{"id": a["id"], "accessibility": a.get("description")}
+                                           for a in loc.get("accessibility", [])]})
 
 
 def _strip_none(obj: Any) -> Any:

@@ -78,7 +78,7 @@ housing benefits debt food bank pantry shop cafe coordinator administrator direc
 """.split())
 ROLE_PREFIXES = tuple(w for w in ROLE_WORDS if len(w) >= 4)
 
-EMAIL_RE = re.compile(r"(?<![\w.+-])([A-Za-z0-9][A-Za-z0-9._%+'-]*)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)", re.I)
+EMAIL_RE = re.compile(r"(?<![\w.+*-])([A-Za-z0-9][A-Za-z0-9._%+'-]*)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)", re.I)
 # A UK mobile as people write it: 07 or +44 7 / 0044 7 / +44 (0)7, then nine more digits in any
 # grouping of spaces, dots, hyphens or brackets. Which numbers are mobiles is decided on the digits.
 MOBILE_RE = re.compile(r"(?<![\d+])\(?(?:(?:\+|00)\s?44\s?(?:\(0\)\s?)?|0)7(?:[\s.\-()]{0,2}\d){9}(?!\d)")

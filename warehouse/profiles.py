@@ -331,6 +331,8 @@ def load_published(db_path: str | Path, profile: Profile = DEFAULT_PROFILE) -> d
                        "finished_at TIMESTAMP, status VARCHAR, sources_file VARCHAR, summary JSON)")
         _copy_optional(con, "ops", "source", "CREATE TABLE ops.source (source_id VARCHAR, kind VARCHAR, "
                        "publisher VARCHAR, role VARCHAR, locator VARCHAR)")
+        for column in ("licence", "attribution"):  # catalogues published before these existed
+            con.execute(f"ALTER TABLE ops.source ADD COLUMN IF NOT EXISTS {column} VARCHAR")
         for t in postcode_tables(con, "src"):
             keep = [t["postcode"]] + [c for c in (t["lat"], t["long"]) if c] + t["codes"]
             con.execute(f"CREATE TABLE ref.{t['table']} AS SELECT {', '.join(keep)} FROM src.ref.{t['table']}")

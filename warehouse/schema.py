@@ -96,7 +96,9 @@ OPS_DDL = [
         kind        VARCHAR NOT NULL,
         publisher   VARCHAR,
         role        VARCHAR NOT NULL,   -- owner | regulator | assurer | none
-        locator     VARCHAR             -- URL or path (never credentials)
+        locator     VARCHAR,            -- URL or path (never credentials)
+        licence     VARCHAR,            -- the licence the publisher grants (sources file `licence:`)
+        attribution VARCHAR             -- the attribution it asks for (sources file `attribution:`)
     )
     """,
     """

@@ -26,7 +26,8 @@ from typing import Any
 
 import duckdb
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
@@ -42,7 +43,6 @@ ORUK_PROFILE_URL = "https://github.com/OpenReferralUK/uk-profile/blob/main/docs/
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500
 MAX_FEED_LIMIT = 1000
-FEED_LICENSE = "https://creativecommons.org/licenses/by/4.0/"
 DAYS = {"MO": "MO", "TU": "TU", "WE": "WE", "TH": "TH", "FR": "FR", "SA": "SA", "SU": "SU",
         "MONDAY": "MO", "TUESDAY": "TU", "WEDNESDAY": "WE", "THURSDAY": "TH", "FRIDAY": "FR",
         "SATURDAY": "SA", "SUNDAY": "SU", "MON": "MO", "TUE": "TU", "WED": "WE", "THU": "TH",
@@ -209,6 +209,7 @@ def _filtered_ids(snap: Snapshot, filters: ServiceFilters, page: int, per_page: 
 
 def create_app(holder: SnapshotHolder) -> FastAPI:
     app = FastAPI(
+        docs_url=None, redoc_url=None,  # /docs is served below, without a CDN: it works offline
         title="placecat: ORUK v3 API",
         version="3.0",
         description="A read-only Open Referral UK (HSDS 3.0 UK profile) API over the merged placecat catalogue. "
@@ -223,13 +224,27 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
     async def http_error(request: Request, exc: HTTPException):
         return JSONResponse({"error": exc.detail, "status": exc.status_code}, status_code=exc.status_code)
 
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError):
+        # The documented error form for every mistake in a parameter (not FastAPI's 422 body).
+        first = exc.errors()[0] if exc.errors() else {}
+        name = ".".join(str(x) for x in first.get("loc", ())[1:]) or "request"
+        value = first.get("input")
+        shown = f" {value!r}" if isinstance(value, (str, int, float)) else ""
+        message = f"{name}:{shown} {first.get('msg', 'is not valid').lower()}"
+        return JSONResponse({"error": message, "status": 400}, status_code=400)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return HTMLResponse(api_docs_html(app.openapi()))
+
     @app.get("/", summary="API details: ORUK version, profile and the OpenAPI document")
     async def root(request: Request):
         snap = holder.current
         base = str(request.base_url).rstrip("/")
         return _respond(request, snap, {
             "version": ORUK_VERSION, "profile": ORUK_PROFILE_URL, "openapi_url": f"{base}/openapi.json",
-            oruk_json.EXTENSION: {"publishing_profile": snap.profile.name,
+            oruk_json.EXTENSION: {"publishing_profile": snap.profile.name, "licences": snap.licences,
                                   "publishing_profile_description": snap.profile.description,
                                   "run_id": snap.run_id, "services": len(snap.order),
                                   "changes_url": f"{base}/changes", "v1_url": f"{base}/v1/services"}})
@@ -349,11 +364,20 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
             if it.live:
                 meta = meta[:-1] + b',"data":' + snap.service_full[it.id] + b"}"
             parts.append(meta)
-        body = (b'{"next":' + oruk_json.dumps(nxt) + b',"license":' + oruk_json.dumps(FEED_LICENSE)
+        # One licence only when every source grants the same one; otherwise the root document lists each.
+        granted = {s.get("licence") for s in snap.licences}
+        licence = granted.pop() if len(granted) == 1 and None not in granted else f"{base}/"
+        body = (b'{"next":' + oruk_json.dumps(nxt) + b',"license":' + oruk_json.dumps(licence)
                 + b',"items":[' + b",".join(parts) + b"]}")
         return _respond(request, snap, body)
 
     # -- ORUK v1 compatibility -------------------------------------------------------------------
+    def v1_list(request: Request, items: list, page: int, per_page: int) -> Response:
+        snap = holder.current
+        page, per_page = _page_args(page, per_page)
+        chosen = items[(page - 1) * per_page: page * per_page]
+        return _respond(request, snap, oruk_json.v1_page(len(items), page, per_page, chosen))
+
     @app.get("/v1/services", summary="ORUK v1: paginated services (Spring envelope)")
     def v1_services(request: Request, page: int = 1, per_page: int = DEFAULT_PER_PAGE, text: str | None = None,
                     search: str | None = None):
@@ -369,7 +393,63 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
         body = _found(snap.service_full, service_id, "published service")
         return _respond(request, snap, oruk_json.v1_service(json.loads(body)))
 
+    @app.get("/v1/taxonomies", summary="ORUK v1: paginated taxonomy terms (vocabulary names the taxonomy)")
+    def v1_taxonomies(request: Request, page: int = 1, per_page: int = DEFAULT_PER_PAGE, vocabulary: str | None = None):
+        terms = [oruk_json.v1_taxonomy(t) for t in holder.current.terms]
+        return v1_list(request, [t for t in terms if not vocabulary or t.get("vocabulary") == vocabulary], page, per_page)
+
+    @app.get("/v1/taxonomies/{term_id}", summary="ORUK v1: one taxonomy term")
+    def v1_taxonomy(request: Request, term_id: str):
+        snap = holder.current
+        return _respond(request, snap, oruk_json.v1_taxonomy(json.loads(_found(snap.term_by_id, term_id, "taxonomy term"))))
+
+    @app.get("/v1/vocabularies", summary="ORUK v1: the vocabularies in use")
+    def v1_vocabularies(request: Request):
+        snap = holder.current
+        return _respond(request, snap, sorted({t.get("taxonomy") for t in snap.terms if t.get("taxonomy")}))
+
+    def v1_entity_routes(path: str, items, what: str) -> None:
+        """/v1/<path> (a Spring page) and /v1/<path>/{id} for organisations and locations."""
+        @app.get(f"/v1/{path}", summary=f"ORUK v1: paginated {path}")
+        def v1_entities(request: Request, page: int = 1, per_page: int = DEFAULT_PER_PAGE):
+            return v1_list(request, items(holder.current), page, per_page)
+
+        @app.get(f"/v1/{path}/{{item_id}}", summary=f"ORUK v1: one {what}")
+        def v1_entity(request: Request, item_id: str):
+            snap = holder.current
+            return _respond(request, snap, _found(snap.by_id(items(snap)), item_id, f"published {what}"))
+
+    v1_entity_routes("organizations", Snapshot.v1_organizations, "organization")
+    v1_entity_routes("locations", Snapshot.v1_locations, "location")
+
+    @app.get("/v1/reviews", summary="ORUK v1: reviews (placecat publishes none)")
+    def v1_reviews(request: Request, page: int = 1, per_page: int = DEFAULT_PER_PAGE):
+        return v1_list(request, [], page, per_page)
+
+    @app.get("/v1/reviews/{review_id}", summary="ORUK v1: one review (placecat publishes none)")
+    def v1_review(request: Request, review_id: str):
+        raise HTTPException(404, f"no review with id {review_id}: placecat publishes no reviews")
+
     return app
+
+
+def api_docs_html(spec: dict) -> str:
+    """A self-contained page documenting the API from its OpenAPI document: no script, no CDN."""
+    from html import escape
+    rows = []
+    for path, ops in spec.get("paths", {}).items():
+        for method, op in ops.items():
+            params = ", ".join(f"<code>{escape(p['name'])}</code>" for p in op.get("parameters", []) if p.get("in") == "query")
+            rows.append(f"<tr><td><code>{escape(method.upper())}</code></td><td><code>{escape(path)}</code></td>"
+                        f"<td>{escape(op.get('summary') or '')}</td><td>{params}</td></tr>")
+    info = spec.get("info", {})
+    return ("<!doctype html><html lang=en><head><meta charset=utf-8><title>" + escape(info.get("title", "API"))
+            + "</title><style>body{font-family:sans-serif;margin:2em;max-width:70em}td{padding:.3em .6em;"
+              "border-bottom:1px solid #ddd;vertical-align:top}</style></head><body><h1>"
+            + escape(info.get("title", "API")) + "</h1><p>" + escape(info.get("description", ""))
+            + "</p><p>Machine-readable: <a href=\"openapi.json\">openapi.json</a>. Errors are HTTP 400 or 404 with "
+              "<code>{\"error\": \"one line\", \"status\": 400}</code>.</p><table><tr><th>method</th><th>path</th>"
+              "<th>what</th><th>query parameters</th></tr>" + "".join(rows) + "</table></body></html>")
 
 
 # -- running it ------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
+import json
 import logging
 import re
 import threading
@@ -63,6 +64,10 @@ class Snapshot:
         self.terms = oruk_json.taxonomy_terms(self.con)
         self.term_by_id = {t["id"]: oruk_json.dumps(t) for t in self.terms}
         self._build_indexes()
+        # Each source's terms of reuse: the merged feed grants no licence of its own.
+        self.licences = [{k: v for k, v in zip(("source_id", "publisher", "licence", "attribution"), r) if v is not None}
+                         for r in self.con.execute("SELECT source_id, publisher, licence, attribution FROM ops.source "
+                                                   "ORDER BY source_id").fetchall()]
         prepare_feed(self.con)
         run = self.con.execute("SELECT run_id, coalesce(finished_at, started_at) FROM ops.run "
                                "WHERE status = 'published' OR status IS NULL ORDER BY started_at DESC LIMIT 1").fetchall()
@@ -110,6 +115,31 @@ class Snapshot:
         sub = (f"(SELECT avg(r.{{col}}) FROM ref.{t['table']} r WHERE upper(replace(r.{t['postcode']}, ' ', '')) "
                f"= upper(replace({postcode_expr}, ' ', '')))")
         return sub.format(col=t["lat"]), sub.format(col=t["long"])
+
+    @staticmethod
+    def by_id(items: list[dict]) -> dict[str, dict]:
+        return {item["id"]: item for item in items}
+
+    def v1_organizations(self) -> list[dict]:
+        if getattr(self, "_v1_orgs", None) is None:
+            orgs: dict[str, dict] = {}
+            for sid in self.order:
+                org = json.loads(self.service_full[sid]).get("organization")
+                if org and org["id"] not in orgs:
+                    orgs[org["id"]] = oruk_json.v1_organization(org)
+            self._v1_orgs = sorted(orgs.values(), key=lambda o: (o.get("name") or "", o["id"]))
+        return self._v1_orgs
+
+    def v1_locations(self) -> list[dict]:
+        if getattr(self, "_v1_locs", None) is None:
+            locs: dict[str, dict] = {}
+            for sid in self.order:
+                for sal in json.loads(self.service_full[sid]).get("service_at_locations", []):
+                    loc = sal.get("location")
+                    if loc and loc["id"] not in locs:
+                        locs[loc["id"]] = oruk_json.v1_location(loc)
+            self._v1_locs = sorted(locs.values(), key=lambda loc: (loc.get("name") or "", loc["id"]))
+        return self._v1_locs
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cur", None)

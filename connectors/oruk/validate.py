@@ -19,15 +19,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import sys
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from connectors.http import FetchError, HttpClient, HttpPolicy, parse_json_body
+from connectors.http import RETRY_STATUSES, FetchError, HttpClient, HttpPolicy, parse_json_body
 from connectors.oruk.discovery import api_base, version_from_root
 from connectors.oruk.richness import richness_score
+from connectors.oruk.schemas import OFFICIAL_OPENAPI_URL, OfficialSchemas, SchemasUnavailable
 from warehouse.model import ADDRESS_TYPES, ORUK_TABLES, SCHEDULE_FREQS, SERVICE_STATUSES
 
 
@@ -326,6 +329,8 @@ class Report:
     endpoints: list[EndpointResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     richness: dict | None = None
+    checked_with: str = "placecat's own rules"
+    notes: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:
@@ -340,16 +345,24 @@ class Report:
                 "reachable": self.reachable, "passed": self.passed,
                 "endpoints": [asdict(e) for e in self.endpoints],
                 "errors": [asdict(f) for f in self.errors], "warnings": [asdict(f) for f in self.warnings],
-                "richness": self.richness}
+                "richness": self.richness, "checked_with": self.checked_with, "notes": self.notes}
 
 
 class Unreachable(Exception):
     pass
 
 
+# Answers that are final: a 4xx or 5xx the feed gives for good. 429 and the transient 5xx are
+# retried by the HTTP client (with Retry-After and backoff), as the harvester does, and only
+# count against the feed when they persist.
+FINAL_STATUSES = tuple(s for s in range(400, 600) if s not in RETRY_STATUSES)
+
+
 class FeedValidator:
     def __init__(self, url: str, client: HttpClient, version: str | None = None, sample: int = 5,
-                 per_page: int = 50):
+                 per_page: int = 50, schemas: str | Path | None = None):
+        self.schemas_dir = schemas or os.environ.get("PLACECAT_ORUK_SCHEMAS") or None
+        self.root_doc: Any = None
         self.base = api_base(url)
         self.client = client
         self.pinned = version
@@ -370,7 +383,7 @@ class FeedValidator:
         """The parsed JSON at ``path``, or None after recording why not. Raises Unreachable."""
         url = self.base + path
         try:
-            res = self.client.get(url, params=params, accept_statuses=tuple(range(400, 600)))
+            res = self.client.get(url, params=params, accept_statuses=FINAL_STATUSES)
         except FetchError as exc:
             if exc.status is None:
                 raise Unreachable(f"{url}: {exc.reason}") from None
@@ -390,6 +403,12 @@ class FeedValidator:
         rep = self.report
         try:
             self.check_root()
+            schemas = self.official_schemas() if rep.version == "3" else None
+            if schemas is not None:
+                services = self.check_openapi(schemas)
+                rep.richness = richness_score(services).as_dict() if services else None
+                rep.passed = not rep.errors
+                return rep
             items = self.check_list("/services", "service", basic=True)
             services = self.check_details(items)
             if rep.version == "3":
@@ -410,12 +429,12 @@ class FeedValidator:
         ep = EndpointResult("/", basic=True)
         url = self.base + "/"
         try:
-            res = self.client.get(url, accept_statuses=tuple(range(400, 600)))
+            res = self.client.get(url, accept_statuses=FINAL_STATUSES)
         except FetchError as exc:
             if exc.status is None:
                 # Try /services before calling the feed unreachable: some v1 APIs have no /.
                 try:
-                    self.client.get(self.base + "/services", accept_statuses=tuple(range(400, 600)))
+                    self.client.get(self.base + "/services", accept_statuses=FINAL_STATUSES)
                 except FetchError:
                     raise Unreachable(f"{url}: {exc.reason}") from None
             res = None
@@ -426,6 +445,7 @@ class FeedValidator:
                 doc = parse_json_body(res.body, res.url)
             except FetchError:
                 doc = None
+        self.root_doc = doc
         found = version_from_root(doc)
         if self.pinned:
             self.report.version, self.report.version_detected_by = self.pinned, "given with --version"
@@ -440,6 +460,108 @@ class FeedValidator:
             else:
                 for level, fpath, msg in check_record(doc, "api_details", "3", "api_details"):
                     self.add(ep, level, None, fpath, msg)
+
+    # -- the official schemas (v3) ------------------------------------------------------------
+    def official_schemas(self) -> OfficialSchemas | None:
+        """The OpenAPI and schemas to check against, or None (placecat's own rules, with a warning)."""
+        if str(self.schemas_dir).lower() == "none":
+            return None  # asked for placecat's own rules only
+        try:
+            if self.schemas_dir:
+                schemas = OfficialSchemas.from_folder(Path(self.schemas_dir))
+            else:
+                url = (self.root_doc or {}).get("openapi_url") if isinstance(self.root_doc, dict) else None
+                schemas = OfficialSchemas.from_url(url or OFFICIAL_OPENAPI_URL, lambda u: self.client.get_json(u)[0])
+            self.report.checked_with = f"the official ORUK OpenAPI and JSON Schemas ({schemas.source})"
+            return schemas
+        except (SchemasUnavailable, FetchError, OSError, ValueError) as exc:
+            self.report.findings.append(Finding("warning", "", None, None,
+                                                f"the official ORUK schemas could not be read ({exc}); checked with "
+                                                f"placecat's own rules instead (give --schemas DIR to check offline)"))
+            return None
+
+    def check_openapi(self, schemas: OfficialSchemas) -> list[dict]:
+        """Every path of the OpenAPI: lists at their first, middle and last pages, and each
+        ``/{id}`` path with ids taken from its list; every response against its schema."""
+        ids: dict[str, list[str]] = {}
+        services: list[dict] = []
+        try:
+            for path in [p for p in schemas.paths() if "{" not in p] + [p for p in schemas.paths() if "{" in p]:
+                ep = next((e for e in self.report.endpoints if e.endpoint == path), None)
+                if ep is None:
+                    ep = EndpointResult(path, basic=True)
+                    self.report.endpoints.append(ep)
+                _schema, note = schemas.response_schema(path)
+                if note:
+                    self.report.notes.append(f"{path}: {note}")
+                if path == "/":
+                    ep.status = 200 if self.root_doc is not None else ep.status
+                    if self.root_doc is None:
+                        self.add(ep, "error", None, None, "GET / must answer with the API details")
+                    else:
+                        self.schema_check(schemas, ep, path, self.root_doc, None)
+                elif "{" in path:
+                    services += self.check_items(schemas, ep, path, ids.get(path.split("/{", 1)[0], []))
+                else:
+                    ids[path] = self.check_pages(schemas, ep, path)
+        except SchemasUnavailable as exc:
+            self.report.findings.append(Finding("error", "", None, None, f"the official ORUK schemas: {exc}"))
+        return services
+
+    def schema_check(self, schemas: OfficialSchemas, ep: EndpointResult, path: str, doc: Any, record: str | None) -> None:
+        for where, message in schemas.errors(path, doc):
+            self.add(ep, "error", record, where, message)
+
+    def check_pages(self, schemas: OfficialSchemas, ep: EndpointResult, path: str) -> list[str]:
+        first = self.fetch(ep, path, {"page": 1, "per_page": self.per_page})
+        if first is None:
+            return []
+        pages = first.get("total_pages") if isinstance(first, dict) else None
+        pages = pages if isinstance(pages, int) and not isinstance(pages, bool) and pages > 0 else 1
+        total = first.get("total_items") if isinstance(first, dict) else None
+        ep.records = total if isinstance(total, int) and not isinstance(total, bool) else None
+        found: list[str] = []
+        for n in sorted({1, pages // 2 if pages > 2 else 1, pages}):
+            doc = first if n == 1 else self.fetch(ep, path, {"page": n, "per_page": self.per_page})
+            if doc is None:
+                continue
+            self.schema_check(schemas, ep, path, doc, f"page {n}")
+            contents = doc.get("contents") if isinstance(doc, dict) else None
+            if isinstance(contents, list):
+                ep.checked += len(contents)
+                found += [str(it["id"]) for it in contents if isinstance(it, dict) and it.get("id") not in (None, "")]
+                if n == 1 and path == "/services" and not contents:
+                    self.add(ep, "warning", None, None, "the feed lists no services")
+        if isinstance(first, dict):
+            self.check_paging_consistency(ep, first, len(first.get("contents") or []))
+        # The first ids of page 1 and the last one seen (the end of the feed is where old records hide).
+        return list(dict.fromkeys(found[: max(self.sample - 1, 1)] + found[-1:]))
+
+    def check_items(self, schemas: OfficialSchemas, ep: EndpointResult, path: str, ids: list[str]) -> list[dict]:
+        if not ids:
+            self.add(ep, "warning", None, None, "no id to fetch: its list endpoint gave none")
+            return []
+        docs = []
+        root = path.split("/{", 1)[0]
+        for rid in ids:
+            doc = self.fetch_item(ep, root, rid, "id")
+            if doc is None:
+                continue
+            self.schema_check(schemas, ep, path, doc, rid)
+            if isinstance(doc, dict) and root == "/services":
+                docs.append(doc)
+        return docs
+
+    def fetch_item(self, ep: EndpointResult, root: str, rid: str, id_field: str) -> Any:
+        """``root/{rid}``, counted, and checked to answer with that very id (None: not fetched)."""
+        doc = self.fetch(ep, f"{root}/{quote(rid, safe='')}")
+        if doc is None:
+            return None
+        ep.checked += 1
+        ep.records = (ep.records or 0) + 1
+        if isinstance(doc, dict) and str(doc.get("id")) != rid:
+            self.add(ep, "error", rid, id_field, f"the detail answers with id {_show(doc.get('id'))}")
+        return doc
 
     def check_list(self, path: str, kind: str, basic: bool) -> list[dict]:
         version = self.report.version
@@ -495,13 +617,9 @@ class FeedValidator:
             return items
         details = []
         for sid in ids:
-            doc = self.fetch(ep, f"/services/{quote(sid, safe='')}")
+            doc = self.fetch_item(ep, "/services", sid, "service.id")
             if doc is None:
                 continue
-            ep.checked += 1
-            ep.records = (ep.records or 0) + 1
-            if isinstance(doc, dict) and str(doc.get("id")) != sid:
-                self.add(ep, "error", sid, "service.id", f"the detail answers with id {_show(doc.get('id'))}")
             for level, fpath, msg in check_record(doc, "service", self.report.version):
                 self.add(ep, level, sid, fpath, msg)
             if isinstance(doc, dict):
@@ -510,10 +628,10 @@ class FeedValidator:
 
 
 def validate_feed(url: str, version: str | None = None, sample: int = 5, timeout: float = 30.0,
-                  time_budget: float = 300.0) -> Report:
-    policy = HttpPolicy(timeout=timeout, time_budget=time_budget, max_retries=2)
+                  time_budget: float = 300.0, schemas: str | Path | None = None, max_retries: int = 4) -> Report:
+    policy = HttpPolicy(timeout=timeout, time_budget=time_budget, max_retries=max_retries)
     with HttpClient(policy) as client:
-        return FeedValidator(url, client, version, sample).run()
+        return FeedValidator(url, client, version, sample, schemas=schemas).run()
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -523,6 +641,7 @@ def format_report(rep: Report, limit: int = 40) -> str:
         lines.append(f"UNREACHABLE: {rep.findings[-1].message}")
         return "\n".join(lines)
     lines.append(f"feed: ORUK v{rep.version} ({rep.version_detected_by})")
+    lines.append(f"checked with: {rep.checked_with}")
     lines.append(f"result: {'PASS' if rep.passed else 'FAIL'}  ({len(rep.errors)} errors, {len(rep.warnings)} warnings)")
     lines.append("")
     lines.append(f"{'endpoint':<24} {'kind':<8} {'HTTP':>5} {'records':>8} {'checked':>8} {'errors':>7} {'warnings':>9}")
@@ -537,6 +656,8 @@ def format_report(rep: Report, limit: int = 40) -> str:
                 lines.append("  " + f.line())
             if len(found) > limit:
                 lines.append(f"  ... and {len(found) - limit} more (use --json for all)")
+    for note in rep.notes:
+        lines.append(f"note: {note}")
     if rep.richness:
         r = rep.richness
         lines.append("")
@@ -553,6 +674,10 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", choices=("1", "3"), help="check as this ORUK version instead of asking GET /")
     p.add_argument("--sample", type=int, default=5, help="how many /services/{id} details to check (default 5)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    p.add_argument("--schemas", metavar="DIR",
+                   help="the official UK profile schema folder (openapi.json, compiled/...) to check v3 feeds "
+                        "against offline, or 'none' for placecat's own rules only; default: PLACECAT_ORUK_SCHEMAS, else "
+                        "fetched from the feed's openapi_url")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -560,7 +685,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"placecat: {args.url}: not an http(s) URL; give the feed's API base, e.g. https://example.org/api",
               file=sys.stderr)
         return 2
-    rep = validate_feed(args.url, args.version, max(0, args.sample), args.timeout)
+    if args.schemas and args.schemas.lower() != "none" and not (Path(args.schemas) / "openapi.json").exists():
+        print(f"placecat: {args.schemas}: no openapi.json there; give the UK profile's schema folder", file=sys.stderr)
+        return 2
+    rep = validate_feed(args.url, args.version, max(1, args.sample), args.timeout, schemas=args.schemas)
     print(json.dumps(rep.as_dict(), indent=1, ensure_ascii=False) if args.json else format_report(rep))
     if not rep.reachable:
         return 2

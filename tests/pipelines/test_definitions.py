@@ -71,7 +71,7 @@ def test_materialize_whole_job_on_sample(tmp_path):
         classes = con.execute("""SELECT count(DISTINCT s.id) FROM catalogue.service s
                                  WHERE s.name IN ('Aquafit', 'Chair Yoga', 'Walking Football', 'Junior Gym', 'Adult Swimming Lessons')""").fetchone()[0]
         assert classes == 5
-        n_staging = con.execute("SELECT count(*) FROM staging.service").fetchone()[0]
+        n_staging = con.execute("SELECT count(*) FROM catalogue.service_source").fetchone()[0]
         n_golden = con.execute("SELECT count(*) FROM catalogue.service").fetchone()[0]
         assert n_golden < n_staging
         assert con.execute("SELECT count(*) FROM publish.change WHERE change = 'added'").fetchone()[0] == n_golden

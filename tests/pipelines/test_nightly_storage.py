@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from tests.support.nights import catalogue_rows, copy_sample, fail_run, last_line, rename_service, run_ok
+from warehouse.build import previous_full_build
 
 
 def mount(*args: str) -> None:
@@ -29,10 +30,10 @@ def umount(path: Path) -> None:
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 64 MB file system of our own that we can fill up."""
+    """A 128 MB file system (the build, the internal catalogue and the published copy side by side) of our own that we can fill up."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mount("-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk))
+    mount("-t", "tmpfs", "-o", "size=128m", "tmpfs", str(disk))
     yield disk
     umount(disk)
 
@@ -158,7 +159,7 @@ def test_damaged_source_snapshot_is_named_and_the_source_is_served_from_an_older
 
     code, out, err = fail_run(sources, db)
     assert code == 0, out + err
-    with duckdb.connect(str(db), read_only=True) as con:
+    with duckdb.connect(str(previous_full_build(db)), read_only=True) as con:
         status, message, version = con.execute("""
             SELECT status, message, snapshot_version FROM ops.source_status
             WHERE source_id = 'leeds-council' ORDER BY attempted_at DESC LIMIT 1""").fetchone()
@@ -175,7 +176,7 @@ def test_damaged_source_snapshot_is_named_and_the_source_is_served_from_an_older
                     sources.parent / "feeds" / "leeds-council")
     rename_service(sources, "Aquafit", "Aquafit in warm water")
     run_ok(sources, db)
-    with duckdb.connect(str(db), read_only=True) as con:
+    with duckdb.connect(str(previous_full_build(db)), read_only=True) as con:
         status = con.execute("""SELECT status FROM ops.source_status WHERE source_id = 'leeds-council'
                                 ORDER BY attempted_at DESC LIMIT 1""").fetchone()[0]
         names = {r[0] for r in con.execute("SELECT name FROM staging.service WHERE source_id = 'leeds-council'").fetchall()}

@@ -72,11 +72,12 @@ def read_services(con: duckdb.DuckDBPyConnection) -> list[ServiceTerms]:
                  FILTER (WHERE t.id IS NOT NULL)
         FROM catalogue.service s
         LEFT JOIN catalogue.attribute a ON a.link_id = s.id AND coalesce(a.link_entity, 'service') = 'service'
-             AND a.id NOT LIKE 'esd-%'
+             AND NOT (a.value IN ('mapped', 'inferred') AND a.taxonomy_term_id IN (
+                 SELECT id FROM catalogue.taxonomy_term WHERE taxonomy_id = ?))
         LEFT JOIN catalogue.taxonomy_term t ON t.id = a.taxonomy_term_id
         LEFT JOIN catalogue.taxonomy tx ON tx.id = t.taxonomy_id
         GROUP BY s.id, s.name, s.description ORDER BY s.id
-    """).fetchall()
+    """, [TAXONOMY_ID]).fetchall()
     return [ServiceTerms(sid, name or "", desc or "",
                          [(t["uri"], t["term"], t["name"], t["taxonomy"]) for t in (terms or [])],
                          [broader.get(t["uri"] or "", []) for t in (terms or [])])
@@ -169,6 +170,7 @@ def classify_catalogue(con: duckdb.DuckDBPyConnection) -> dict:
             con.execute("INSERT INTO catalogue.service_type SELECT service_id, esd_id, label, method, confidence, rank, "
                         "keywords::VARCHAR[] FROM classified")
     write_oruk_terms(con, results)
+    complete_taxonomies(con)
     counts = dict(con.execute("SELECT method, count(DISTINCT service_id) FROM catalogue.service_type GROUP BY 1").fetchall())
     total = con.execute("SELECT count(*) FROM catalogue.service").fetchone()[0]
     out = {f"services_{m}": int(counts.get(m, 0)) for m in METHODS}
@@ -182,7 +184,9 @@ def classify_catalogue(con: duckdb.DuckDBPyConnection) -> dict:
 
 def write_oruk_terms(con: duckdb.DuckDBPyConnection, results: list[Classification]) -> None:
     """Mapped and inferred types become ORUK attributes, so the republished feed carries them."""
-    con.execute("DELETE FROM catalogue.attribute WHERE value IN ('mapped', 'inferred') AND id LIKE 'esd-%'")
+    # Our own attributes: a mapped or inferred value pointing at a term of our esd taxonomy.
+    con.execute("DELETE FROM catalogue.attribute WHERE value IN ('mapped', 'inferred') AND taxonomy_term_id IN "
+                "(SELECT id FROM catalogue.taxonomy_term WHERE taxonomy_id = ?)", [TAXONOMY_ID])
     con.execute("DELETE FROM catalogue.taxonomy_term WHERE taxonomy_id = ?", [TAXONOMY_ID])
     con.execute("DELETE FROM catalogue.taxonomy WHERE id = ?", [TAXONOMY_ID])
     added = [c for c in results if c.method in ("mapped", "inferred")]
@@ -196,7 +200,9 @@ def write_oruk_terms(con: duckdb.DuckDBPyConnection, results: list[Classificatio
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(_term_id(e), lbl, lbl, "esdServiceTypes", TAXONOMY_ID, ESD_URI.format(e), f"esdServiceType:{e}")
                      for e, lbl in terms.items()])
-    frame = pd.DataFrame([(f"esd-{uuid.uuid5(NS, c.service_id + '/' + c.esd_id)}", c.service_id, _term_id(c.esd_id),
+    # Attribute ids are UUIDs, as the schema's format asks (they were "esd-<uuid>").
+    frame = pd.DataFrame([(str(uuid.uuid5(NS, "attribute/" + c.service_id + "/" + c.esd_id)), c.service_id,
+                           _term_id(c.esd_id),
                            c.method) for c in added], columns=["id", "link_id", "taxonomy_term_id", "value"])
     with _registered(con, "esd_attributes", frame):
         con.execute("INSERT INTO catalogue.attribute (id, link_id, taxonomy_term_id, link_type, link_entity, value) "
@@ -211,6 +217,28 @@ def _registered(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame):
         yield
     finally:
         con.unregister(name)
+
+
+def complete_taxonomies(con: duckdb.DuckDBPyConnection) -> int:
+    """Every published term has a taxonomy (``taxonomy_id``) and a ``term``, and every taxonomy a
+    description, as /taxonomies and /taxonomy_terms need: a publisher's term without a taxonomy
+    row gets one for its vocabulary name (or "Publisher's own terms"); returns taxonomies added."""
+    con.execute("""CREATE OR REPLACE TEMP TABLE missing_taxonomy AS
+                   SELECT DISTINCT coalesce(nullif(trim(taxonomy), ''), 'Publisher''s own terms') AS name
+                   FROM catalogue.taxonomy_term
+                   WHERE taxonomy_id IS NULL OR taxonomy_id NOT IN (SELECT id FROM catalogue.taxonomy)""")
+    added = [(str(uuid.uuid5(NS, "taxonomy/" + name)), name) for (name,) in
+             con.execute("SELECT name FROM missing_taxonomy ORDER BY 1").fetchall()]
+    for tid, name in added:
+        con.execute("INSERT INTO catalogue.taxonomy (id, name) SELECT ?, ? WHERE ? NOT IN (SELECT id FROM catalogue.taxonomy)",
+                    [tid, name, tid])
+        con.execute("""UPDATE catalogue.taxonomy_term SET taxonomy_id = ?
+                       WHERE (taxonomy_id IS NULL OR taxonomy_id NOT IN (SELECT id FROM catalogue.taxonomy))
+                         AND coalesce(nullif(trim(taxonomy), ''), 'Publisher''s own terms') = ?""", [tid, name])
+    con.execute("UPDATE catalogue.taxonomy_term SET term = coalesce(term_uri, name) WHERE term IS NULL")
+    con.execute("""UPDATE catalogue.taxonomy SET description = 'The ' || name || ' vocabulary, as the sources use it'
+                   WHERE description IS NULL OR trim(description) = ''""")
+    return len(added)
 
 
 def _term_id(esd_id: str) -> str:

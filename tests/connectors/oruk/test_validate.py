@@ -38,6 +38,17 @@ def run_inprocess(capsys, *args: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
+@pytest.fixture(autouse=True)
+def own_rules_unless_given_schemas(monkeypatch):
+    """These tests check placecat's own rules (no network here to fetch the official schemas);
+    the official-schema checks give the folder explicitly."""
+    monkeypatch.setenv("PLACECAT_ORUK_SCHEMAS", "none")
+
+
+def schema_folder(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "oruk" / "schema" / "v3-uk"
+
+
 # -- the command ------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_conforming_v3_feed_passes(fixtures_dir):
@@ -202,3 +213,48 @@ def test_richness_uses_porism_weights():
     # v3 shapes count for their v1 ancestors.
     v3 = {**bare, "schedules": [{"id": "s", "attending_type": "in person"}], "minimum_age": 18}
     assert service_points(v3, today) == 17 + 2 + 2 + 2
+
+
+# -- the official schemas ---------------------------------------------------------------------
+def serve_mock_with_item_routes(srv: FaultyServer, folder: Path) -> None:
+    """A validator mock as a live API, with its single taxonomy and term served at /{id} too."""
+    serve_validator_mock(srv, folder)
+    for path, name in (("/taxonomies/*", "taxonomy.json"), ("/taxonomy_terms/*", "taxonomy_term.json")):
+        srv.route(path, Reply.json(json.loads((folder / name).read_text(encoding="utf-8-sig"))))
+
+
+def test_warn_example_gives_the_two_errors_the_official_schemas_find(fixtures_dir):
+    with FaultyServer() as srv:
+        serve_mock_with_item_routes(srv, mocks(fixtures_dir, "Warn"))
+        rep = validate_feed(srv.url, schemas=schema_folder(fixtures_dir))
+    assert not rep.passed and rep.checked_with.startswith("the official ORUK OpenAPI")
+    schema_errors = {(e.endpoint, e.field, e.message) for e in rep.errors if "detail answers with id" not in e.message}
+    assert schema_errors == {("/taxonomy_terms/{id}", "term_uri", "'example_com' is not a 'uri'"),
+                             ("/taxonomy_terms/{id}", "(document)", "'description' is a required property")}
+    # Every endpoint of the OpenAPI was requested, the /{id} ones with ids from their lists.
+    assert {e.endpoint for e in rep.endpoints} == {"/", "/services", "/services/{id}", "/taxonomies", "/taxonomies/{id}",
+                                                   "/taxonomy_terms", "/taxonomy_terms/{id}", "/service_at_locations",
+                                                   "/service_at_locations/{id}"}
+    assert any("/service_at_locations/{id}" in n and "declares this endpoint as a service" in n for n in rep.notes)
+
+
+@pytest.mark.slow
+def test_conforming_feed_with_transient_429_and_500_passes_and_reads_first_middle_last_pages(fixtures_dir):
+    services = generated_v3_services(260)
+    with FaultyServer() as srv:
+        OrukFeed(services, default_per_page=50).install(srv)
+        srv.route("/taxonomies", Reply.json({"total_items": 0, "total_pages": 1, "page_number": 1, "size": 0,
+                                             "first_page": True, "last_page": True, "empty": True, "contents": []}))
+        srv.route("/taxonomy_terms", Reply.json({"total_items": 0, "total_pages": 1, "page_number": 1, "size": 0,
+                                                 "first_page": True, "last_page": True, "empty": True, "contents": []}))
+        srv.route("/service_at_locations", Reply.json({"total_items": 0, "total_pages": 1, "page_number": 1, "size": 0,
+                                                       "first_page": True, "last_page": True, "empty": True,
+                                                       "contents": []}))
+        srv.fault("/services", "status", code=429, times=2)
+        srv.fault("/services", "retry_after", seconds=0, times=1, after=2)
+        srv.fault("/services/*", "status", code=500, times=2)
+        srv.fault("/", "status", code=503, times=1)
+        rep = validate_feed(srv.url, schemas=schema_folder(fixtures_dir))
+        pages = sorted({int(q.get("page", 1)) for path, q, _h in srv.log if path == "/services"})
+    assert rep.passed, [e.line() for e in rep.errors][:10]
+    assert pages == [1, 3, 6]  # first, middle and last of 6 pages
