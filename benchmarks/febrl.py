@@ -30,7 +30,7 @@ FEBRL_SIMILARITIES = (
 def _fuzzy(name: str, col: str, sim: str, role: str = "place") -> Comparison:
     return Comparison(name, role, f"l.{col} IS NULL OR r.{col} IS NULL", (
         Level("exact", f"l.{col} = r.{col}", True), Level("very similar", f"sim.{sim} >= 88", True),
-        Level("similar", f"sim.{sim} >= 70"), Level("different", "true")), m_init=(0.7, 0.15, 0.1, 0.05))
+        Level("similar", f"sim.{sim} >= 70"), Level("different", "true")), m=(0.7, 0.15, 0.1, 0.05))
 
 
 def _person_name(name: str, col: str, other: str) -> Comparison:
@@ -42,7 +42,7 @@ def _person_name(name: str, col: str, other: str) -> Comparison:
     return Comparison(name, "name", f"l.{col} IS NULL OR r.{col} IS NULL", (
         Level("exact", f"l.{col} = r.{col}", True), Level("very similar", f"{jw} >= 0.92", True),
         Level("similar", f"{jw} >= 0.8"), Level("swapped with the other name", swapped),
-        Level("different", "true")), m_init=(0.7, 0.15, 0.08, 0.02, 0.05))
+        Level("different", "true")), m=(0.7, 0.15, 0.08, 0.02, 0.05))
 
 
 FEBRL_COMPARISONS = (
@@ -51,16 +51,16 @@ FEBRL_COMPARISONS = (
     _person_name("given_name", "given_name", "surname"), _person_name("name", "surname", "given_name"),
     Comparison("date_of_birth", "place", "l.dob IS NULL OR r.dob IS NULL", (
         Level("exact", "l.dob = r.dob", True), Level("one typo", "levenshtein(l.dob, r.dob) <= 1", True),
-        Level("two typos", "levenshtein(l.dob, r.dob) <= 2"), Level("different", "true")), m_init=(0.7, 0.15, 0.1, 0.05)),
+        Level("two typos", "levenshtein(l.dob, r.dob) <= 2"), Level("different", "true")), m=(0.7, 0.15, 0.1, 0.05)),
     Comparison("soc_sec_id", "place", "l.ssn IS NULL OR r.ssn IS NULL", (
         Level("exact", "l.ssn = r.ssn", True), Level("one typo", "levenshtein(l.ssn, r.ssn) <= 1", True),
-        Level("different", "true")), m_init=(0.8, 0.15, 0.05)),
+        Level("different", "true")), m=(0.8, 0.15, 0.05)),
     _fuzzy("address", "address", "addr"), _fuzzy("suburb", "suburb", "suburb"),
     Comparison("postcode", "place", "l.postcode IS NULL OR r.postcode IS NULL", (
         Level("exact", "l.postcode = r.postcode", True), Level("one typo", "levenshtein(l.postcode, r.postcode) <= 1"),
-        Level("different", "true")), m_init=(0.8, 0.15, 0.05)),
+        Level("different", "true")), m=(0.8, 0.15, 0.05)),
     Comparison("street_number", "place", "l.street_number IS NULL OR r.street_number IS NULL", (
-        Level("exact", "l.street_number = r.street_number"), Level("different", "true")), m_init=(0.9, 0.1)),
+        Level("exact", "l.street_number = r.street_number"), Level("different", "true")), m=(0.9, 0.1)),
 )
 
 FEBRL_BLOCKING = (

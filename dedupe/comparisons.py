@@ -46,7 +46,11 @@ class Comparison:
     levels: tuple[Level, ...]
     words: str = ""                          # how `placecat explain` names the field
     certain: bool = False                    # an agreeing top level is a certain match (identifiers)
-    m_init: tuple[float, ...] = field(default=())
+    # How often two listings of one service fall at each level: declared, not learned (see dedupe.scoring).
+    m: tuple[float, ...] = field(default=())
+    # Comparisons of one group say the same thing (every one of them agrees for an organisation's
+    # sibling services): their agreements count once, by the strongest.
+    group: str = ""
     # SQL expressions over a record r that together determine every value the levels read (the
     # similarities included). When given, the levels are computed once per distinct pair of these
     # values and shared by every pair of records that has it. Worth it where values repeat: at a
@@ -94,15 +98,18 @@ SERVICE_COMPARISONS = (
         Level("one name shortens the other", "sim.name_set >= 60 AND (name_extends(l.name_tokens, r.name_tokens) "
                                              "OR names_look_alike(l.name_tokens, r.name_tokens)) "
                                              f"AND {DAYS_COMPATIBLE}", True),
+        # Alike but for a word each has that the other lacks: sibling services of one organisation ('Junior' /
+        # 'Senior Youth Club', 'Debt' / 'Housing Advice', 'IMCA' / 'IMHA Advocacy'). A veto, like 'different'.
+        Level("one word differs", "sim.name_sort >= 65 AND names_conflict(l.name_tokens, r.name_tokens)"),
         Level("somewhat similar", "sim.name_sort >= 65"),
         Level("different", "true"),
-    ), words="service name", m_init=(0.6, 0.2, 0.1, 0.05, 0.03, 0.02),
+    ), words="service name", m=(0.55, 0.15, 0.08, 0.10, 0.01, 0.06, 0.05),
        # name_tokens is the name split into words, and the key and phonetic key are made from them
        distinct_on=("r.name", "r.name_key", "r.name_phon", "array_to_string(list_sort(r.days), ',')")),
     Comparison("service_identifier", "service", "len(l.svc_ids) = 0 OR len(r.svc_ids) = 0", (
         Level("same", "list_has_any(l.svc_ids, r.svc_ids)", True),
         Level("different", "true"),
-    ), words="service identifier (Ofsted/CQC)", certain=True, m_init=(0.95, 0.05),
+    ), words="service identifier (Ofsted/CQC)", certain=True, m=(0.95, 0.05),
        distinct_on=("array_to_string(list_sort(r.svc_ids), ' ')",)),
     Comparison("venue", "place", "(l.postcode IS NULL OR r.postcode IS NULL) AND (l.lat IS NULL OR r.lat IS NULL) "
                                  "AND (len(l.loc_ids) = 0 OR len(r.loc_ids) = 0) AND (l.town IS NULL OR r.town IS NULL)", (
@@ -124,42 +131,47 @@ SERVICE_COMPARISONS = (
                                                    f"AND NOT {NUMBERS_AGREE} AND NOT {SAME_LOCAL_PHONE}"),
         Level("same town", f"{SAME_TOWN} AND {NO_GEOGRAPHY}"),
         Level("elsewhere", "true"),
-    ), words="venue", m_init=(0.3, 0.3, 0.1, 0.05, 0.1, 0.05, 0.04, 0.03, 0.005, 0.02, 0.005)),
+    ), words="venue", m=(0.05, 0.45, 0.08, 0.01, 0.12, 0.08, 0.05, 0.03, 0.005, 0.1, 0.025)),
     Comparison("phone", "place", "len(l.phones) = 0 OR len(r.phones) = 0", (
         Level("same local number", "list_has_any(l.local_phones, r.local_phones)", True),
         Level("same national number", "list_has_any(l.phones, r.phones)"),
         Level("different", "true"),
-    ), words="phone number", m_init=(0.7, 0.1, 0.2)),
+    ), words="phone number", group="organisation", m=(0.55, 0.1, 0.35)),
     Comparison("organisation", "org", "(l.org IS NULL OR r.org IS NULL) AND (len(l.org_ids) = 0 OR len(r.org_ids) = 0)", (
         Level("same charity/company number", "list_has_any(l.org_ids, r.org_ids)", True),
         Level("same name", "l.org = r.org", True),
         Level("similar name", "sim.org >= 85", True),
         Level("different", "true"),
-    ), words="organisation", m_init=(0.3, 0.4, 0.2, 0.1)),
+    ), words="organisation", group="organisation", m=(0.05, 0.55, 0.2, 0.2)),
     Comparison("email", "org", "len(l.emails) = 0 OR len(r.emails) = 0", (
         Level("same address", "list_has_any(l.emails, r.emails)", True),
         Level("same domain", "list_has_any(l.email_domains, r.email_domains)", True),
         Level("different", "true"),
-    ), words="email", m_init=(0.6, 0.2, 0.2)),
+    ), words="email", group="organisation", m=(0.55, 0.3, 0.15)),
     Comparison("website", "org", "coalesce(l.web_key, l.org_web_key) IS NULL OR coalesce(r.web_key, r.org_web_key) IS NULL", (
         Level("same page", "l.web_page = r.web_page", True),
         Level("same site", "l.web_key = r.web_key OR l.org_web_key = r.org_web_key "
                            "OR l.web_key = r.org_web_key OR l.org_web_key = r.web_key", True),
         Level("different", "true"),
-    ), words="website", m_init=(0.5, 0.3, 0.2)),
+    ), words="website", group="organisation", m=(0.35, 0.5, 0.15)),
     Comparison("schedule", "service", "len(l.days) = 0 OR len(r.days) = 0", (
-        Level("same days and times", "list_sort(l.sched) = list_sort(r.sched)"),
+        # A listing without times ('Sundays') agrees with one that has them on the same days.
+        Level("same days and times", "list_sort(l.sched) = list_sort(r.sched) OR (list_sort(l.days) = list_sort(r.days) "
+                                     "AND (list_bool_or(list_transform(l.sched, lambda x: ends_with(x, '@'))) "
+                                     "OR list_bool_or(list_transform(r.sched, lambda x: ends_with(x, '@')))))"),
+        # Two sessions of one activity at one venue differ by day or time; one session listed twice does not.
+        Level("same days, other times", "list_sort(l.days) = list_sort(r.days)"),
         Level("overlapping days", "list_has_any(l.days, r.days)"),
         Level("different days", "true"),
-    ), words="schedule", m_init=(0.6, 0.3, 0.1),
+    ), words="schedule", m=(0.8, 0.07, 0.08, 0.05),
        distinct_on=("array_to_string(list_sort(r.sched), ' ')", "array_to_string(list_sort(r.days), ' ')")),
     Comparison("taxonomy", "org", "len(l.terms) = 0 OR len(r.terms) = 0", (
         Level("shared term", "list_has_any(l.terms, r.terms)"),
         Level("no shared term", "true"),
-    ), words="taxonomy", m_init=(0.8, 0.2), distinct_on=("array_to_string(list_sort(r.terms), '|')",)),
+    ), words="taxonomy", group="organisation", m=(0.5, 0.5), distinct_on=("array_to_string(list_sort(r.terms), '|')",)),
     Comparison("description", "org", "l.descr IS NULL OR r.descr IS NULL", (
         Level("near identical", "sim.descr >= 90"),
         Level("similar", "sim.descr >= 60"),
         Level("different", "true"),
-    ), words="description", m_init=(0.4, 0.4, 0.2)),
+    ), words="description", group="organisation", m=(0.35, 0.35, 0.3)),
 )

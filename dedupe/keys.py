@@ -26,6 +26,13 @@ ABBREVIATIONS = {
     "rd": "road", "ave": "avenue", "ln": "lane", "sq": "square", "hse": "house", "yr": "year",
     "yrs": "years", "info": "information", "mens": "men", "womens": "women", "childrens": "children",
     "organisation": "organization", "programme": "program", "centres": "centre",
+    "jnr": "junior", "jr": "junior", "juniors": "junior", "snr": "senior", "seniors": "senior", "yth": "youth",
+    "grps": "groups", "sess": "session", "sessions": "session", "classes": "class", "clubs": "club",
+    "groups": "group", "mtg": "meeting", "vol": "volunteer", "vols": "volunteers",
+    # Acronyms that UK directories write out in one source and abbreviate in another (expanded to their
+    # words, which name_tokens splits again).
+    "uc": "universal credit", "c25k": "couch to 5k", "esa": "employment and support allowance",
+    "pip": "personal independence payment",
 }
 # Ordinals written as words or numbers ("First Leeds Scouts" / "1st Leeds Scouts", "Seventh Ave" / "7th Ave").
 ABBREVIATIONS |= {n: w for n, w in zip(("1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th", "10th"),
@@ -88,14 +95,30 @@ def install_key_macros(con: duckdb.DuckDBPyConnection) -> None:
         "CREATE OR REPLACE MACRO pc_sector(pc) AS (CASE WHEN pc IS NOT NULL THEN left(pc, len(pc) - 2) END)",
         "CREATE OR REPLACE MACRO pc_district(pc) AS (CASE WHEN pc IS NOT NULL THEN split_part(pc, ' ', 1) END)",
         # Tokens of a name: folded, '&'/'+' -> and, apostrophes dropped, abbreviations expanded, noise dropped.
+        # Ages written as '50+', '50 plus' or 'over 50s' are one token sequence ('over 50s'), before '+' means 'and'.
         f"""CREATE OR REPLACE MACRO name_tokens(x) AS (
             list_filter(
-              list_transform(
-                string_split(trim(regexp_replace(regexp_replace(regexp_replace(
-                    strip_accents(lower(coalesce(x, ''))), '[''’`]', '', 'g'), '[&+]', ' and ', 'g'),
+              string_split(array_to_string(list_transform(
+                string_split(trim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+                    strip_accents(lower(coalesce(x, ''))), '[''’`]', '', 'g'),
+                    '(^|[^0-9])([0-9]{{1,2}})s? ?(\\+|plus)([^0-9a-z]|$)', '\\1 over \\2s \\4', 'g'), '[&+]', ' and ', 'g'),
                     '[^a-z0-9]+', ' ', 'g')), ' '),
-                lambda t: CASE t {abbrev_case} ELSE t END),
+                lambda t: CASE t {abbrev_case} ELSE t END), ' '), ' '),
               lambda t: t <> '' AND NOT list_contains({sql_list(NOISE_WORDS)}, t)))""",
+        # A name with a phrase taken off its start or end ('Org: Service', 'Service at Venue', 'Town Service'),
+        # unless nothing would be left; the phrase as tokens (see name_tokens).
+        """CREATE OR REPLACE MACRO strip_affix(toks, phrase) AS (
+            CASE WHEN phrase IS NULL OR len(phrase) = 0 OR len(toks) <= len(phrase) THEN toks
+                 WHEN list_slice(toks, 1, len(phrase)) = phrase THEN list_slice(toks, len(phrase) + 1, len(toks))
+                 WHEN list_slice(toks, len(toks) - len(phrase) + 1, len(toks)) = phrase
+                   THEN list_slice(toks, 1, len(toks) - len(phrase))
+                 ELSE toks END)""",
+        # The leading words of an address before its first number, when there are two or more: the building
+        # ('Harpurhey Library 6 Orchard Road'), which some sources put in the service name.
+        """CREATE OR REPLACE MACRO address_building(toks) AS (
+            CASE WHEN len(toks) >= 2 AND NOT regexp_matches(toks[1], '[0-9]') THEN
+                 list_slice(toks, 1, coalesce(list_position(list_transform(toks, lambda t: regexp_matches(t, '[0-9]')), true) - 1,
+                                              len(toks))) END)""",
         "CREATE OR REPLACE MACRO name_norm(x) AS (nullif(array_to_string(name_tokens(x), ' '), ''))",
         # Phones to E.164 (UK numbers); extensions dropped; anything too short -> NULL.
         """CREATE OR REPLACE MACRO phone_digits(x) AS (

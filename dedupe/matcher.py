@@ -23,9 +23,9 @@ import pandas as pd
 from dedupe.blocking import SERVICE_BLOCKING, generate_candidates
 from dedupe.clustering import cluster_pairs
 from dedupe.comparisons import SERVICE_COMPARISONS, SERVICE_SIMILARITIES
-from dedupe.records import drop_relation
-from dedupe.scoring import (MATCH_PROBABILITY, REVIEW_PROBABILITY, Model, RecordText, compute_gammas, explain_pair,
-                            fetch_gammas, score_gammas, train_model)
+from dedupe.records import PLACE_KEY_SQL, drop_relation
+from dedupe.scoring import (MATCH_PROBABILITY, REVIEW_PROBABILITY, VETO_LEVELS, Model, RecordText, compute_gammas, explain_pair,
+                            fetch_gammas, record_facts, score_gammas, train_model)
 
 # Under the gates a pair whose name level can only be "different" can be neither merged (the level
 # vetoes it) nor reviewed (reviewable() leaves it out), unless an identical service identifier makes
@@ -74,7 +74,8 @@ def _mark_changed(con: duckdb.DuckDBPyConnection, records: str, previous: str) -
         SELECT r.mid FROM {records} r ANTI JOIN {previous}.match_record p USING (mid, source_id, source_record_id, content_hash)""")
     con.execute(f"""
         CREATE OR REPLACE TABLE work.gone AS
-        SELECT p.mid FROM {previous}.match_record p ANTI JOIN {records} r USING (mid, source_id, source_record_id, content_hash)""")
+        SELECT p.mid, p.source_id, p.name_key, {PLACE_KEY_SQL} AS place_key FROM {previous}.match_record p
+        ANTI JOIN {records} r USING (mid, source_id, source_record_id, content_hash)""")
     return con.execute("SELECT count(*) FROM work.changed").fetchone()[0]
 
 
@@ -146,7 +147,8 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
         else:
             _pairs_table(con, "work.training_pair", cand_l[sample], cand_r[sample])
         compute_gammas(con, "work.training_pair", records, comparisons, sims, target="work.training_gamma", text=text)
-        model = train_model(con, "work.training_gamma", records, comparisons, sims, link_only=link_only, gates=gates, text=text)
+        model = train_model(con, "work.training_gamma", records, comparisons, sims, link_only=link_only, gates=gates, text=text,
+                            candidates=len(cand_l))
         model.trained_on["candidate_pairs"] = len(cand_l)
     n_candidates, n_compared = len(cand_l), int(keep.sum())
     # What the rest does not read goes now: at a million records these are gigabytes.
@@ -156,10 +158,11 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
     t["training"] = time.perf_counter()
     must, cannot = _override_pairs(con, records, overrides)
     if incremental:
-        _mark_region(con, previous, match_probability, model, must, cannot)
+        _mark_region(con, previous, match_probability, model, must, cannot, record_facts(con, records), records)
         _add_region_pairs(con, previous, comparisons)
     mid_l, mid_r, g = fetch_gammas(con, "work.pair_gamma", comparisons)
-    weight, prob, veto = score_gammas(model, g)
+    facts = record_facts(con, records).of_pairs(mid_l, mid_r)
+    weight, prob, veto = score_gammas(model, g, facts)
     t["scoring"] = time.perf_counter()
     match_mask = (prob >= match_probability) & ~veto
     involved = np.concatenate([mid_l[match_mask], mid_r[match_mask], np.array([m for p in must for m in p], np.int64)])
@@ -171,7 +174,7 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
     t["clustering"] = time.perf_counter()
     _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, model, comparisons,
                  previous=previous if incremental else None)
-    n_clusters = _write_record_clusters(con, records, res, mid_l, mid_r, g, model, explain,
+    n_clusters = _write_record_clusters(con, records, res, mid_l, mid_r, g, model, explain, facts,
                                         previous=previous if incremental else None)
     t["writing"] = time.perf_counter()
     seconds = {k: round(t[k] - prev, 2) for prev, k in zip(list(t.values())[:-1], list(t)[1:])}
@@ -182,19 +185,27 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
 
 
 def _mark_region(con: duckdb.DuckDBPyConnection, previous: str, match_probability: float, model: Model,
-                 must: list, cannot: set) -> None:
+                 must: list, cannot: set, records_facts, records: str = "work.match_record") -> None:
     """work.region: the records to cluster again. The new and changed records, and every member of a
-    last-night cluster that lost a member, that a new pair would merge into, or that an override names."""
+    last-night cluster that lost a member, that a new pair would merge into, that an override names, or
+    that holds a namesake of a new, changed or gone record in its source (their count is in the
+    weight of its pairs: see ``dedupe.scoring``). A name's frequency over all records changes too,
+    but by a record in thousands; pairs kept from last night keep the weight it gave them."""
     mid_l, mid_r, g = fetch_gammas(con, "work.pair_gamma", model.comparisons)
-    _, prob, veto = score_gammas(model, g)
+    _, prob, veto = score_gammas(model, g, records_facts.of_pairs(mid_l, mid_r))
     hit = (prob >= match_probability) & ~veto
     pair_mids = np.concatenate([mid_l[hit], mid_r[hit]])
     named = np.array([m for p in list(must) + list(cannot) for m in p], np.int64)
     con.register("touched_mids", pd.DataFrame({"mid": np.concatenate([pair_mids, named])}))
     con.execute(f"""
         CREATE OR REPLACE TABLE work.region AS
-        WITH touched AS (
-            SELECT mid FROM work.gone UNION SELECT mid FROM touched_mids),
+        WITH namesakes AS (
+            SELECT source_id, name_key, place_key FROM work.gone
+            UNION SELECT source_id, name_key, {PLACE_KEY_SQL} FROM {records} SEMI JOIN work.changed USING (mid)),
+        touched AS (
+            SELECT mid FROM work.gone UNION SELECT mid FROM touched_mids
+            UNION SELECT r.mid FROM (SELECT mid, source_id, name_key, {PLACE_KEY_SQL} AS place_key FROM {records}) r
+                  SEMI JOIN namesakes USING (source_id, name_key, place_key)),
         clusters AS (
             SELECT DISTINCT c.cluster_mid FROM {previous}.match_cluster c SEMI JOIN touched t USING (mid))
         SELECT mid FROM work.changed
@@ -284,7 +295,7 @@ def reviewable(g: np.ndarray, prob: np.ndarray, match_mask: np.ndarray, comparis
     names_differ = np.zeros(len(g), dtype=bool)
     for k, c in enumerate(comparisons):
         if c.role == "name":
-            names_differ |= g[:, k] == len(c.levels) - 1
+            names_differ |= np.isin(g[:, k], [i for i, lv in enumerate(c.levels) if (c.name, lv.label) in VETO_LEVELS])
     return (prob >= REVIEW_PROBABILITY) & ~match_mask & ~names_differ
 
 
@@ -328,7 +339,7 @@ def _cluster_of(res, mids: np.ndarray) -> np.ndarray:
     return np.where(members[at] == mids, roots[at], mids)
 
 
-def _write_record_clusters(con, records, res, mid_l, mid_r, g, model, explain, previous=None) -> int:
+def _write_record_clusters(con, records, res, mid_l, mid_r, g, model, explain, facts, previous=None) -> int:
     """Each record's cluster, with the score and reason of the pair that brought it in. Incrementally,
     records outside the re-clustered region keep last night's cluster, score and reason.
 
@@ -361,9 +372,15 @@ def _write_record_clusters(con, records, res, mid_l, mid_r, g, model, explain, p
         at = np.minimum(np.searchsorted(packed, keys), len(packed) - 1)
         found = ~founding.to_numpy() & (packed[at] == keys)
         if found.any():
-            levels, which = np.unique(g[at[found]], axis=0, return_inverse=True)
+            # One explanation per distinct combination of levels and of the facts beside them (the
+            # name's share rounded to what the explanation shows).
+            f = facts.subset(at[found])
+            keyed = np.column_stack([g[at[found]].astype(np.float64), np.round(f.name_share, 6), f.namesakes, f.same_source])
+            distinct, which = np.unique(keyed, axis=0, return_inverse=True)
             explain_id[found] = which.reshape(-1)
-            explanations = [json.dumps(explain_pair(model, row)) for row in levels]
+            n = g.shape[1]
+            explanations = [json.dumps(explain_pair(model, row[:n].astype(np.int8), float(row[n]), float(row[n + 1]), bool(row[n + 2])))
+                            for row in distinct]
     rule = np.where(founding, "founding record",
                     np.where((explain_id < 0) & (p == 1.0), "must-link override", "matched"))
     frame = pd.DataFrame({"mid": rows["mid"].to_numpy(np.int64), "cluster_mid": rows["cluster_mid"].to_numpy(np.int64),

@@ -12,6 +12,10 @@ import pandas as pd
 
 from dedupe.keys import install_key_macros, phonetic_key
 
+# Where a record is, for counting its namesakes in its own source (dedupe.scoring): the postcode, else the
+# organisation, else the web site, else the e-mail domain.
+PLACE_KEY_SQL = "coalesce(postcode, org, web_key, org_web_key, email_domains[1], '')"
+
 MATCH_INPUT_DDL = """
 CREATE OR REPLACE TABLE work.match_input (
     staging_id VARCHAR, source_id VARCHAR, source_record_id VARCHAR,
@@ -138,7 +142,10 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
         reuse = _columns(con, previous, "match_record") == _columns(con, "main", "fresh_keyed")
     if reuse:
         # hash() is never NULL, so a NULL hash is a row of last night's with no row tonight
-        con.execute("CREATE OR REPLACE TABLE work.gone AS SELECT mid FROM hash_match WHERE content_hash IS NULL")
+        # with what makes them namesakes of other records (see dedupe.scoring.PLACE_KEY_SQL): a namesake gone
+        # changes the weight of the pairs of those that remain
+        con.execute(f"""CREATE OR REPLACE TABLE work.gone AS SELECT h.mid, p.source_id, p.name_key, {PLACE_KEY_SQL} AS place_key
+                        FROM hash_match h JOIN {last} p USING (mid) WHERE h.content_hash IS NULL""")
         con.execute(f"DELETE FROM {last} WHERE mid IN (SELECT mid FROM work.gone)")
         con.execute(f"INSERT INTO {last} BY NAME SELECT * FROM fresh_keyed")
         con.execute(f"""
@@ -206,11 +213,22 @@ def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mi
             JOIN addrs a ON a.v = coalesce(s.address, '')
             JOIN words c ON c.v = coalesce(s.city, '')
             JOIN words o ON o.v = coalesce(s.org_name, '')
-            JOIN words l ON l.v = coalesce(s.location_name, ''))
+            JOIN words l ON l.v = coalesce(s.location_name, '')),
+        -- The core of the name: what is left when the organisation, the venue, the building at the head of
+        -- the address and the town are taken off its start or end ('Citizens Advice Leeds - Debt Advice',
+        -- 'Boxercise at Fishponds Leisure Centre', 'Leeds Walking Football'). Sources differ in whether they
+        -- put them in the name; the venue and organisation are compared as evidence of their own. One step
+        -- per layer: a macro nested in a macro repeats its argument's whole expression at every use.
+        core1 AS (SELECT *, strip_affix(toks, string_split(org_n, ' ')) AS c1 FROM base),
+        core2 AS (SELECT *, strip_affix(c1, string_split(venue_n, ' ')) AS c2 FROM core1),
+        core3 AS (SELECT *, strip_affix(c2, address_building(string_split(addr_n, ' '))) AS c3 FROM core2),
+        core4 AS (SELECT *, strip_affix(c3, string_split(city_n, ' ')) AS c4 FROM core3),
+        cored AS (SELECT *, strip_affix(c4, string_split(org_n, ' ')) AS core FROM core4)
         SELECT mid, staging_id, source_id, source_record_id,
-               nullif(array_to_string(toks, ' '), '') AS name,
-               toks AS name_tokens,
-               nullif(array_to_string(list_sort(list_distinct(list_filter(toks, lambda t: t <> 'and'))), ' '), '') AS name_key,
+               nullif(array_to_string(toks, ' '), '') AS full_name,
+               nullif(array_to_string(core, ' '), '') AS name,
+               core AS name_tokens,
+               nullif(array_to_string(list_sort(list_distinct(list_filter(core, lambda t: t <> 'and'))), ' '), '') AS name_key,
                org_n AS org,
                list_filter(idents, lambda x: ident_entity(split_part(x, ':', 1)) = 'organization') AS org_ids,
                list_filter(idents, lambda x: ident_entity(split_part(x, ':', 1)) = 'service') AS svc_ids,
@@ -237,12 +255,13 @@ def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mi
                list_distinct(list_filter(list_transform(schedule, lambda s: split_part(s, '@', 1)), lambda d: d <> '')) AS days,
                list_distinct(schedule) AS sched,
                list_distinct(list_transform(terms, lambda t: lower(trim(t)))) AS terms,
-               -- descriptions are compared as bags of words: folded and stripped of punctuation, without the
+               -- descriptions are compared as bags of words: markup taken out (some sources publish HTML), folded
+               -- and stripped of punctuation, without the
                -- abbreviation table that names get (a per-word CASE over long texts cost more than the rest of keying)
-               nullif(left(trim(regexp_replace(regexp_replace(strip_accents(lower(left(description, 600))), '[^a-z0-9]+', ' ', 'g'),
+               nullif(left(trim(regexp_replace(regexp_replace(strip_accents(lower(left(regexp_replace(description, '<[^>]*>', ' ', 'g'), 600))), '[^a-z0-9]+', ' ', 'g'),
                                               ' ((the|a|an|of|at|for|in|and|to|with|on|is|are|our|we) )+', ' ', 'g')), 400), '') AS descr,
                content_hash
-        FROM base
+        FROM cored
     """)
     add_phonetic_keys(con, target)
 

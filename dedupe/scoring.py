@@ -1,25 +1,37 @@
-"""Scoring: Fellegi–Sunter weights learned without labels, with gates that keep "same venue" or
-"same organisation" from passing for "same service".
+"""Scoring: Fellegi–Sunter weights with gates that keep "same venue" or "same organisation" from
+passing for "same service", measured against data the project did not write (dev-2026).
 
-How the weights are learned (no labels anywhere):
+Where the numbers come from (no labels anywhere):
 
-* u (how often a level occurs between two unrelated records) from random pairs of records.
-* m (how often it occurs between two records of the same service) by EM, in two sessions that
-  each hold the confounding evidence fixed, the way record-linkage practice trains on blocks:
-  the name and service comparisons are learned on pairs that already share a place, where the
-  two classes are "same service" and "sibling service at the same venue"; the place and
-  organisation comparisons are learned on pairs whose names already agree, where the classes are
-  "same service" and "same-named branch elsewhere". Neither session can mistake a venue or an
-  organisation for a match class, because within each the venue (or name) is constant.
-* the prior (share of candidate pairs that match) by EM with m and u fixed.
+* m (how often two listings of one service fall at a level) is declared with each comparison
+  (``dedupe.comparisons``): what a duplicate listing looks like is much the same in every set of
+  directories, and EM over candidate pairs learns the wrong thing here. Candidates are mostly
+  siblings, branches and namesakes that share a venue, an organisation and its contacts, so EM's
+  "match" class became "same organisation": on dev-2026 it learned that 81 % of matches are at
+  venues far apart. Without the gates (``gates=False``, the plain model the benchmarks compare
+  against), m is learned by EM as usual.
+* u (how often a level occurs between two unrelated records) from random pairs of the records.
+* the prior (the chance that two records picked at random are one service) by EM with m and u
+  fixed, over every pair of records (blocking keeps nearly all the matches), separately for pairs
+  from two sources and pairs within one source: a source rarely lists one service twice.
 
-How a pair is scored: the sum of log2(m/u) over comparisons, with two gates (see
-``dedupe.comparisons``): place and organisation weights count only if the name agrees, name
-weights count only if a place or organisation agrees. A shared service identifier is certain.
-A pair whose venues are far apart is never merged automatically (``VETO_LEVELS``).
+How a pair is scored: the sum of log2(m/u) over comparisons, with
+
+* term frequency: an exact name weighs log2(m / share of records with that name), so 'Health Walk'
+  needs more support than 'Fallowfield Bowls Taster Sessions';
+* namesakes: an agreeing name loses log2(k) when one source lists k records of that name at that
+  place (a leisure operator's five 'Pilates' at one centre, a charity's 'Befriending' in every town);
+* evidence groups: comparisons that say the same thing (organisation, phone, e-mail, web site,
+  description and taxonomy all say "same organisation") count with their strongest agreement, not
+  their sum; disagreements all count;
+* gates: place and organisation weights count only if the name agrees, name weights only if a
+  place or organisation agrees;
+* vetoes (``VETO_LEVELS``): far-apart venues, names that differ or differ by a qualifier, and
+  schedules on different days never merge automatically; a shared service identifier is certain.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -31,13 +43,18 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 from dedupe.comparisons import SERVICE_COMPARISONS, SERVICE_SIMILARITIES, Comparison, Similarity
+from dedupe.records import PLACE_KEY_SQL
 
 # Thresholds fixed by design, before any labelled data was looked at.
 MATCH_PROBABILITY = 0.95
 REVIEW_PROBABILITY = 0.50
 # Levels that forbid an automatic merge whatever the rest says: both venues known and far apart, or
 # two house numbers on one street, or names that share nothing (such pairs can only reach the review queue).
-VETO_LEVELS = {("venue", "elsewhere"), ("venue", "another number on the same street"), ("name", "different")}
+VETO_LEVELS = {("venue", "elsewhere"), ("venue", "another number on the same street"), ("name", "different"),
+               ("name", "one word differs"), ("schedule", "different days")}
+# Within one source, any disagreement of schedules also forbids it: a source that lists one name at one
+# place twice with other days or times lists two sessions (a re-entered listing copies its schedule).
+VETO_WITHIN_SOURCE = {("schedule", "same days, other times"), ("schedule", "overlapping days")}
 # Pairs per batch of comparison levels: each batch scans the records it joins, so at a million records
 # batches of 400,000 pairs spent a third of the level time on those scans (67.6 s against 49.6 s for
 # 9.8 million pairs); 2.5 million pairs of similarities are about 90 MB.
@@ -51,18 +68,28 @@ class Model:
     comparisons: tuple[Comparison, ...]
     m: list[np.ndarray]
     u: list[np.ndarray]
-    prior: float
+    prior: float                    # the prior for a pair of records from two sources
     gates: bool = True
     trained_on: dict = field(default_factory=dict)
+    prior_within: float | None = None   # for a pair from one source (None: the same as prior)
 
     def weights(self) -> list[np.ndarray]:
-        return [np.log2(np.clip(m, 1e-5, 1) / np.clip(u, 1e-5, 1)) for m, u in zip(self.m, self.u)]
+        """log2(m/u) per level. A comparison's closest agreement (its first level) never counts
+        against a pair: where every record shares it (one taxonomy term for a whole leisure
+        directory) it says nothing, not "different"."""
+        out = []
+        for m, u in zip(self.m, self.u):
+            w = np.log2(np.clip(m, 1e-5, 1) / np.clip(u, 1e-5, 1))
+            w[0] = max(w[0], 0.0)
+            out.append(w)
+        return out
 
     def to_json(self) -> str:
         return json.dumps({"comparisons": [c.name for c in self.comparisons],
                            "levels": [[lv.label for lv in c.levels] for c in self.comparisons],
                            "m": [m.tolist() for m in self.m], "u": [u.tolist() for u in self.u],
-                           "prior": self.prior, "gates": self.gates, "trained_on": self.trained_on})
+                           "prior": self.prior, "prior_within": self.prior_within, "gates": self.gates,
+                           "trained_on": self.trained_on})
 
     @classmethod
     def from_json(cls, text: str, comparisons: tuple[Comparison, ...]) -> "Model":
@@ -70,7 +97,14 @@ class Model:
         if d["comparisons"] != [c.name for c in comparisons] or d["levels"] != [[lv.label for lv in c.levels] for c in comparisons]:
             raise ValueError("stored model was trained on other comparisons")
         return cls(comparisons, [np.array(x) for x in d["m"]], [np.array(x) for x in d["u"]], d["prior"],
-                   d.get("gates", True), d.get("trained_on", {}))
+                   d.get("gates", True), d.get("trained_on", {}), d.get("prior_within"))
+
+    def prior_weights(self, same_source: np.ndarray | None) -> np.ndarray | float:
+        """log2 prior odds per pair (or one number when no pair is from a single source)."""
+        cross = math.log2(self.prior / (1 - self.prior))
+        if same_source is None or self.prior_within is None or not same_source.any():
+            return cross
+        return np.where(same_source, math.log2(self.prior_within / (1 - self.prior_within)), cross)
 
 
 class RecordText:
@@ -305,53 +339,174 @@ def _agree_mask(g: np.ndarray, comparisons, roles: set[str]) -> np.ndarray:
     return out
 
 
+def pair_totals(con: duckdb.DuckDBPyConnection, records: str) -> tuple[int, int]:
+    """How many pairs of records there are from two sources, and from one source."""
+    n, within = con.execute(f"""SELECT sum(k), sum(k * (k - 1) / 2) FROM
+                                (SELECT count(*) AS k FROM {records} GROUP BY source_id)""").fetchone()
+    n, within = int(n or 0), int(within or 0)
+    return n * (n - 1) // 2 - within, within
+
+
+def estimate_prior(model: Model, g: np.ndarray, total_pairs: int, candidates: int | None = None,
+                   facts: "PairFacts | None" = None) -> float:
+    """The chance that two records picked at random are one service, by EM with m and u fixed.
+
+    Over every pair of records, not over the candidate pairs: blocking keeps the pairs that share
+    something, and most of those are siblings, branches and namesakes, so a prior over candidates
+    (0.80 on dev-2026) says that a shared postcode alone makes a match likely. The candidates hold
+    nearly all the matches; the pairs that blocking left out are taken as non-matches. Scored the
+    way ``score_gammas`` scores (gates, term frequencies), so that the prior is the one the
+    decisions use. ``g`` may be a uniform sample of ``candidates`` candidate pairs.
+    """
+    if len(g) == 0 or total_pairs <= 0:
+        return 1e-9
+    flat = dataclasses.replace(model, prior=0.5, prior_within=None)
+    evidence, _, _ = score_gammas(flat, g, facts)
+    scale = (candidates or len(g)) / len(g)
+    prior = min(0.5, len(g) * scale / total_pairs / 10)
+    for _ in range(200):
+        p = 1 / (1 + np.exp2(-np.clip(math.log2(prior / (1 - prior)) + evidence, -60, 60)))
+        new = float(np.clip(p.sum() * scale / total_pairs, 1e-12, 0.5))
+        if abs(new - prior) <= 1e-4 * prior:
+            return new
+        prior = new
+    return prior
+
+
 def train_model(con: duckdb.DuckDBPyConnection, gamma_table: str = "work.pair_gamma", records: str = "work.match_record",
                 comparisons=SERVICE_COMPARISONS, sims=SERVICE_SIMILARITIES, link_only: bool = True,
-                gates: bool = True, sessions: bool = True, text: RecordText | None = None) -> Model:
-    """Learn m, u and the prior without labels (see the module docstring).
+                gates: bool = True, text: RecordText | None = None, candidates: int | None = None) -> Model:
+    """Estimate u and the priors, and (without the gates) m, without labels (see the module docstring).
 
     gamma_table holds the comparison levels of the candidate pairs to learn from: all of them, or
-    (at scale) a uniform random sample of them, which estimates the same m and prior.
+    (at scale) a uniform random sample of ``candidates`` of them, which estimates the same priors.
     """
     u = estimate_u(con, records, comparisons, sims, link_only, text=text)
-    m = [np.array(c.m_init, float) if c.m_init else np.full(len(c.levels), 1 / len(c.levels)) for c in comparisons]
-    _, _, g = fetch_gammas(con, gamma_table, comparisons)
-    idx = {c.name: k for k, c in enumerate(comparisons)}
-    name_like = {k for k, c in enumerate(comparisons) if c.role in ("name", "service")}
-    context = {k for k, c in enumerate(comparisons) if c.role in ("place", "org")}
-    trained = {}
-    if sessions and "name" in idx:
-        place_agrees = _agree_mask(g, comparisons, {"place"})
-        m, p1 = _em(g[place_agrees], m, u, 0.3, learn=name_like, use=name_like)
-        names_agree = np.isin(g[:, idx["name"]], [0, 1])
-        m, p2 = _em(g[names_agree], m, u, 0.3, learn=context, use=context)
-        _, prior = _em(g, m, u, 0.1, learn=set(), use=set(range(len(comparisons))))
-        trained = {"names_within_shared_places": int(place_agrees.sum()), "places_within_agreeing_names": int(names_agree.sum()),
-                   "all_candidates": len(g)}
-    else:
+    m = [np.array(c.m, float) if c.m else np.full(len(c.levels), 1 / len(c.levels)) for c in comparisons]
+    mid_l, mid_r, g = fetch_gammas(con, gamma_table, comparisons)
+    facts = record_facts(con, records).of_pairs(mid_l, mid_r)
+    if not gates:
         everything = set(range(len(comparisons)))
-        m, prior = _em(g, m, u, 0.1, learn=everything, use=everything)
-        trained = {"all_candidates": len(g)}
-    return Model(tuple(comparisons), m, u, prior, gates, trained)
+        m, _ = _em(g, m, u, 0.1, learn=everything, use=everything)
+    cross_pairs, within_pairs = pair_totals(con, records)
+    model = Model(tuple(comparisons), m, u, 0.5, gates)
+    within = facts.same_source
+    share_within = float(within.mean()) if len(within) else 0.0
+    model.prior = estimate_prior(model, g[~within], cross_pairs,
+                                 None if candidates is None else round(candidates * (1 - share_within)), facts.subset(~within))
+    if not link_only and within.any():
+        model.prior_within = estimate_prior(model, g[within], within_pairs,
+                                            None if candidates is None else round(candidates * share_within),
+                                            facts.subset(within))
+    model.trained_on = {"m": "learned by EM" if not gates else "declared with the comparisons",
+                        "candidate_pairs_learned_from": len(g), "pairs_from_two_sources": cross_pairs,
+                        "pairs_within_one_source": within_pairs if not link_only else 0}
+    return model
 
 
-def score_gammas(model: Model, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(match weight, probability, veto flag) per pair; weights as counted after the gates."""
+def name_frequency_weight(model: Model, k: int, share: np.ndarray) -> np.ndarray:
+    """The weight of an exact name, adjusted for how common the name is (term frequency).
+
+    The level's u is the chance that two records picked at random have the same name, averaged over
+    names; for one name it is the share of records that carry it. So 'Health Walk', listed by a
+    hundred groups, counts for less than 'Fallowfield Bowls Taster Sessions', listed once:
+    log2(m_exact / share) instead of log2(m_exact / u_exact)."""
+    return np.log2(np.clip(model.m[k][0], 1e-5, 1) / np.clip(share, 1e-9, 1))
+
+
+
+
+@dataclass
+class PairFacts:
+    """What scoring needs to know about each pair beyond its levels (see ``score_gammas``)."""
+    name_share: np.ndarray      # the share of all records that carry the pair's name key (0: no name)
+    namesakes: np.ndarray       # the larger of its two records' namesake counts in their own sources
+    same_source: np.ndarray     # both records come from one source
+
+    def subset(self, mask: np.ndarray) -> "PairFacts":
+        return PairFacts(self.name_share[mask], self.namesakes[mask], self.same_source[mask])
+
+
+@dataclass
+class RecordFacts:
+    """Per mid (as an index): its name's share of all records, how many records of its own source
+    carry its name at its place (``PLACE_KEY_SQL``, itself included), and its source. Counted afresh
+    on every run, incremental ones included: they change as sources come and go, and the counts
+    over a million records take a fraction of a second."""
+    name_share: np.ndarray
+    namesakes: np.ndarray
+    source: np.ndarray
+
+    def of_pairs(self, mid_l: np.ndarray, mid_r: np.ndarray) -> PairFacts:
+        return PairFacts(self.name_share[mid_l], np.maximum(self.namesakes[mid_l], self.namesakes[mid_r]),
+                         self.source[mid_l] == self.source[mid_r])
+
+
+def record_facts(con: duckdb.DuckDBPyConnection, records: str) -> RecordFacts:
+    raw = con.execute(f"""SELECT mid, CASE WHEN name_key IS NULL THEN 0
+                                           ELSE count(*) OVER (PARTITION BY name_key) / count(*) OVER () END AS share,
+                                 CASE WHEN name_key IS NULL THEN 1
+                                      ELSE count(*) OVER (PARTITION BY source_id, name_key, {PLACE_KEY_SQL}) END AS namesakes,
+                                 dense_rank() OVER (ORDER BY source_id) AS source
+                          FROM {records}""").fetchnumpy()
+    mids = np.asarray(raw["mid"], np.int64)
+    top = int(mids.max()) + 1 if len(mids) else 0
+    share, namesakes, source = np.zeros(top), np.ones(top), np.full(top, -1, np.int64)
+    share[mids] = np.asarray(raw["share"], np.float64)
+    namesakes[mids] = np.asarray(raw["namesakes"], np.float64)
+    source[mids] = np.asarray(raw["source"], np.int64)
+    return RecordFacts(share, namesakes, source)
+
+
+def _counted_weights(model: Model, g: np.ndarray, facts: PairFacts | None) -> list[np.ndarray]:
+    """Each comparison's weight per pair as it counts: term frequency and namesakes applied to the
+    name, then the gates (a missing field, level -1, weighs 0: the table's extra last entry)."""
     w_tables = model.weights()
     comps = model.comparisons
     if model.gates:
         name_agrees = _agree_mask(g, comps, {"name"})
         context_agrees = _agree_mask(g, comps, {"place", "org"})
-    # One comparison at a time into the sum: a pairs x comparisons matrix of weights is 800 MB at ten
-    # million pairs. A missing field (level -1) weighs 0, the table's extra last entry.
-    weight = np.full(len(g), math.log2(model.prior / (1 - model.prior)))
+    out = []
     for k, c in enumerate(comps):
         contrib = np.append(w_tables[k], 0.0)[g[:, k]]
+        if c.role == "name" and facts is not None:
+            exact = (g[:, k] == 0) & (facts.name_share > 0)
+            contrib[exact] = name_frequency_weight(model, k, facts.name_share[exact])
         if model.gates and c.role in ("place", "org"):
             contrib[(contrib > 0) & ~name_agrees] = 0.0
         elif model.gates and c.role == "name":
             contrib[(contrib > 0) & ~context_agrees] = 0.0
-        weight += contrib
+        out.append(contrib)
+    return out
+
+
+def score_gammas(model: Model, g: np.ndarray, facts: PairFacts | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(match weight, probability, veto flag) per pair (see the module docstring).
+
+    ``facts`` brings the term frequencies, the namesake counts and the within-source prior in; a
+    caller without them scores every exact name alike and every pair with the cross-source prior."""
+    comps = model.comparisons
+    weight = np.zeros(len(g)) + model.prior_weights(None if facts is None else facts.same_source)
+    strongest: dict[str, np.ndarray] = {}
+    # One comparison at a time into the sum: a pairs x comparisons matrix of weights is 800 MB at ten
+    # million pairs. Agreements within one evidence group count once, by the strongest of them.
+    for c, contrib in zip(comps, _counted_weights(model, g, facts)):
+        if model.gates and c.group:
+            weight += np.minimum(contrib, 0.0)
+            agree = np.maximum(contrib, 0.0)
+            if c.group in strongest:
+                np.maximum(strongest[c.group], agree, out=strongest[c.group])
+            else:
+                strongest[c.group] = agree
+        else:
+            weight += contrib
+    for agree in strongest.values():
+        weight += agree
+    if facts is not None:
+        # A name that k records of one source carry at one place: the rest of the evidence (the place,
+        # the organisation) is the same for all k, so this pair is at best one of k (odds divided by k).
+        alike = _agree_mask(g, comps, {"name"})
+        weight[alike] -= np.log2(np.maximum(facts.namesakes[alike], 1.0))
     certain = np.zeros(len(g), dtype=bool)
     veto = np.zeros(len(g), dtype=bool)
     for k, c in enumerate(comps):
@@ -360,34 +515,52 @@ def score_gammas(model: Model, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
         for i, lv in enumerate(c.levels):
             if model.gates and (c.name, lv.label) in VETO_LEVELS:   # the vetoes belong to the guard
                 veto |= g[:, k] == i
+            elif model.gates and facts is not None and (c.name, lv.label) in VETO_WITHIN_SOURCE:
+                veto |= (g[:, k] == i) & facts.same_source
+    if model.gates and facts is not None and "schedule" in {c.name for c in comps}:
+        # Ambiguous: one source lists this name at this place more than once (a within-source pair
+        # counts itself and its partner) and the schedules do not settle which listing it is.
+        k_sched = [c.name for c in comps].index("schedule")
+        settled = g[:, k_sched] == 0
+        others = facts.namesakes - np.where(facts.same_source, 1, 0)
+        veto |= _agree_mask(g, comps, {"name"}) & (others >= 2) & ~settled
     weight = np.where(certain, np.maximum(weight, 30.0), weight)
     prob = 1 / (1 + np.exp2(-np.clip(weight, -60, 60)))
     return weight, prob, veto & ~certain
 
 
-def explain_pair(model: Model, gamma_row: np.ndarray) -> dict:
+def explain_pair(model: Model, gamma_row: np.ndarray, name_share: float = 0.0, namesakes: float = 1.0,
+                 same_source: bool = False) -> dict:
     """The levels and counted weights of one pair, as stored in match_reason."""
     levels = [int(x) for x in gamma_row]
-    w_tables = model.weights()
     comps = model.comparisons
     g = np.array([levels], dtype=np.int8)
+    facts = PairFacts(np.array([name_share]), np.array([namesakes]), np.array([same_source]))
+    counted = [float(w[0]) for w in _counted_weights(model, g, facts)]
+    raw = model.weights()
     name_agrees = bool(_agree_mask(g, comps, {"name"})[0])
     context_agrees = bool(_agree_mask(g, comps, {"place", "org"})[0])
+    strongest: dict[str, int] = {}
+    for k, c in enumerate(comps):
+        if model.gates and c.group and counted[k] > 0 and (c.group not in strongest or counted[k] > counted[strongest[c.group]]):
+            strongest[c.group] = k
     out = []
     for k, c in enumerate(comps):
         lv = levels[k]
         if lv < 0:
             out.append({"comparison": c.name, "level": "not compared", "weight": 0.0})
             continue
-        w = float(w_tables[k][lv])
-        counted = w
-        gated = None
-        if model.gates and w > 0 and c.role in ("place", "org") and not name_agrees:
-            counted, gated = 0.0, "names do not agree"
-        if model.gates and w > 0 and c.role == "name" and not context_agrees:
-            counted, gated = 0.0, "neither place nor organisation agrees"
-        item = {"comparison": c.name, "level": c.levels[lv].label, "weight": round(counted, 2)}
-        if gated:
-            item["gated"] = gated
+        item = {"comparison": c.name, "level": c.levels[lv].label, "weight": round(counted[k], 2)}
+        if model.gates and raw[k][lv] > 0 and counted[k] == 0:
+            item["gated"] = "names do not agree" if c.role in ("place", "org") and not name_agrees else \
+                "neither place nor organisation agrees" if c.role == "name" and not context_agrees else "namesakes"
+        elif model.gates and c.group and counted[k] > 0 and strongest.get(c.group) != k:
+            item["weight"] = 0.0
+            item["counted_once"] = f"{c.group} evidence already counted"
+        if c.role == "name" and lv == 0 and name_share > 0:
+            item["name_share"] = round(name_share, 6)
+        if c.role == "name" and namesakes > 1:
+            item["namesakes"] = int(namesakes)
         out.append(item)
-    return {"prior_weight": round(math.log2(model.prior / (1 - model.prior)), 2), "comparisons": out}
+    prior = model.prior_weights(np.array([same_source]))
+    return {"prior_weight": round(float(np.asarray(prior).reshape(-1)[0]), 2), "comparisons": out}
