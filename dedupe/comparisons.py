@@ -86,7 +86,8 @@ DAYS_COMPATIBLE = "(len(l.days) = 0 OR len(r.days) = 0 OR list_has_any(l.days, r
 
 SERVICE_COMPARISONS = (
     Comparison("name", "name", "l.name IS NULL OR r.name IS NULL", (
-        Level("exact", "l.name = r.name OR l.name_key = r.name_key", True),
+        # The same words, in any order, or run together or apart ('Food Bank' / 'Foodbank', 'Play Group').
+        Level("exact", "l.name = r.name OR l.name_key = r.name_key OR replace(l.name, ' ', '') = replace(r.name, ' ', '')", True),
         # The cheap similarity test comes first: DuckDB evaluates an AND's second part only for the rows
         # that pass its first, and names_conflict (a word-by-word Jaro-Winkler) is the dearest test here.
         Level("very similar", "(sim.name_sort >= 92 OR (l.name_phon = r.name_phon AND sim.name_sort >= 80)) "

@@ -30,7 +30,8 @@ from dedupe.scoring import (MATCH_PROBABILITY, REVIEW_PROBABILITY, VETO_LEVELS, 
 # Under the gates a pair whose name level can only be "different" can be neither merged (the level
 # vetoes it) nor reviewed (reviewable() leaves it out), unless an identical service identifier makes
 # it certain, so it is not compared in full. Every other name level of SERVICE_COMPARISONS needs the
-# same name key, or a token_sort_ratio of at least 65, or a token_set_ratio of at least 60 with one
+# same name key or the same letters without spaces, or a token_sort_ratio of at least 65, or a
+# token_set_ratio of at least 60 with one
 # name shortening the other or every word alike; the filter asks the same of each pair, cheapest test
 # first. tests/dedupe/test_matcher.py checks that it leaves out only pairs whose full comparison
 # says "different", and that the clusters do not change.
@@ -229,7 +230,8 @@ def _add_region_pairs(con: duckdb.DuckDBPyConnection, previous: str, comparisons
 
 
 # Per-record values the name prefilter reads beside the similarity strings.
-PREFILTER_COLUMNS = {"name_key": "coalesce(r.name_key, '')", "has_service_ids": "len(r.svc_ids) > 0"}
+PREFILTER_COLUMNS = {"name_key": "coalesce(r.name_key, '')", "name_compact": "replace(coalesce(r.name, ''), ' ', '')",
+                     "has_service_ids": "len(r.svc_ids) > 0"}
 
 
 def name_prefilter(con: duckdb.DuckDBPyConnection, records: str, text: RecordText, sims, mid_l: np.ndarray,
@@ -243,9 +245,11 @@ def name_prefilter(con: duckdb.DuckDBPyConnection, records: str, text: RecordTex
     il, ir = text.index(mid_l), text.index(mid_r)
     # Compared as codes of distinct values: comparing millions of Python strings costs seconds.
     key_codes, _ = text.codes("name_key")
+    compact_codes, _ = text.codes("name_compact")
     name_codes, names = text.codes(by_name[sort_name].left)
     no_name = names[name_codes] == ""
-    keep = (has_ids[il] & has_ids[ir]) | no_name[il] | no_name[ir] | (key_codes[il] == key_codes[ir])
+    keep = (has_ids[il] & has_ids[ir]) | no_name[il] | no_name[ir] | (key_codes[il] == key_codes[ir]) \
+        | (compact_codes[il] == compact_codes[ir])
     rest = np.flatnonzero(~keep)
     alike = text.similarity(by_name[sort_name], il[rest], ir[rest]) >= sort_min
     keep[rest[alike]] = True

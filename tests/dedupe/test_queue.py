@@ -8,7 +8,7 @@ from tests.support.listings import keyed
 from tests.support.match_nights import generated_rows
 
 
-def matched(n=500, seed=3):
+def matched(n=900, seed=3):
     con = keyed(generated_rows(n, seed))
     outcome = match_records(con, explain=False)
     return con, outcome.model
