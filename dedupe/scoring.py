@@ -366,7 +366,9 @@ def estimate_prior(model: Model, g: np.ndarray, total_pairs: int, candidates: in
     prior = min(0.5, len(g) * scale / total_pairs / 10)
     for _ in range(200):
         p = 1 / (1 + np.exp2(-np.clip(math.log2(prior / (1 - prior)) + evidence, -60, 60)))
-        new = float(np.clip(p.sum() * scale / total_pairs, 1e-12, 0.5))
+        # One match in every set of pairs as a pseudo-count: where the matches are few (a source that
+        # lists a service twice once in a thousand records), the fixed point otherwise slides to zero.
+        new = float(np.clip((p.sum() * scale + 1) / (total_pairs + 1), 1e-12, 0.5))
         if abs(new - prior) <= 1e-4 * prior:
             return new
         prior = new
@@ -524,9 +526,31 @@ def score_gammas(model: Model, g: np.ndarray, facts: PairFacts | None = None) ->
         settled = g[:, k_sched] == 0
         others = facts.namesakes - np.where(facts.same_source, 1, 0)
         veto |= _agree_mask(g, comps, {"name"}) & (others >= 2) & ~settled
+    if model.gates:
+        certain |= _copies(model, g)
     weight = np.where(certain, np.maximum(weight, 30.0), weight)
     prob = 1 / (1 + np.exp2(-np.clip(weight, -60, 60)))
     return weight, prob, veto & ~certain
+
+
+# A copy: the same name, place and schedule, and no field that both records give and that disagrees.
+# Nothing tells two such listings apart, for the matcher or for anyone reading them: one service
+# listed twice (a source that re-entered a listing), whatever the base rate says.
+COPY_LEVELS = {"name": ("exact",), "schedule": ("same days and times",),
+               "venue": ("same UPRN", "same postcode and address", "same address in the same town")}
+
+
+def _copies(model: Model, g: np.ndarray) -> np.ndarray:
+    names = {c.name: k for k, c in enumerate(model.comparisons)}
+    if not set(COPY_LEVELS) <= set(names):
+        return np.zeros(len(g), dtype=bool)
+    out = np.ones(len(g), dtype=bool)
+    for name, labels in COPY_LEVELS.items():
+        c = model.comparisons[names[name]]
+        out &= np.isin(g[:, names[name]], [i for i, lv in enumerate(c.levels) if lv.label in labels])
+    for k, w in enumerate(model.weights()):
+        out &= ~np.isin(g[:, k], np.flatnonzero(w < 0))
+    return out
 
 
 def explain_pair(model: Model, gamma_row: np.ndarray, name_share: float = 0.0, namesakes: float = 1.0,
