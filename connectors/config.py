@@ -24,7 +24,11 @@ SOURCE_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 COMMON_FIELDS = {
     "id", "kind", "url", "path", "publisher", "role", "enabled", "max_stale_days",
     "description", "area", "licence", "attribution",
+    # the shrink guard (connectors/shrink.py): the largest fall published unasked, and its override
+    "max_shrink", "accept_shrink",
 }
+# Common fields that are read through `Source.options` like the kinds' own (and may be defaults).
+SOURCE_OPTIONS = {"max_shrink", "accept_shrink"}
 # Fields each kind adds. Connectors read these through `Source.options`.
 KIND_FIELDS: dict[str, set[str]] = {
     "oruk": {"version", "per_page", "max_pages", "concurrency", "rate_limit",
@@ -266,6 +270,8 @@ OPTION_RULES: dict[str, Any] = {
     # every source
     "description": _text,
     "area": _text,
+    "max_shrink": _fraction,
+    "accept_shrink": _flag,
 }
 
 
@@ -419,15 +425,14 @@ def _parse_source(path: Path, n: int, entry: Any, defaults: dict, problems: list
     max_stale = entry.get("max_stale_days", defaults.get("max_stale_days", 14))
     if not isinstance(max_stale, int) or isinstance(max_stale, bool) or max_stale < 0:
         fail("max_stale_days", "must be a whole number of days (0 or more)")
+    for name in ("licence", "attribution"):
+        if entry.get(name) is not None and not (isinstance(entry[name], str) and entry[name].strip()):
+            fail(name, "must be text (a licence name or URL such as OGL-UK-3.0; the attribution words to show)")
     if len(problems) > before:
         return None
 
-    for name in ("licence", "attribution"):
-        if entry.get(name) is not None and not (isinstance(entry[name], str) and entry[name].strip()):
-            raise fail(name, "must be text (a licence name or URL such as OGL-UK-3.0; the attribution words to show)")
-
-    options = {k: v for k, v in defaults.items() if k in KIND_FIELDS[kind]}
-    options.update({k: v for k, v in entry.items() if k not in COMMON_FIELDS})
+    options = {k: v for k, v in defaults.items() if k in KIND_FIELDS[kind] or k in SOURCE_OPTIONS}
+    options.update({k: v for k, v in entry.items() if k not in COMMON_FIELDS or k in SOURCE_OPTIONS})
     return Source(
         id=raw_id, kind=kind, publisher=publisher.strip(), role=role, url=url, path=src_path,
         enabled=enabled, max_stale_days=max_stale, options=options, sources_file=path.resolve(),

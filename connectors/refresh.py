@@ -9,8 +9,12 @@ raw records into staging rows and promotes it. Every attempt is recorded in the 
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
 import functools
 import multiprocessing
+import os
+import signal
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -19,9 +23,10 @@ from types import ModuleType
 from connectors import openactive, oruk, spreadsheet, sql
 from connectors.base import ROWS_LOST_RULE, HarvestContext, HarvestError, HarvestOutcome, SourceReport, log
 from connectors.config import ConfigError, Source, load_sources
+from connectors.shrink import check_shrink
 from connectors.staging import StagingRows
 from warehouse.snapshots import SourceStore
-from warehouse.state import storage_problem, utcnow
+from warehouse.state import RUN_GONE_EXIT, ensure_run_alive, run_alive, storage_problem, utcnow, work_for_run
 
 # Each kind of source and the module that harvests and normalises it (connectors.base's contract).
 CONNECTORS: dict[str, ModuleType] = {"oruk": oruk, "openactive": openactive, "spreadsheet": spreadsheet, "sql": sql}
@@ -77,7 +82,8 @@ def harvest_source(source: Source, state_dir: Path, run_id: str, full_reread: bo
 
 
 def normalise_source(source: Source, state_dir: Path, version: str, run_id: str) -> SourceReport:
-    """Normalise a pending snapshot's raw records to staging, then promote it."""
+    """Normalise a pending snapshot's raw records to staging, then promote it, unless the shrink
+    guard holds it (connectors/shrink.py): far fewer services than the snapshot in force."""
     started = time.monotonic()
     store = SourceStore(state_dir, source.id)
     connector = connector_for(source.kind)
@@ -90,7 +96,14 @@ def normalise_source(source: Source, state_dir: Path, version: str, run_id: str)
         unreadable = sum(1 for i in rows.issues if i.rule == ROWS_LOST_RULE)
         records_in = counts.get("service", 0)
         writer.set_meta(records_in=records_in, staging_counts=counts, normalised_at=utcnow().isoformat())
-        writer.commit()
+        in_force = store.current()
+        shrink = check_shrink(source, int(in_force.meta.get("records_in", 0)) if in_force else None, records_in,
+                              store.take_accept_mark())
+        if shrink.held:
+            writer.close()
+            store.hold(version)
+        else:
+            writer.commit()
     except Exception as exc:
         writer.abandon()
         log.error("normalising %s crashed:\n%s", source.id, traceback.format_exc())
@@ -99,9 +112,16 @@ def normalise_source(source: Source, state_dir: Path, version: str, run_id: str)
             f"; keeping the snapshot of {cur.version}" if cur else "")
         store.write_status("failed", message, snapshot_version=cur.version if cur else None, run_id=run_id)
         return SourceReport(source.id, source.kind, "failed", message, seconds=time.monotonic() - started)
+    if shrink.held:
+        store.write_status("held", shrink.message, snapshot_version=in_force.version, run_id=run_id,
+                           held_version=version, held_records=records_in)
+        return SourceReport(source.id, source.kind, "held", shrink.message, None, records_in=records_in,
+                            records_quarantined=quarantined, seconds=time.monotonic() - started)
     # Rows of the file that could not be read are quarantined, and the rest published; the source
     # is `degraded` so that somebody looks (its snapshot is promoted: it did answer).
     status, message = "ok", f"{records_in} services"
+    if shrink.message:
+        message += f" ({shrink.message})"
     if unreadable:
         status = "degraded"
         message += (f"; {unreadable} row(s) of the file could not be read and were quarantined "
@@ -149,12 +169,42 @@ def refresh_sources(sources_file: str, state_dir: Path, source_ids: list[str], r
                     workers: int = 1, full_reread: bool = False) -> list[SourceReport]:
     """Every source, ``workers`` at a time in worker processes. A failed source is recorded in its
     status and the rest go on. Each source writes only its own snapshot files, so workers never
-    contend for a DuckDB writer."""
+    contend for a DuckDB writer. The workers die with the run (see ``_worker_start``)."""
     args = [(str(sources_file), str(state_dir), sid, run_id, full_reread) for sid in source_ids]
     if workers <= 1 or len(source_ids) <= 1:
         return [_refresh_source_in_worker(*a) for a in args]
-    # forkserver: workers start clean (no inherited DuckDB handles or threads), once each, and import
-    # only the connectors, not Dagster.
+    # forkserver: workers start clean (no inherited DuckDB handles, threads or the run lock's file),
+    # once each, and import only the connectors, not Dagster.
     ctx = multiprocessing.get_context("forkserver")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(source_ids)), mp_context=ctx) as pool:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(source_ids)), mp_context=ctx,
+                                                initializer=_worker_start, initargs=(os.getpid(),)) as pool:
         return list(pool.map(_refresh_source_in_worker, *zip(*args)))
+
+
+WORKER_WATCH_SECONDS = 0.5  # how often a worker looks for its run (PR_SET_PDEATHSIG acts at once)
+
+
+def _worker_start(run_pid: int) -> None:
+    """In each worker: die with the run. The kernel kills the worker when its parent (the pool's
+    fork server, which exits when the run does) dies; a thread also checks every half second
+    that the run lives; and every promotion or state write checks it first (warehouse/state.py),
+    so a worker never writes once the next run may hold the lock."""
+    work_for_run(run_pid)
+    _kill_me_with_my_parent()
+    ensure_run_alive()  # the parent may have died before the line above took effect
+
+    def watch() -> None:
+        while True:
+            time.sleep(WORKER_WATCH_SECONDS)
+            if not run_alive():
+                os._exit(RUN_GONE_EXIT)
+
+    threading.Thread(target=watch, name="run-watch", daemon=True).start()
+
+
+def _kill_me_with_my_parent() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass  # not Linux: the watching thread and the write checks remain

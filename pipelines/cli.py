@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "match": ("dedupe.match_cli", "match ORUK v3 service objects from a JSON Lines file into clusters"),
     "explain": ("dedupe.explain", "say in plain words why the records of a golden service were merged"),
     "review": ("dedupe.review", "work through the review queue; decisions go to the overrides file"),
+    "accept": ("connectors.shrink", "accept a held source's shrink: its held harvest is published next night"),
     "mapping": ("connectors.mapping_cli", "spreadsheet mappings: `placecat mapping suggest FILE`"),
     "health": ("quality.health", "print the latest feed-health scorecard"),
     "reference": ("warehouse.reference", "load postcode, deprivation and population reference data"),

@@ -29,10 +29,12 @@ import pandas as pd
 
 from warehouse.model import ORUK_TABLES, staging_columns
 from warehouse.schema import QUALITY_ISSUE_DDL, RAW_RECORD_DDL, create_staging_tables
-from warehouse.state import atomic_write_text, failpoint, fsync_dir, source_dir, utcnow
+from warehouse.state import atomic_write_text, ensure_run_alive, failpoint, fsync_dir, source_dir, utcnow
 
 KEEP_SNAPSHOTS = 3
 FULL_HARVEST_MARK = "NEEDS_FULL_HARVEST"
+ACCEPT_SHRINK_MARK = "ACCEPT_NEXT_SHRINK"  # `placecat accept` with no harvest held: take the next one
+HELD_DIR = "held"                          # a harvest held back by the shrink guard, kept for `accept`
 _RAW_BATCH = 5000
 
 
@@ -185,11 +187,67 @@ class SourceStore:
         final = self.snapshots / f"{version}.duckdb"
         with open(partial, "rb+") as f:
             os.fsync(f.fileno())
+        ensure_run_alive()
         os.replace(partial, final)
         fsync_dir(self.snapshots)
         atomic_write_text(self.root / "CURRENT", version + "\n")
         (self.root / FULL_HARVEST_MARK).unlink(missing_ok=True)
+        shutil.rmtree(self.root / HELD_DIR, ignore_errors=True)  # a harvest held earlier is superseded
         self.prune()
+
+    # -- harvests held back by the shrink guard (connectors/shrink.py) ------------------------
+    def hold(self, version: str) -> Path:
+        """Keep a finished harvest aside instead of promoting it: the snapshot in force stays in
+        force. Only the newest held harvest is kept (``placecat accept`` promotes it)."""
+        partial = self.snapshots / f"{version}.duckdb.partial"
+        held_dir = self.root / HELD_DIR
+        held_dir.mkdir(parents=True, exist_ok=True)
+        target = held_dir / f"{version}.duckdb"
+        with open(partial, "rb+") as f:
+            os.fsync(f.fileno())
+        ensure_run_alive()
+        os.replace(partial, target)
+        for older in held_dir.glob("*.duckdb"):
+            if older != target:
+                older.unlink()
+        fsync_dir(held_dir)
+        return target
+
+    def held(self) -> SnapshotInfo | None:
+        """The harvest held back by the shrink guard, if any (and readable)."""
+        files = sorted((self.root / HELD_DIR).glob("*.duckdb"))
+        if not files:
+            return None
+        try:
+            return SnapshotInfo(self.source_id, files[-1].stem, files[-1], read_snapshot_meta(files[-1]))
+        except SnapshotUnreadable:
+            return None
+
+    def accept_held(self) -> SnapshotInfo | None:
+        """Put the held harvest in force (it becomes the snapshot the next build serves)."""
+        held = self.held()
+        if held is None:
+            return None
+        self.ensure()
+        final = self.snapshots / f"{held.version}.duckdb"
+        os.replace(held.path, final)
+        fsync_dir(self.snapshots)
+        atomic_write_text(self.root / "CURRENT", held.version + "\n")
+        self.prune()
+        return SnapshotInfo(self.source_id, held.version, final, held.meta)
+
+    def accept_next_shrink(self, reason: str) -> None:
+        self.ensure()
+        atomic_write_text(self.root / ACCEPT_SHRINK_MARK, reason + "\n")
+
+    def take_accept_mark(self) -> str | None:
+        """The reason given by `placecat accept` for the next shrink, consumed (None: none given)."""
+        mark = self.root / ACCEPT_SHRINK_MARK
+        if not mark.exists():
+            return None
+        reason = mark.read_text().strip()
+        mark.unlink()
+        return reason or "placecat accept"
 
     def request_full_harvest(self, reason: str) -> None:
         """A damaged file can keep a readable header, so its harvest state may look usable while

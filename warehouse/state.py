@@ -117,7 +117,50 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# -- worker processes write only while their run lives ------------------------------------------------
+# A night with --workers harvests in worker processes. If the run is killed, a worker must neither
+# outlive it nor write: the next run may already hold the lock (a killed run's worker once replaced
+# a source snapshot under the next run). The run's workers record the run's pid here
+# (connectors/refresh.py), and every promotion and state-file write checks it first.
+RUN_GONE_EXIT = 75   # a worker that found its run gone exits with this code, having written nothing
+_run_owner: int | None = None
+_run_parent: int | None = None
+
+
+def work_for_run(owner_pid: int) -> None:
+    """Mark this process as a worker of the run ``owner_pid`` (its parent now is the pool's)."""
+    global _run_owner, _run_parent
+    _run_owner, _run_parent = owner_pid, os.getppid()
+
+
+def run_alive() -> bool:
+    """True unless this is a worker whose run has died (its parent changed, or the run's process
+    is gone or a zombie)."""
+    if _run_owner is None:
+        return True
+    if os.getppid() != _run_parent:
+        return False
+    try:
+        os.kill(_run_owner, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{_run_owner}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return True  # no /proc: the signal test above is all there is
+
+
+def ensure_run_alive() -> None:
+    """Exit at once (writing nothing) when this is a worker whose run has died."""
+    if not run_alive():
+        os._exit(RUN_GONE_EXIT)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
+    ensure_run_alive()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)

@@ -85,3 +85,57 @@ def test_a_second_run_started_at_once_is_refused_with_one_line(tmp_path):
     assert catalogue_rows(db) == before
     # The lock dies with its holder: the next run goes ahead.
     assert "catalogue published" in run_ok(sources, db)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (its children, theirs, ...), from /proc."""
+    parent_of = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_bytes().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        parent_of[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parent_of.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != b"Z"
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_run_alone_takes_its_worker_processes_with_it(tmp_path):
+    """The report: killing a --workers run left 4 worker processes alive, and one later replaced a
+    source snapshot while the next run held the lock. Here only the run's own pid is killed (not
+    its process group), while a worker is held in the middle of a harvest."""
+    import os
+    import signal
+    import time
+
+    sources = copy_sample(tmp_path)
+    db = tmp_path / "out" / "placecat.duckdb"
+    run_ok(sources, db)
+    rename_service(sources, "Aquafit", "Aquafit in warm water")  # so the next harvest writes a snapshot
+    snapshots = current_versions(db)
+    proc = start_held(sources, db, "harvest", tmp_path, "--workers", "2")
+    worker = int((tmp_path / "held-at-harvest").read_text())
+    below = descendants(proc.pid)
+    assert worker in below and len(below) >= 2  # the pool's fork server and its workers
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(running(p) for p in below) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in below if running(p)], "worker processes outlived the killed run"
+    assert current_versions(db) == snapshots  # nothing promoted by a worker of the dead run
+    out = run_ok(sources, db, "--workers", "2")
+    assert "catalogue published" in out
+    assert any(r[3] == "Aquafit in warm water" for r in catalogue_rows(db))
