@@ -13,8 +13,10 @@ import csv
 import json
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import duckdb
+import pandas as pd
 
 from connectors.oruk.v3 import normalise_v3_service
 from connectors.staging import StagingRows
@@ -28,11 +30,21 @@ class InputError(ValueError):
     """The input file is unusable; one line for the user."""
 
 
-def read_services(path: Path) -> dict[str, StagingRows]:
-    """Staging rows per source from the JSON Lines file."""
+# Services normalised before their rows go to DuckDB and are let go: the Python rows of a whole
+# file are dicts of a dozen tables per service, 5 GB at a million services (skewed scale set,
+# benchmarks/bench_scale.py). Shared objects are still added once: each source's StagingRows
+# keeps the ids it has seen from batch to batch.
+READ_BATCH = 50_000
+
+
+def read_batches(path: Path, batch: int = READ_BATCH) -> Iterator[dict[str, StagingRows]]:
+    """Staging rows per source from the JSON Lines file, ``batch`` services at a time (0: all at
+    once). Each yield gives the same StagingRows objects, holding the rows added since the last
+    one: the caller stores them and empties them (``load_staging``)."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
     per_source: dict[str, StagingRows] = {}
+    pending = 0
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
             if not line.strip():
@@ -44,29 +56,43 @@ def read_services(path: Path) -> dict[str, StagingRows]:
             if not isinstance(obj, dict) or not obj.get("source_id") or obj.get("id") in (None, ""):
                 raise InputError(f"{path} line {n}: each service needs 'source_id' and 'id'")
             source = str(obj["source_id"])
-            rows = per_source.setdefault(source, StagingRows(source))
+            rows = per_source.get(source)
+            if rows is None:    # not setdefault(source, StagingRows(source)): that built one per line
+                rows = per_source[source] = StagingRows(source)
             normalise_v3_service(rows, obj, str(obj["id"]))
+            pending += 1
+            if pending == batch:
+                yield per_source
+                pending = 0
     if not per_source:
         raise InputError(f"{path}: no services in the file")
-    return per_source
+    if pending or not batch:
+        yield per_source
+
+
+def read_services(path: Path) -> dict[str, StagingRows]:
+    """Staging rows per source from the JSON Lines file, all at once."""
+    for per_source in read_batches(path, batch=0):
+        return per_source
+    raise InputError(f"{path}: no services in the file")
 
 
 def load_staging(con: duckdb.DuckDBPyConnection, per_source: dict[str, StagingRows]) -> None:
-    import pandas as pd  # noqa: PLC0415
-
-    create_staging_tables(con)
+    """The rows into staging.* (which must exist), then out of the StagingRows."""
     for rows in per_source.values():
         for table, records in rows.tables():
             frame = pd.DataFrame(records)
             con.register("rows_frame", frame)
             con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM rows_frame")
             con.unregister("rows_frame")
+            records.clear()
 
 
 def match_file(path: Path, out: Path, dedupe: bool = False, overrides_path: Path | None = None) -> dict:
-    per_source = read_services(path)
     con = duckdb.connect()
-    load_staging(con, per_source)
+    create_staging_tables(con)
+    for per_source in read_batches(path):
+        load_staging(con, per_source)
     flatten_staging(con, "SELECT * FROM staging.service")
     key_records(con)
     outcome = match_records(con, link_only=not dedupe, overrides=load_overrides(overrides_path), explain=False)
