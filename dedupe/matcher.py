@@ -24,7 +24,7 @@ from dedupe.blocking import SERVICE_BLOCKING, generate_candidates
 from dedupe.clustering import cluster_pairs
 from dedupe.comparisons import SERVICE_COMPARISONS, SERVICE_SIMILARITIES
 from dedupe.records import PLACE_KEY_SQL, drop_relation
-from dedupe.scoring import (MATCH_PROBABILITY, REVIEW_PROBABILITY, VETO_LEVELS, Model, RecordText, compute_gammas, explain_pair,
+from dedupe.scoring import (MATCH_PROBABILITY, NAME_COUNT_CLASS_SQL, REVIEW_PROBABILITY, VETO_LEVELS, Model, RecordText, compute_gammas, explain_pair,
                             fetch_gammas, record_facts, score_gammas, train_model)
 
 # Under the gates a pair whose name level can only be "different" can be neither merged (the level
@@ -189,9 +189,8 @@ def _mark_region(con: duckdb.DuckDBPyConnection, previous: str, match_probabilit
                  must: list, cannot: set, records_facts, records: str = "work.match_record") -> None:
     """work.region: the records to cluster again. The new and changed records, and every member of a
     last-night cluster that lost a member, that a new pair would merge into, that an override names, or
-    that holds a namesake of a new, changed or gone record in its source (their count is in the
-    weight of its pairs: see ``dedupe.scoring``). A name's frequency over all records changes too,
-    but by a record in thousands; pairs kept from last night keep the weight it gave them."""
+    that holds a namesake of a new, changed or gone record in its source, or a name whose count
+    crossed a power of two tonight (both are in the weight of its pairs: see ``dedupe.scoring``)."""
     mid_l, mid_r, g = fetch_gammas(con, "work.pair_gamma", model.comparisons)
     _, prob, veto = score_gammas(model, g, records_facts.of_pairs(mid_l, mid_r))
     hit = (prob >= match_probability) & ~veto
@@ -203,12 +202,34 @@ def _mark_region(con: duckdb.DuckDBPyConnection, previous: str, match_probabilit
         WITH namesakes AS (
             SELECT source_id, name_key, place_key FROM work.gone
             UNION SELECT source_id, name_key, {PLACE_KEY_SQL} FROM {records} SEMI JOIN work.changed USING (mid)),
+        -- names whose count crossed a power of two tonight (their weight moved: dedupe.scoring.name_count_class)
+        delta AS (
+            SELECT name_key, sum(d) AS d FROM (
+                SELECT name_key, 1 AS d FROM {records} SEMI JOIN work.changed USING (mid)
+                UNION ALL SELECT name_key, -1 FROM work.gone) WHERE name_key IS NOT NULL GROUP BY 1),
+        counted AS (
+            SELECT d.name_key, d.d, count(r.mid) AS n FROM delta d LEFT JOIN {records} r USING (name_key) GROUP BY ALL),
+        moved AS (
+            SELECT name_key FROM counted
+            WHERE {NAME_COUNT_CLASS_SQL.format(n="n")} <> {NAME_COUNT_CLASS_SQL.format(n="n - d")}),
         touched AS (
             SELECT mid FROM work.gone UNION SELECT mid FROM touched_mids
             UNION SELECT r.mid FROM (SELECT mid, source_id, name_key, {PLACE_KEY_SQL} AS place_key FROM {records}) r
-                  SEMI JOIN namesakes USING (source_id, name_key, place_key)),
+                  SEMI JOIN namesakes USING (source_id, name_key, place_key)
+            UNION SELECT r.mid FROM {records} r SEMI JOIN moved USING (name_key)),
+        first AS (
+            SELECT DISTINCT c.cluster_mid FROM {previous}.match_cluster c SEMI JOIN touched t USING (mid)),
+        members AS (
+            SELECT c.mid FROM {previous}.match_cluster c SEMI JOIN first k USING (cluster_mid)),
+        -- A merge that the clustering refused last night (it would have put two records of a source
+        -- together, or a pair that clearly differs) may be allowed once a touched cluster changes:
+        -- the cluster on the other side of such a pair is clustered again too.
+        refused AS (
+            SELECT p.mid_r AS mid FROM {previous}.match_pair p SEMI JOIN members m ON m.mid = p.mid_l WHERE p.decision = 'refused'
+            UNION SELECT p.mid_l FROM {previous}.match_pair p SEMI JOIN members m ON m.mid = p.mid_r WHERE p.decision = 'refused'),
         clusters AS (
-            SELECT DISTINCT c.cluster_mid FROM {previous}.match_cluster c SEMI JOIN touched t USING (mid))
+            SELECT cluster_mid FROM first
+            UNION SELECT c.cluster_mid FROM {previous}.match_cluster c SEMI JOIN refused r USING (mid))
         SELECT mid FROM work.changed
         UNION
         SELECT c.mid FROM {previous}.match_cluster c SEMI JOIN clusters k USING (cluster_mid)
@@ -376,10 +397,9 @@ def _write_record_clusters(con, records, res, mid_l, mid_r, g, model, explain, f
         at = np.minimum(np.searchsorted(packed, keys), len(packed) - 1)
         found = ~founding.to_numpy() & (packed[at] == keys)
         if found.any():
-            # One explanation per distinct combination of levels and of the facts beside them (the
-            # name's share rounded to what the explanation shows).
+            # One explanation per distinct combination of levels and of the facts beside them.
             f = facts.subset(at[found])
-            keyed = np.column_stack([g[at[found]].astype(np.float64), np.round(f.name_share, 6), f.namesakes, f.same_source])
+            keyed = np.column_stack([g[at[found]].astype(np.float64), f.name_count, f.namesakes, f.same_source])
             distinct, which = np.unique(keyed, axis=0, return_inverse=True)
             explain_id[found] = which.reshape(-1)
             n = g.shape[1]

@@ -72,6 +72,7 @@ class Model:
     gates: bool = True
     trained_on: dict = field(default_factory=dict)
     prior_within: float | None = None   # for a pair from one source (None: the same as prior)
+    records: int = 0                    # how many records it was trained on (names' frequencies are over these)
 
     def weights(self) -> list[np.ndarray]:
         """log2(m/u) per level. A comparison's closest agreement (its first level) never counts
@@ -89,7 +90,7 @@ class Model:
                            "levels": [[lv.label for lv in c.levels] for c in self.comparisons],
                            "m": [m.tolist() for m in self.m], "u": [u.tolist() for u in self.u],
                            "prior": self.prior, "prior_within": self.prior_within, "gates": self.gates,
-                           "trained_on": self.trained_on})
+                           "trained_on": self.trained_on, "records": self.records})
 
     @classmethod
     def from_json(cls, text: str, comparisons: tuple[Comparison, ...]) -> "Model":
@@ -97,7 +98,7 @@ class Model:
         if d["comparisons"] != [c.name for c in comparisons] or d["levels"] != [[lv.label for lv in c.levels] for c in comparisons]:
             raise ValueError("stored model was trained on other comparisons")
         return cls(comparisons, [np.array(x) for x in d["m"]], [np.array(x) for x in d["u"]], d["prior"],
-                   d.get("gates", True), d.get("trained_on", {}), d.get("prior_within"))
+                   d.get("gates", True), d.get("trained_on", {}), d.get("prior_within"), d.get("records", 0))
 
     def prior_weights(self, same_source: np.ndarray | None) -> np.ndarray | float:
         """log2 prior odds per pair (or one number when no pair is from a single source)."""
@@ -391,7 +392,8 @@ def train_model(con: duckdb.DuckDBPyConnection, gamma_table: str = "work.pair_ga
         everything = set(range(len(comparisons)))
         m, _ = _em(g, m, u, 0.1, learn=everything, use=everything)
     cross_pairs, within_pairs = pair_totals(con, records)
-    model = Model(tuple(comparisons), m, u, 0.5, gates)
+    model = Model(tuple(comparisons), m, u, 0.5, gates,
+                  records=con.execute(f"SELECT count(*) FROM {records}").fetchone()[0])
     within = facts.same_source
     share_within = float(within.mean()) if len(within) else 0.0
     model.prior = estimate_prior(model, g[~within], cross_pairs,
@@ -406,58 +408,70 @@ def train_model(con: duckdb.DuckDBPyConnection, gamma_table: str = "work.pair_ga
     return model
 
 
-def name_frequency_weight(model: Model, k: int, share: np.ndarray) -> np.ndarray:
+def name_frequency_weight(model: Model, k: int, count: np.ndarray) -> np.ndarray:
     """The weight of an exact name, adjusted for how common the name is (term frequency).
 
     The level's u is the chance that two records picked at random have the same name, averaged over
     names; for one name it is the share of records that carry it. So 'Health Walk', listed by a
     hundred groups, counts for less than 'Fallowfield Bowls Taster Sessions', listed once:
-    log2(m_exact / share) instead of log2(m_exact / u_exact)."""
-    return np.log2(np.clip(model.m[k][0], 1e-5, 1) / np.clip(share, 1e-9, 1))
+    log2(m_exact / share) instead of log2(m_exact / u_exact). The share is of the records the model
+    was trained on, so that a night that adds or drops a whole source moves only the names it touches,
+    and counts are rounded up to a power of two (``name_count_class``), so that a name's weight moves
+    only when its count crosses one: an incremental night clusters again the records of those names
+    and of no other, and scores every pair as a full match would."""
+    return np.log2(np.clip(model.m[k][0], 1e-5, 1) * max(model.records, 1) / np.exp2(name_count_class(count)))
 
 
+def name_count_class(count: np.ndarray) -> np.ndarray:
+    """ceil(log2(count)), at least 0: the power of two a name's count is rounded up to."""
+    return np.ceil(np.log2(np.maximum(count, 1.0)))
+
+
+# The same in SQL, for dedupe.matcher's incremental region.
+NAME_COUNT_CLASS_SQL = "ceil(log2(greatest({n}, 1)))"
 
 
 @dataclass
 class PairFacts:
     """What scoring needs to know about each pair beyond its levels (see ``score_gammas``)."""
-    name_share: np.ndarray      # the share of all records that carry the pair's name key (0: no name)
+    name_count: np.ndarray      # the larger number of records that carry either record's name key (0: no name)
     namesakes: np.ndarray       # the larger of its two records' namesake counts in their own sources
     same_source: np.ndarray     # both records come from one source
 
     def subset(self, mask: np.ndarray) -> "PairFacts":
-        return PairFacts(self.name_share[mask], self.namesakes[mask], self.same_source[mask])
+        return PairFacts(self.name_count[mask], self.namesakes[mask], self.same_source[mask])
 
 
 @dataclass
 class RecordFacts:
-    """Per mid (as an index): its name's share of all records, how many records of its own source
+    """Per mid (as an index): how many records carry its name key, how many records of its own source
     carry its name at its place (``PLACE_KEY_SQL``, itself included), and its source. Counted afresh
     on every run, incremental ones included: they change as sources come and go, and the counts
     over a million records take a fraction of a second."""
-    name_share: np.ndarray
+    name_count: np.ndarray
     namesakes: np.ndarray
     source: np.ndarray
 
     def of_pairs(self, mid_l: np.ndarray, mid_r: np.ndarray) -> PairFacts:
-        return PairFacts(self.name_share[mid_l], np.maximum(self.namesakes[mid_l], self.namesakes[mid_r]),
-                         self.source[mid_l] == self.source[mid_r])
+        # The larger of the two counts: names alike by letters but keyed apart ('food bank' / 'foodbank')
+        # have two, and a pair must score the same whichever record is on its left.
+        return PairFacts(np.maximum(self.name_count[mid_l], self.name_count[mid_r]),
+                         np.maximum(self.namesakes[mid_l], self.namesakes[mid_r]), self.source[mid_l] == self.source[mid_r])
 
 
 def record_facts(con: duckdb.DuckDBPyConnection, records: str) -> RecordFacts:
-    raw = con.execute(f"""SELECT mid, CASE WHEN name_key IS NULL THEN 0
-                                           ELSE count(*) OVER (PARTITION BY name_key) / count(*) OVER () END AS share,
+    raw = con.execute(f"""SELECT mid, CASE WHEN name_key IS NULL THEN 0 ELSE count(*) OVER (PARTITION BY name_key) END AS name_count,
                                  CASE WHEN name_key IS NULL THEN 1
                                       ELSE count(*) OVER (PARTITION BY source_id, name_key, {PLACE_KEY_SQL}) END AS namesakes,
                                  dense_rank() OVER (ORDER BY source_id) AS source
                           FROM {records}""").fetchnumpy()
     mids = np.asarray(raw["mid"], np.int64)
     top = int(mids.max()) + 1 if len(mids) else 0
-    share, namesakes, source = np.zeros(top), np.ones(top), np.full(top, -1, np.int64)
-    share[mids] = np.asarray(raw["share"], np.float64)
+    count, namesakes, source = np.zeros(top), np.ones(top), np.full(top, -1, np.int64)
+    count[mids] = np.asarray(raw["name_count"], np.float64)
     namesakes[mids] = np.asarray(raw["namesakes"], np.float64)
     source[mids] = np.asarray(raw["source"], np.int64)
-    return RecordFacts(share, namesakes, source)
+    return RecordFacts(count, namesakes, source)
 
 
 def _counted_weights(model: Model, g: np.ndarray, facts: PairFacts | None) -> list[np.ndarray]:
@@ -472,8 +486,8 @@ def _counted_weights(model: Model, g: np.ndarray, facts: PairFacts | None) -> li
     for k, c in enumerate(comps):
         contrib = np.append(w_tables[k], 0.0)[g[:, k]]
         if c.role == "name" and facts is not None:
-            exact = (g[:, k] == 0) & (facts.name_share > 0)
-            contrib[exact] = name_frequency_weight(model, k, facts.name_share[exact])
+            exact = (g[:, k] == 0) & (facts.name_count > 0)
+            contrib[exact] = name_frequency_weight(model, k, facts.name_count[exact])
         if model.gates and c.role in ("place", "org"):
             contrib[(contrib > 0) & ~name_agrees] = 0.0
         elif model.gates and c.role == "name":
@@ -553,13 +567,13 @@ def _copies(model: Model, g: np.ndarray) -> np.ndarray:
     return out
 
 
-def explain_pair(model: Model, gamma_row: np.ndarray, name_share: float = 0.0, namesakes: float = 1.0,
+def explain_pair(model: Model, gamma_row: np.ndarray, name_count: float = 0.0, namesakes: float = 1.0,
                  same_source: bool = False) -> dict:
     """The levels and counted weights of one pair, as stored in match_reason."""
     levels = [int(x) for x in gamma_row]
     comps = model.comparisons
     g = np.array([levels], dtype=np.int8)
-    facts = PairFacts(np.array([name_share]), np.array([namesakes]), np.array([same_source]))
+    facts = PairFacts(np.array([name_count]), np.array([namesakes]), np.array([same_source]))
     counted = [float(w[0]) for w in _counted_weights(model, g, facts)]
     raw = model.weights()
     name_agrees = bool(_agree_mask(g, comps, {"name"})[0])
@@ -581,8 +595,8 @@ def explain_pair(model: Model, gamma_row: np.ndarray, name_share: float = 0.0, n
         elif model.gates and c.group and counted[k] > 0 and strongest.get(c.group) != k:
             item["weight"] = 0.0
             item["counted_once"] = f"{c.group} evidence already counted"
-        if c.role == "name" and lv == 0 and name_share > 0:
-            item["name_share"] = round(name_share, 6)
+        if c.role == "name" and lv == 0 and name_count > 0:
+            item["records_with_this_name"] = int(name_count)
         if c.role == "name" and namesakes > 1:
             item["namesakes"] = int(namesakes)
         out.append(item)
