@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reference": ("warehouse.reference", "load postcode, deprivation and population reference data"),
     "report": ("warehouse.report", "write a self-contained HTML gap-analysis report"),
     "serve": ("warehouse.serve", "serve the catalogue as a read-only ORUK v3 API"),
+    "recover": ("warehouse.recover", "restore the newest good catalogue, with its run history, over a damaged one"),
     "export": ("warehouse.export", "export the catalogue as a static API, a tabular data package and Parquet"),
 }
 
@@ -106,8 +107,8 @@ def file_problem(args: argparse.Namespace, exc: BaseException) -> str | None:
     db = getattr(args, "db", None)
     if isinstance(exc, duckdb.Error):
         where = db or "the catalogue"
-        return (f"{where}: damaged or unreadable DuckDB file ({first}); restore it from a backup, or "
-                f"run `placecat run` to publish a new one")
+        return (f"{where}: damaged or unreadable DuckDB file ({first}); restore the newest good catalogue "
+                f"with `placecat recover --db {where}`")
     files = _files_named(args)
     named = files[0] if len(files) == 1 else (", ".join(files) or "a file given")
     if isinstance(exc, UnicodeDecodeError):

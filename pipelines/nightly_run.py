@@ -29,6 +29,7 @@ from pipelines.checks import ALL_CHECKS
 from pipelines.resources import PlacecatResource
 from pipelines.unchanged import REBUILD_AFTER_DAYS, decide, record_unchanged_night
 from warehouse.snapshots import SourceStore
+from warehouse.recover import recover
 from warehouse.state import PublishError, run_lock, state_dir_for
 
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -53,6 +54,7 @@ class NightlyResult:
     built_by: str | None = None  # with build_skipped: the run whose catalogue is published
     churn: dict | None = None    # golden-id churn since the last build (dedupe.golden.golden_id_churn)
     overrides_not_honoured: int = 0  # overrides that contradict earlier ones on tonight's records
+    recovered: list[str] = field(default_factory=list)  # damaged catalogues put right before tonight's build
 
 
 def _step_failure_message(result: dg.ExecuteInProcessResult) -> str | None:
@@ -87,6 +89,9 @@ def run_nightly(sources_file: str | Path, db_path: str | Path, full_reread: bool
     instance = dg.DagsterInstance.ephemeral()
     with run_lock(state_dir):
         started = time.time()
+        # Damage never spreads: last night's catalogues are checked against their seals, and a
+        # damaged one is replaced by the newest good one before anything is copied from it.
+        recovered = recover(db_path, state_dir).notes
         # The same plain functions the per-source assets call (pipelines/assets.py), without a Dagster
         # run per source: that cost about a second of CPU per source, most of a night with nothing new.
         refresh_sources(sources_file, state_dir, [s.id for s in config.enabled], str(uuid.uuid4()), workers,
@@ -96,11 +101,14 @@ def run_nightly(sources_file: str | Path, db_path: str | Path, full_reread: bool
         decision = decide(config, db_path, full_reread, rebuild_after_days)
         stages["compare_inputs"] = [compared, time.time()]
         if decision.skip:
-            return _record_unchanged(config, db_path, state_dir, decision, stages)
+            out = _record_unchanged(config, db_path, state_dir, decision, stages)
+            out.recovered = recovered
+            return out
         result = dg.materialize([*CROSS_SOURCE_ASSETS, *ALL_CHECKS], resources={"placecat": resource},
                                 instance=instance, raise_on_error=False, run_config=QUIET_RUN_CONFIG,
                                 tags={FULL_BUILD_TAG: "1"})
-    out = NightlyResult(published=result.success, db_path=db_path, run_id=result.run_id, build_reason=decision.reason)
+    out = NightlyResult(published=result.success, db_path=db_path, run_id=result.run_id, build_reason=decision.reason,
+                        recovered=recovered)
     out.stages = {**stages, **_stage_times(instance, result.run_id)}
     for ev in result.get_asset_check_evaluations():
         meta = ", ".join(f"{k}={json.dumps(v.value, default=str)[:120] if isinstance(v.value, (list, dict)) else v.value}"
@@ -163,6 +171,7 @@ def format_summary(res: NightlyResult) -> str:
         note = s["message"] if s["status"] not in ("ok",) else ""
         lines.append(f"{s['source_id']:<28} {s['status']:<10} {s['records_in']:>8} {s['records_quarantined']:>12}  {note}")
     lines.append("")
+    lines.extend(f"recovered: {note}" for note in res.recovered)
     if res.published:
         lines.append(f"golden services: {res.golden_services}   source records: {res.source_records}   "
                      f"duplicates merged: {res.source_records - res.golden_services}")

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.reference import copy_reference_into
+from warehouse.integrity import seal, verify
 from warehouse.release import internal_path, write_public_copy
 from warehouse.schema import create_all
 from warehouse.state import (PublishError, build_file, failpoint, fsync_dir, night_before_file, state_dir_for,
@@ -105,8 +106,7 @@ def open_previous(db_path: Path) -> duckdb.DuckDBPyConnection | None:
     except duckdb.Error as exc:
         raise PublishError(
             f"{db_path}: the published catalogue cannot be opened ({str(exc).splitlines()[0]}); "
-            f"move it aside and re-run to rebuild it from the source snapshots in {state_dir_for(db_path)} "
-            f"(or copy back {night_before_file(state_dir_for(db_path))} to keep ids and history)"
+            f"run `placecat recover --db {db_path}` to restore the newest good catalogue with its run history"
         ) from None
 
 
@@ -129,10 +129,25 @@ def previous_full_build(db_path: Path) -> Path:
     return internal if latest[0] == latest[1] else db_path
 
 
+def check_previous(db_path: Path) -> None:
+    """Before anything is copied from last night's catalogues (the published one and the internal
+    one), both must be as they were published (warehouse/integrity.py): a damaged file is never
+    copied forward. `placecat run` repairs them first (warehouse/recover.py); this is the guard."""
+    state_dir = state_dir_for(db_path)
+    for path, role in ((internal_path(state_dir), "internal"), (db_path, "public")):
+        if path.exists():
+            verdict = verify(state_dir, path, role)
+            if not verdict.good:
+                raise PublishError(f"{path}: damaged ({verdict.problem}); nothing was copied from it. Run "
+                                   f"`placecat recover --db {db_path}` to restore the newest good catalogue with its "
+                                   f"run history, then run again")
+
+
 def start_build(db_path: Path, run_id: str) -> Build:
     """Create this run's build file with empty schemas and the history copied forward."""
     build = Build(db_path, run_id)
     _check_writable(db_path)
+    check_previous(db_path)
     build.path.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(build.path.parent)
     for stale in db_path.parent.glob(f".{db_path.name}.*.tmp"):
@@ -165,6 +180,7 @@ def start_copy_build(db_path: Path, run_id: str) -> Build:
     build.path.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(build.path.parent)
     open_previous(db_path).close()  # a damaged catalogue is named in one line, not copied
+    check_previous(db_path)
     full = previous_full_build(db_path)
     if full == db_path and internal_path(build.state_dir).exists():
         raise PublishError(f"{internal_path(build.state_dir)}: does not belong to the published catalogue; "
@@ -228,8 +244,8 @@ def keep_night_before(target: Path, state_dir: Path) -> None:
     worth of disk). It is the recovery path that keeps golden ids and history if the published file
     is later damaged (see docs/operations.md).
     """
-    if not target.exists():
-        return
+    if not target.exists() or not verify(state_dir, target, "public").good:
+        return  # a damaged file is never the backup: the one from an earlier night stays
     keep = night_before_file(state_dir)
     keep.parent.mkdir(parents=True, exist_ok=True)
     tmp = keep.with_name(f".{keep.stem}.{os.getpid()}")
@@ -271,6 +287,9 @@ def publish_build(build: Build, summary: dict) -> Path:
             os.fsync(f.fileno())
         # The privacy boundary (warehouse/release.py): only publishable tables leave the state folder.
         write_public_copy(build.path, public)
+        # Seals first (warehouse/integrity.py): a file in place is always one placecat can vouch for.
+        seal(build.state_dir, build.path, build.run_id, "internal")
+        seal(build.state_dir, public, build.run_id, "public")
         failpoint("publish")
         if target.parent.stat().st_dev != public.parent.stat().st_dev:
             if shutil.disk_usage(target.parent).free < public.stat().st_size:
