@@ -224,13 +224,18 @@ def _records(f, delim: str, width_of) -> Iterator[tuple[int, list[str] | Unreada
 
 def _runaway_quote(cells: list[str], record: list[tuple[int, str]], delim: str, width: int | None) -> str | None:
     """Why a record that runs over several lines is not one row, or None when it is (a cell with
-    line breaks in it, such as an address). Two signs of a quote opened and never closed where it
-    should have been: the record does not have the header's number of cells, or two or more of its
-    lines each hold a whole row's worth of delimiters (rows run together), or it holds an odd
-    number of quote marks (the file ended inside the quote)."""
+    line breaks in it, such as an address). Signs of a quote opened and never closed where it
+    should have been: the file ends inside the quote, or the quote closes in mid-cell (a strict
+    reading fails: a real multi-line cell ends at a delimiter or a line end); the record does not
+    have the header's number of cells; two or more of its lines each hold a whole row's worth of
+    delimiters (rows run together)."""
     last = record[-1][0]
-    if sum(text.count('"') for _n, text in record) % 2:
-        return f"a quote opened here is never closed (the file ends inside it, on line {last}); fix the quoting"
+    try:
+        for _cells in csv.reader((text for _n, text in record), delimiter=delim, strict=True):
+            pass
+    except csv.Error:
+        return (f"a quote opened here is not closed where a cell ends (the row ran on to line {last}); "
+                f"fix the quoting")
     if width is not None and len(cells) != width and len(cells) > 0:
         return (f"a quote opened here is not closed where the row should end (the row ran on to line {last} with "
                 f"{len(cells)} cells, not {width}); fix the quoting")

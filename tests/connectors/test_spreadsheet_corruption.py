@@ -96,6 +96,10 @@ def run_source(folder: Path, file_name: str):
 # Found by this test: an unreadable line holding undecodable bytes could not be stored.
 @example((["Ref", "Name", "Town"], [["R001", "Café 1", "town 1"], ["R002", "£3 2", "town 2"]]),
          [("high_bytes", 0, 0, 128), ("quote", 0, 0, 128)], None, "utf-8")
+# ... and a quote that closed in mid-cell on a line cut short at the end of the file took that line.
+@example((["Ref", "Name", "Town"], [[f"R{i:03d}", "group Café 10" if i == 10 else f"Toddler {i}", f"town {i}"]
+                                    for i in range(1, 14)]),
+         [("quote", 3923, 128, 128), ("quote", 7042, 1909, 128)], 291, "cp1252")
 def test_corrupted_csv_every_row_is_loaded_or_quarantined(directory, damages, cut_at, encoding):
     header, rows = directory
     clean = ("\n".join(",".join(r) for r in [header, *rows]) + "\n").encode(encoding)

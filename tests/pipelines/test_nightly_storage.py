@@ -111,32 +111,34 @@ def corrupt(path: Path, how: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["truncate", "overwrite"])
-def test_damaged_published_catalogue_gives_one_line_and_the_documented_recovery_works(tmp_path, how):
+def test_damaged_published_catalogue_is_put_right_and_with_nothing_left_one_line_says_what_to_do(tmp_path, how):
     sources = copy_sample(tmp_path)
     db = tmp_path / "out" / "placecat.duckdb"
+    state = db.with_name(db.name + ".state")
     run_ok(sources, db)
     run_ok(sources, db)  # a second night, so that the night before is kept
     before = catalogue_rows(db)
     corrupt(db, how)
 
-    code, out, err = fail_run(sources, db)
-    assert code == 1
-    line = last_line(out, err)
-    assert f"{db}: the published catalogue cannot be opened" in line, out + err
-    assert "move it aside and re-run" in line and "night-before.duckdb" in line
-    assert "Traceback" not in out + err
-
-    # Recovery path 1 (keeps golden ids and history): copy back the night before, re-run.
-    night_before = db.with_name(db.name + ".state") / "published" / "night-before.duckdb"
-    damaged = db.with_name("placecat.duckdb.damaged")
-    os.replace(db, damaged)
-    shutil.copyfile(night_before, db)
-    run_ok(sources, db)
+    # The night checks the file against its seal and restores it from the newest good catalogue
+    # (docs/safeguards.md); the damaged file is kept aside, never used again.
+    out = run_ok(sources, db)
+    assert "recovered: " in out and f"{db}: damaged" in out, out
     assert catalogue_rows(db) == before
+    assert len(list((state / "published" / "damaged").iterdir())) == 1
 
-    # Recovery path 2 (no night before either): move it aside, rebuild from the source snapshots.
-    os.replace(db, damaged)
-    shutil.rmtree(night_before.parent)
+    # Nothing good left (published, internal and night before all gone or damaged): one line, exit 2.
+    corrupt(db, how)
+    (state / "internal.duckdb").unlink()
+    shutil.rmtree(state / "published")
+    code, out, err = fail_run(sources, db)
+    assert code == 2 and "Traceback" not in out + err
+    line = last_line(out, err)
+    assert f"{db}: the published catalogue is damaged" in line and "no good catalogue is left" in line, out + err
+    assert "run `placecat run` to rebuild it from the source snapshots" in line
+
+    # ... and what it says works: move it aside, rebuild from the source snapshots.
+    os.replace(db, db.with_name("placecat.duckdb.damaged"))
     run_ok(sources, db)
     rebuilt = catalogue_rows(db)
     assert [(r[0], r[1], r[3]) for r in rebuilt] == [(r[0], r[1], r[3]) for r in before]
