@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -23,6 +26,7 @@ from connectors.staging import StagingRows
 from dedupe.matcher import match_records
 from dedupe.overrides import OverridesError, load_overrides
 from dedupe.records import flatten_staging, key_records
+from warehouse.build import PublishError, set_memory_limit
 from warehouse.schema import create_staging_tables
 
 
@@ -37,27 +41,36 @@ class InputError(ValueError):
 READ_BATCH = 50_000
 
 
-def read_batches(path: Path, batch: int = READ_BATCH) -> Iterator[dict[str, StagingRows]]:
+def read_batches(path: Path, batch: int = READ_BATCH, span: tuple[int, int] | None = None) -> Iterator[dict[str, StagingRows]]:
     """Staging rows per source from the JSON Lines file, ``batch`` services at a time (0: all at
     once). Each yield gives the same StagingRows objects, holding the rows added since the last
-    one: the caller stores them and empties them (``load_staging``)."""
+    one: the caller stores them and empties them (``load_staging``). ``span`` (start, end): only
+    the lines that start in those bytes of the file (a part of it; see ``load_file``)."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
     per_source: dict[str, StagingRows] = {}
     pending = 0
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
+    start, end = span or (0, None)
+    with path.open("rb") as f:
+        f.seek(start)
+        at = start
+        for n, raw in enumerate(f, start=1):
+            if end is not None and at >= end:
+                break
+            at += len(raw)
+            if not raw.strip():
                 continue
             try:
+                line = raw.decode("utf-8")
                 # As the nightly build reads a stored record: the text repair pass over every string only
                 # where the text shows a need for it (a tenth of the reading time otherwise).
                 obj, repair = parse_raw_text(line)
-            except ValueError as exc:
-                raise InputError(f"{path} line {n}: not valid JSON ({getattr(exc, 'msg', exc)}); "
+            except ValueError as exc:   # UnicodeDecodeError is one too
+                raise InputError(f"{path} line {_line_number(path, start, n)}: not valid JSON "
+                                 f"({getattr(exc, 'msg', None) or getattr(exc, 'reason', exc)}); "
                                  "each line must be one service object") from None
             if not isinstance(obj, dict) or not obj.get("source_id") or obj.get("id") in (None, ""):
-                raise InputError(f"{path} line {n}: each service needs 'source_id' and 'id'")
+                raise InputError(f"{path} line {_line_number(path, start, n)}: each service needs 'source_id' and 'id'")
             source = str(obj["source_id"])
             rows = per_source.get(source)
             if rows is None:    # not setdefault(source, StagingRows(source)): that built one per line
@@ -67,10 +80,19 @@ def read_batches(path: Path, batch: int = READ_BATCH) -> Iterator[dict[str, Stag
             if pending == batch:
                 yield per_source
                 pending = 0
-    if not per_source:
+    if not per_source and span is None:
         raise InputError(f"{path}: no services in the file")
-    if pending or not batch:
+    if pending or (not batch and per_source):
         yield per_source
+
+
+def _line_number(path: Path, start: int, n: int) -> int:
+    """The line number in the whole file of line n of the part that starts at byte ``start``."""
+    before = 0
+    with path.open("rb") as f:
+        while f.tell() < start:
+            before += f.read(min(1 << 24, start - f.tell())).count(b"\n")
+    return before + n
 
 
 def read_services(path: Path) -> dict[str, StagingRows]:
@@ -91,24 +113,149 @@ def load_staging(con: duckdb.DuckDBPyConnection, per_source: dict[str, StagingRo
             records.clear()
 
 
-def match_file(path: Path, out: Path, dedupe: bool = False, overrides_path: Path | None = None) -> dict:
-    con = duckdb.connect()
+# Reading is Python, one core per process: a file this large or larger is read in parts, one per
+# core, each by a worker process into a DuckDB file of its own that the matcher then copies from.
+# The workers' memory (their rows, and what the Python heap keeps of them) goes with them.
+PARALLEL_READ_BYTES = 64 * 2**20
+
+
+def load_file(con: duckdb.DuckDBPyConnection, path: Path, parts: int | None = None) -> None:
+    """Every service of the JSON Lines file into staging.* (created here), in ``parts`` parts read
+    side by side (default: one per core for a file of PARALLEL_READ_BYTES or more, else one).
+
+    The staging is the same as one reader's: each part keeps the first copy of a shared object
+    (an organisation embedded in each of its services) as one reader does, and of the copies in
+    several parts the one of the earliest part is kept, which is the first copy in the file."""
     create_staging_tables(con)
-    for per_source in read_batches(path):
-        load_staging(con, per_source)
-    flatten_staging(con, "SELECT * FROM staging.service")
-    key_records(con)
-    outcome = match_records(con, link_only=not dedupe, overrides=load_overrides(overrides_path), explain=False)
-    rows = con.execute("""
-        SELECT r.source_id, r.source_record_id, f.source_id || '/' || f.source_record_id, round(c.score, 4)
-        FROM work.record_cluster c JOIN work.match_record r ON r.mid = c.mid JOIN work.match_record f ON f.mid = c.cluster_mid
-        ORDER BY 3, 1, 2
-    """).fetchall()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["source_id", "record_id", "cluster_id", "score"])
-        w.writerows(rows)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    size = path.stat().st_size
+    if parts is None:
+        parts = min(os.cpu_count() or 1, 4) if size >= PARALLEL_READ_BYTES else 1
+    spans = _spans(path, size, parts)
+    if len(spans) <= 1:
+        for per_source in read_batches(path):
+            load_staging(con, per_source)
+        return
+    with tempfile.TemporaryDirectory(prefix="placecat_match_") as tmp:
+        files = [str(Path(tmp) / f"part{k}.duckdb") for k in range(len(spans))]
+        _read_parts(path, spans, files)
+        for k, file in enumerate(files):
+            con.execute(f"ATTACH '{file}' AS part{k} (READ_ONLY)")
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'staging' "
+                                    "AND database_name = current_database() ORDER BY table_name").fetchall():
+            parts_sql = " UNION ALL ".join(f"SELECT *, {k} AS part_ FROM part{k}.staging.{table}" for k in range(len(files)))
+            con.execute(f"""INSERT INTO staging.{table} SELECT * EXCLUDE (part_) FROM ({parts_sql})
+                            QUALIFY part_ = min(part_) OVER (PARTITION BY id)""")
+        for k in range(len(files)):
+            con.execute(f"DETACH part{k}")
+
+
+def _read_parts(path: Path, spans: list[tuple[int, int]], files: list[str]) -> None:
+    """Each part read by a process of its own (``python -m dedupe.match_cli``, not multiprocessing:
+    its spawned workers run the caller's main module again, which a script without a main guard
+    cannot survive). A mistake in the file is reported for the earliest part that has one."""
+    here = str(Path(__file__).resolve().parents[1])
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)}
+    procs = [subprocess.Popen([sys.executable, "-m", "dedupe.match_cli", str(path), str(a), str(b), file],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for (a, b), file in zip(spans, files)]
+    try:
+        results = [(p.returncode, out, err) for p in procs for out, err in [p.communicate()]]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for rc, _out, err in results:
+        if rc == INPUT_ERROR_EXIT:
+            raise InputError(err.strip())
+        if rc != 0:
+            raise RuntimeError(f"reading {path} failed: {(err.strip().splitlines() or [f'exit {rc}'])[-1]}")
+    if not sum(int(out.strip() or 0) for _rc, out, _err in results):
+        raise InputError(f"{path}: no services in the file")
+
+
+def _spans(path: Path, size: int, parts: int) -> list[tuple[int, int]]:
+    """Byte ranges of about equal size, each starting at the start of a line."""
+    cuts = [0]
+    with path.open("rb") as f:
+        for k in range(1, parts):
+            f.seek(max(size * k // parts, cuts[-1]))
+            f.readline()     # to the end of the line the cut falls in
+            cuts.append(min(f.tell(), size))
+    cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+INPUT_ERROR_EXIT = 2
+
+
+def _read_part(path: str, start: str, end: str, file: str) -> int:
+    """A worker process: one part of the file into staging.* of a DuckDB file of its own; prints
+    the number of services read."""
+    con = duckdb.connect(file)
+    con.execute("SET threads = 1")      # the other core reads the other part
+    con.execute("SET memory_limit = '500MB'")
+    create_staging_tables(con)
+    services = 0
+    try:
+        for per_source in read_batches(Path(path), span=(int(start), int(end))):
+            services += sum(rows.count("service") for rows in per_source.values())
+            load_staging(con, per_source)
+    except InputError as exc:
+        print(exc, file=sys.stderr)
+        return INPUT_ERROR_EXIT
+    con.close()
+    print(services)
+    return 0
+
+
+# DuckDB's own memory for `placecat match` (PLACECAT_DUCKDB_MEMORY_LIMIT, as for the nightly build):
+# past it DuckDB spills to a temporary folder rather than holding every work table, and the
+# matcher's numpy arrays come on top. Without a limit DuckDB takes up to 80 % of the machine.
+MATCH_MEMORY_LIMIT = "2GB"
+# Result rows written per batch: a million rows fetched at once were 300 MB of Python tuples.
+WRITE_BATCH = 100_000
+
+
+def connect_match(temp_directory: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for matching, with its memory limit and its spill folder."""
+    con = duckdb.connect()
+    try:
+        set_memory_limit(con, MATCH_MEMORY_LIMIT)
+    except PublishError as exc:
+        con.close()
+        raise InputError(str(exc)) from None
+    con.execute("SET temp_directory = ?", [temp_directory])
+    return con
+
+
+def match_file(path: Path, out: Path, dedupe: bool = False, overrides_path: Path | None = None) -> dict:
+    overrides = load_overrides(overrides_path)
+    with tempfile.TemporaryDirectory(prefix="placecat_match_spill_") as spill:
+        con = connect_match(spill)
+        try:
+            load_file(con, path)
+            flatten_staging(con, "SELECT * FROM staging.service")
+            # Everything matching reads is in work.match_input now.
+            for (table,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'staging'").fetchall():
+                con.execute(f"DROP TABLE staging.{table}")
+            key_records(con)
+            outcome = match_records(con, link_only=not dedupe, overrides=overrides, explain=False)
+            result = con.execute("""
+                SELECT r.source_id, r.source_record_id, f.source_id || '/' || f.source_record_id, round(c.score, 4)
+                FROM work.record_cluster c JOIN work.match_record r ON r.mid = c.mid JOIN work.match_record f ON f.mid = c.cluster_mid
+                ORDER BY 3, 1, 2
+            """)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with out.open("w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                w.writerow(["source_id", "record_id", "cluster_id", "score"])
+                while rows := result.fetchmany(WRITE_BATCH):
+                    w.writerows(rows)
+        finally:
+            con.close()
     return outcome.summary()
 
 
@@ -128,3 +275,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{summary['records']} records -> {summary['clusters']} clusters ({summary['matched_pairs']} merges, "
           f"{summary['review_pairs']} pairs for review); written to {args.out}")
     return 0
+
+
+if __name__ == "__main__":    # a worker of load_file: python -m dedupe.match_cli PATH START END FILE
+    sys.exit(_read_part(*sys.argv[1:5]))

@@ -68,17 +68,26 @@ DEFAULT_MEMORY_LIMIT = "3GB"
 def connect_build(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection to a catalogue build file, as every stage of the nightly job opens it, with
     DuckDB's memory limit set (PLACECAT_DUCKDB_MEMORY_LIMIT, e.g. 3GB or 500MB; default 3GB)."""
-    limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
     con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        set_memory_limit(con)
+    except PublishError:
+        con.close()
+        raise
+    return con
+
+
+def set_memory_limit(con: duckdb.DuckDBPyConnection, default: str = DEFAULT_MEMORY_LIMIT) -> None:
+    """DuckDB's memory limit from PLACECAT_DUCKDB_MEMORY_LIMIT, else ``default``; a value DuckDB
+    cannot read is a PublishError of one line naming the variable."""
+    limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip() or default
     try:
         # SET, not connect(config=...): DuckDB refuses a second connection to the same file in
         # this process with a configuration different from the first's.
         con.execute("SET memory_limit = ?", [limit])
     except duckdb.Error as exc:
-        con.close()
         raise PublishError(f"{MEMORY_LIMIT_ENV}={limit!r} is not a memory size DuckDB accepts "
                            f"({str(exc).splitlines()[0]}); give one such as 3GB or 500MB") from None
-    return con
 
 
 def _remove_leftovers(build_dir: Path) -> None:
