@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -25,9 +26,15 @@ from connectors.oruk.v3 import normalise_v3_service
 from connectors.staging import StagingRows
 from dedupe.matcher import match_records
 from dedupe.overrides import OverridesError, load_overrides
+from dedupe.queue import write_review_queue
 from dedupe.records import flatten_staging, key_records
 from warehouse.build import PublishError, set_memory_limit
 from warehouse.schema import create_staging_tables
+
+
+# The review queue's columns in --review-out (dedupe.queue.REVIEW_QUEUE_DDL).
+REVIEW_CSV_COLUMNS = ("rank", "source_id_a", "record_id_a", "name_a", "source_id_b", "record_id_b", "name_b",
+                      "probability", "decision", "records_affected", "pairs", "same_source", "reasons")
 
 
 class InputError(ValueError):
@@ -231,7 +238,8 @@ def connect_match(temp_directory: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def match_file(path: Path, out: Path, dedupe: bool = False, overrides_path: Path | None = None) -> dict:
+def match_file(path: Path, out: Path, dedupe: bool = False, overrides_path: Path | None = None,
+               review_out: Path | None = None) -> dict:
     overrides = load_overrides(overrides_path)
     with tempfile.TemporaryDirectory(prefix="placecat_match_spill_") as spill:
         con = connect_match(spill)
@@ -243,6 +251,15 @@ def match_file(path: Path, out: Path, dedupe: bool = False, overrides_path: Path
                 con.execute(f"DROP TABLE staging.{table}")
             key_records(con)
             outcome = match_records(con, link_only=not dedupe, overrides=overrides, explain=False)
+            # The review queue as the nightly build ranks and bounds it (dedupe.queue).
+            con.execute("CREATE SCHEMA IF NOT EXISTS catalogue")
+            t0 = time.perf_counter()
+            queue = write_review_queue(con, outcome.model, overrides.resolve_in(con)[1])
+            queue["seconds"] = round(time.perf_counter() - t0, 2)
+            if review_out is not None:
+                review_out.parent.mkdir(parents=True, exist_ok=True)
+                con.execute(f"COPY (SELECT {', '.join(REVIEW_CSV_COLUMNS)} FROM catalogue.review_queue ORDER BY rank) "
+                            f"TO '{str(review_out).replace(chr(39), chr(39) * 2)}' (HEADER)")
             result = con.execute("""
                 SELECT r.source_id, r.source_record_id, f.source_id || '/' || f.source_record_id, round(c.score, 4)
                 FROM work.record_cluster c JOIN work.match_record r ON r.mid = c.mid JOIN work.match_record f ON f.mid = c.cluster_mid
@@ -256,7 +273,7 @@ def match_file(path: Path, out: Path, dedupe: bool = False, overrides_path: Path
                     w.writerows(rows)
         finally:
             con.close()
-    return outcome.summary()
+    return {**outcome.summary(), "review_queue": queue}
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -264,16 +281,23 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="CSV to write: source_id,record_id,cluster_id,score")
     p.add_argument("--dedupe", action="store_true", help="also merge records within one source")
     p.add_argument("--overrides", help="an overrides YAML file (must-link / cannot-link) to honour")
+    p.add_argument("--review-out", metavar="CSV", help="also write the review queue (ranked, one pair per pair of "
+                                                       "clusters, at most 1 %% of the records) to this CSV")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        summary = match_file(Path(args.input), Path(args.out), args.dedupe, Path(args.overrides) if args.overrides else None)
+        summary = match_file(Path(args.input), Path(args.out), args.dedupe, Path(args.overrides) if args.overrides else None,
+                             Path(args.review_out) if args.review_out else None)
     except (InputError, OverridesError) as exc:
         print(f"placecat match: {exc}", file=sys.stderr)
         return 2
+    queue = summary["review_queue"]
     print(f"{summary['records']} records -> {summary['clusters']} clusters ({summary['matched_pairs']} merges, "
           f"{summary['review_pairs']} pairs for review); written to {args.out}")
+    print(f"review queue: {queue['queued']} of {queue['questions']} questions (one per pair of clusters, ranked by the "
+          f"records a decision would join; at most {queue['queue_limit']})"
+          + (f"; written to {args.review_out}" if args.review_out else ""))
     return 0
 
 

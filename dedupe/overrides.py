@@ -218,31 +218,37 @@ class Overrides:
                            [schema, table]).fetchall()[0][0]:
             inputs = records        # no raw inputs to fingerprint: by id alone
         sides = [d[side] for d in self.decisions for side in ("a", "b")]
-        wanted = pd.DataFrame(sorted({_key(s) for s in sides}), columns=["source_id", "source_record_id"])
-        fps = pd.DataFrame(sorted({(s["source_id"], s["fingerprint"]) for s in sides if s.get("fingerprint")}),
-                           columns=["source_id", "fingerprint"])
-        con.register("override_keys", wanted)
-        con.register("override_fps", fps)
+        # The named records, with their fingerprints.
+        con.register("override_keys", pd.DataFrame(sorted({_key(s) for s in sides}),
+                                                    columns=["source_id", "source_record_id"]))
         try:
-            # The named records with their fingerprints, and the records that alone in their source
-            # carry a decision's fingerprint.
             by_id = con.execute(f"""
                 SELECT r.source_id, r.source_record_id, m.mid, {FINGERPRINT_SQL} AS fingerprint
                 FROM {inputs} r SEMI JOIN override_keys k USING (source_id, source_record_id)
                 JOIN {records} m USING (source_id, source_record_id)""").fetchall()
-            by_fp = con.execute(f"""
-                WITH fp AS (SELECT r.source_id, r.source_record_id, {FINGERPRINT_SQL} AS fingerprint FROM {inputs} r
-                            WHERE r.source_id IN (SELECT source_id FROM override_fps)),
-                     once AS (SELECT source_id, fingerprint, min(source_record_id) AS source_record_id FROM fp
-                              SEMI JOIN override_fps USING (source_id, fingerprint)
-                              GROUP BY 1, 2 HAVING count(*) = 1)
-                SELECT o.source_id, o.fingerprint, m.mid FROM once o JOIN {records} m USING (source_id, source_record_id)
-            """).fetchall() if len(fps) else []
         finally:
             con.unregister("override_keys")
-            con.unregister("override_fps")
-        key_of: dict = {(s, r): m for s, r, m, _ in by_id}
         fingerprint_of = {(s, r): f for s, r, _, f in by_id}
+        # Only for the sides whose id is gone or now names other content, the records that alone in
+        # their source carry the side's fingerprint: most nights there are none, and the sources'
+        # records are not all fingerprinted.
+        lost = sorted({(s["source_id"], s["fingerprint"]) for s in sides
+                       if s.get("fingerprint") and fingerprint_of.get(_key(s)) != s["fingerprint"]})
+        by_fp = []
+        if lost:
+            con.register("override_fps", pd.DataFrame(lost, columns=["source_id", "fingerprint"]))
+            try:
+                by_fp = con.execute(f"""
+                    WITH fp AS (SELECT r.source_id, r.source_record_id, {FINGERPRINT_SQL} AS fingerprint FROM {inputs} r
+                                WHERE r.source_id IN (SELECT source_id FROM override_fps)),
+                         once AS (SELECT source_id, fingerprint, min(source_record_id) AS source_record_id FROM fp
+                                  SEMI JOIN override_fps USING (source_id, fingerprint)
+                                  GROUP BY 1, 2 HAVING count(*) = 1)
+                    SELECT o.source_id, o.fingerprint, m.mid FROM once o JOIN {records} m USING (source_id, source_record_id)
+                """).fetchall()
+            finally:
+                con.unregister("override_fps")
+        key_of: dict = {(s, r): m for s, r, m, _ in by_id}
         key_of.update({(s, "#" + f): m for s, f, m in by_fp})
         graph, must, cannot = _Decided(), [], set()
         for n, d in enumerate(self.decisions, start=1):

@@ -199,12 +199,16 @@ def test_placecat_match_writes_clusters_csv(tmp_path):
     rows = leisure_world()
     src = tmp_path / "services.jsonl"
     src.write_text("\n".join(json.dumps(oruk(r)) for r in rows) + "\n")
-    out = tmp_path / "clusters.csv"
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "match", str(src), "--out", str(out)],
-                          capture_output=True, text=True, cwd=REPO)
+    out, queue = tmp_path / "clusters.csv", tmp_path / "queue.csv"
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "match", str(src), "--out", str(out),
+                           "--review-out", str(queue)], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     with out.open() as f:
         got = list(csv.DictReader(f))
+    with queue.open() as f:
+        asked = list(csv.DictReader(f))
+    assert f"review queue: {len(asked)} of " in proc.stdout and asked and list(asked[0])[:3] == ["rank", "source_id_a", "record_id_a"]
+    assert [int(q["rank"]) for q in asked] == list(range(1, len(asked) + 1))
     assert list(got[0]) == ["source_id", "record_id", "cluster_id", "score"]
     assert len(got) == len(rows)
     cluster = {r["record_id"]: r["cluster_id"] for r in got}
