@@ -161,6 +161,7 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
     if incremental:
         _mark_region(con, previous, match_probability, model, must, cannot, record_facts(con, records), records)
         _add_region_pairs(con, previous, comparisons)
+        _add_region_candidates(con, rules, records, comparisons, sims, link_only, prefilter)
     mid_l, mid_r, g = fetch_gammas(con, "work.pair_gamma", comparisons)
     facts = record_facts(con, records).of_pairs(mid_l, mid_r)
     weight, prob, veto = score_gammas(model, g, facts)
@@ -248,6 +249,49 @@ def _add_region_pairs(con: duckdb.DuckDBPyConnection, previous: str, comparisons
         ANTI JOIN work.changed c1 ON c1.mid = p.mid_l ANTI JOIN work.changed c2 ON c2.mid = p.mid_r
         ANTI JOIN work.pair_gamma n ON n.mid_l = p.mid_l AND n.mid_r = p.mid_r
     """)
+
+
+def _add_region_candidates(con: duckdb.DuckDBPyConnection, rules, records: str, comparisons, sims, link_only: bool,
+                           prefilter: bool) -> None:
+    """Tonight's levels of the candidate pairs between records of the region that neither tonight
+    compared nor last night kept. Last night kept only the pairs worth keeping: the clearly different
+    pairs between two clusters it did not merge were dropped, and a region clustered again without
+    them could merge what a full match refuses (a must-link joining two records puts their clusters'
+    other members together with whatever the merged cluster meets next). Candidates are the pairs of
+    region records that share a stored block key in a block within its cap (the pairs of a block
+    over its cap, split by name, are the documented tolerance); the name prefilter applies as above."""
+    caps = " ".join(f"WHEN '{rule.name}' THEN {rule.cap}" for rule in rules)
+    cross = "AND ra.source_id <> rb.source_id" if link_only else ""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE region_candidate AS
+        WITH k AS (SELECT b.mid, b.rule, b.key FROM work.block_key b SEMI JOIN work.region USING (mid)),
+             size AS (SELECT b.rule, b.key, count(*) AS n FROM work.block_key b
+                      SEMI JOIN (SELECT DISTINCT rule, key FROM k) USING (rule, key) GROUP BY ALL),
+             pairs AS (SELECT DISTINCT a.mid AS mid_l, b.mid AS mid_r FROM k a
+                       JOIN k b ON a.rule = b.rule AND a.key = b.key AND a.mid < b.mid
+                       JOIN size s ON s.rule = a.rule AND s.key = a.key
+                       WHERE s.n <= CASE a.rule {caps} END)
+        SELECT p.mid_l, p.mid_r FROM pairs p
+        JOIN {records} ra ON ra.mid = p.mid_l JOIN {records} rb ON rb.mid = p.mid_r
+        ANTI JOIN work.pair_gamma g ON g.mid_l = p.mid_l AND g.mid_r = p.mid_r
+        WHERE true {cross}
+        ORDER BY 1, 2""")
+    cand = con.execute("SELECT mid_l, mid_r FROM region_candidate").fetchnumpy()
+    con.execute("DROP TABLE region_candidate")
+    cand_l, cand_r = np.asarray(cand["mid_l"], np.int64), np.asarray(cand["mid_r"], np.int64)
+    if not len(cand_l):
+        return
+    con.register("region_mids", pd.DataFrame({"mid": np.unique(np.concatenate([cand_l, cand_r]))}))
+    con.execute("CREATE OR REPLACE TEMP TABLE region_text_mid AS SELECT mid FROM region_mids")
+    con.unregister("region_mids")
+    text = RecordText(con, records, sims, extra=PREFILTER_COLUMNS if prefilter else None, only="region_text_mid",
+                      comparisons=comparisons)
+    keep = name_prefilter(con, records, text, sims, cand_l, cand_r) if prefilter else np.ones(len(cand_l), bool)
+    _pairs_table(con, "work.region_compared", cand_l[keep], cand_r[keep])
+    compute_gammas(con, "work.region_compared", records, comparisons, sims, target="work.region_gamma", text=text)
+    con.execute("INSERT INTO work.pair_gamma SELECT * FROM work.region_gamma")
+    for table in ("work.region_compared", "work.region_gamma", "region_text_mid"):
+        con.execute(f"DROP TABLE {table}")
 
 
 # Per-record values the name prefilter reads beside the similarity strings.

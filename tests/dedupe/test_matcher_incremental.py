@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dedupe.blocking import SERVICE_BLOCKING, compute_block_keys
@@ -116,9 +116,14 @@ OPS = st.tuples(st.sampled_from(["add", "add", "remove", "rename", "reissue", "r
                 st.integers(0, 10_000), st.integers(0, 10_000))
 
 
+# derandomize: the same examples on every run, so that CI never fails on a sequence no one can replay.
 @pytest.mark.slow  # 20 examples of up to three nights, two matches a night: about 30 s of CPU
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(nights=st.lists(st.lists(OPS, min_size=1, max_size=4), min_size=1, max_size=3))
+# Found by this test: a must-link between a renamed source's two records joined clusters whose clearly
+# different pair last night had not kept, and the region clustered again merged what a full match refuses.
+@example(nights=[[("rename_source", 0, 0), ("drop_source", 1, 0), ("rename", 0, 0), ("remove", 648, 0)],
+                 [("remove", 4914, 0), ("reissue", 323, 0), ("must-link", 0, 0), ("must-link", 2326, 921)]])
 def test_incremental_nights_match_as_a_full_match_would(nights):
     model = trained_model()
     rows, unused = [dict(r) for r in POOL[:START]], [dict(r) for r in POOL[START:]]
