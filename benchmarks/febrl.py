@@ -98,8 +98,10 @@ def run_febrl(frames: list[pd.DataFrame], link_only: bool) -> pd.DataFrame:
     con.execute("CREATE SCHEMA work")
     con.register("febrl_frame", df.drop(columns=["entity"]))
     con.execute("CREATE TABLE work.match_record AS SELECT * FROM febrl_frame")
+    # FEBRL 1-3 are one file of people with several records each: they chain within it like records
+    # of any source. FEBRL 4 links two files, each with one record per person.
     match_records(con, link_only=link_only, gates=False, explain=False, comparisons=FEBRL_COMPARISONS,
-                  sims=FEBRL_SIMILARITIES, rules=FEBRL_BLOCKING)
+                  sims=FEBRL_SIMILARITIES, rules=FEBRL_BLOCKING, chain_within_source=not link_only)
     clusters = con.execute("SELECT mid, cluster_mid FROM work.record_cluster").df()
     return df[["mid", "entity"]].merge(clusters, on="mid")
 

@@ -8,8 +8,8 @@ across them is acceptable:
 * two records of one source are in one cluster only when the pair of them is itself probable
   (in ``match_mask``: the model is certain they are one service listed twice) or a must-link joins
   them: a source rarely lists one service twice, so two of its records are not chained together
-  through a third record of another source (``link_only``; without it a source's records are
-  matched like any others);
+  through a third record, whether or not pairs within a source were scored (``chain_within_source``
+  lifts this for data that is one source of records like any others, such as FEBRL's people);
 * no cannot-link override between any two members;
 * no scored cross pair below ``CLEARLY_DIFFERENT``, and no unscored cross pair whose names are
   clearly different (token-sort ratio below ``NAMES_CLEARLY_DIFFER``).
@@ -117,7 +117,7 @@ def _numbered(mids: np.ndarray):
 
 
 def cluster_pairs(mid_l: np.ndarray, mid_r: np.ndarray, prob: np.ndarray, match_mask: np.ndarray,
-                  source_of: dict[int, str], names: dict[int, str] | None = None, link_only: bool = True,
+                  source_of: dict[int, str], names: dict[int, str] | None = None, chain_within_source: bool = False,
                   must_link: list[tuple[int, int]] = (), cannot_link: set[tuple[int, int]] = frozenset(),
                   match_probability: float = 0.95, tie_key: dict[int, int] | None = None) -> ClusterResult:
     """Greedy, non-chaining clustering of the pairs in match_mask (see the module docstring).
@@ -201,7 +201,7 @@ def cluster_pairs(mid_l: np.ndarray, mid_r: np.ndarray, prob: np.ndarray, match_
             parent[y], y = rb, parent[y]
         if ra == rb:
             continue
-        if link_only and cl.share_a_source(ra, rb) and any(
+        if not chain_within_source and cl.share_a_source(ra, rb) and any(
                 (x * n + y if x < y else y * n + x) not in probable_pairs for x, y in cl.same_source_pairs(ra, rb)):
             result.refused["one record per source"] += 1
             continue

@@ -107,7 +107,7 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
                   overrides=None, model: Model | None = None, explain: bool = True, gates: bool = True,
                   comparisons=SERVICE_COMPARISONS, sims=SERVICE_SIMILARITIES, rules=SERVICE_BLOCKING,
                   match_probability: float = MATCH_PROBABILITY, previous: str | None = None,
-                  prefilter: bool = True) -> MatchOutcome:
+                  prefilter: bool = True, chain_within_source: bool = False) -> MatchOutcome:
     """Match the records (see the module docstring).
 
     Incremental mode (``previous`` names a schema holding the last run's ``match_record``,
@@ -171,7 +171,7 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
     if incremental:
         involved = np.concatenate([involved, con.execute("SELECT mid FROM work.region").fetchnumpy()["mid"].astype(np.int64)])
     source_of, names, tie = _lookup(con, records, involved)
-    res = cluster_pairs(mid_l, mid_r, prob, match_mask, source_of, names, tie_key=tie, link_only=link_only,
+    res = cluster_pairs(mid_l, mid_r, prob, match_mask, source_of, names, tie_key=tie, chain_within_source=chain_within_source,
                         must_link=must, cannot_link=cannot, match_probability=match_probability)
     t["clustering"] = time.perf_counter()
     _write_pairs(con, mid_l, mid_r, weight, prob, veto, match_mask, res, g, model, comparisons,

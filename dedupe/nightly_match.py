@@ -42,7 +42,9 @@ def match_staging_services(con: duckdb.DuckDBPyConnection, run_id: str, override
     _count_night_changes(con, fresh, gone)
     overrides = load_overrides(overrides_path)
     model, previous = previous_model(con, fresh, n)
-    outcome = match_records(con, overrides=overrides, model=model, previous=previous)
+    # Pairs within one source are scored too: a source that lists a service twice is merged when the
+    # model is certain, queued when not, and told either way (dedupe.within_source).
+    outcome = match_records(con, link_only=False, overrides=overrides, model=model, previous=previous)
     con.execute("""
         INSERT INTO work.service_cluster
         SELECT r.staging_id, r.source_id, r.source_record_id, f.staging_id, c.score, c.reason

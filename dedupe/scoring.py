@@ -388,12 +388,16 @@ def train_model(con: duckdb.DuckDBPyConnection, gamma_table: str = "work.pair_ga
     m = [np.array(c.m, float) if c.m else np.full(len(c.levels), 1 / len(c.levels)) for c in comparisons]
     mid_l, mid_r, g = fetch_gammas(con, gamma_table, comparisons)
     facts = record_facts(con, records).of_pairs(mid_l, mid_r)
+    n_records = con.execute(f"SELECT count(*) FROM {records}").fetchone()[0]
     if not gates:
+        # The plain model (the benchmarks' people, the gates-off comparison): m and the prior over
+        # the candidates learned together by EM, as Fellegi-Sunter is usually trained.
         everything = set(range(len(comparisons)))
-        m, _ = _em(g, m, u, 0.1, learn=everything, use=everything)
+        m, prior = _em(g, m, u, 0.1, learn=everything, use=everything)
+        return Model(tuple(comparisons), m, u, prior, gates, {"m": "learned by EM", "candidate_pairs_learned_from": len(g)},
+                     records=n_records)
     cross_pairs, within_pairs = pair_totals(con, records)
-    model = Model(tuple(comparisons), m, u, 0.5, gates,
-                  records=con.execute(f"SELECT count(*) FROM {records}").fetchone()[0])
+    model = Model(tuple(comparisons), m, u, 0.5, gates, records=n_records)
     within = facts.same_source
     share_within = float(within.mean()) if len(within) else 0.0
     model.prior = estimate_prior(model, g[~within], cross_pairs,
@@ -402,7 +406,7 @@ def train_model(con: duckdb.DuckDBPyConnection, gamma_table: str = "work.pair_ga
         model.prior_within = estimate_prior(model, g[within], within_pairs,
                                             None if candidates is None else round(candidates * share_within),
                                             facts.subset(within))
-    model.trained_on = {"m": "learned by EM" if not gates else "declared with the comparisons",
+    model.trained_on = {"m": "declared with the comparisons",
                         "candidate_pairs_learned_from": len(g), "pairs_from_two_sources": cross_pairs,
                         "pairs_within_one_source": within_pairs if not link_only else 0}
     return model
@@ -460,9 +464,13 @@ class RecordFacts:
 
 
 def record_facts(con: duckdb.DuckDBPyConnection, records: str) -> RecordFacts:
-    raw = con.execute(f"""SELECT mid, CASE WHEN name_key IS NULL THEN 0 ELSE count(*) OVER (PARTITION BY name_key) END AS name_count,
-                                 CASE WHEN name_key IS NULL THEN 1
-                                      ELSE count(*) OVER (PARTITION BY source_id, name_key, {PLACE_KEY_SQL}) END AS namesakes,
+    columns = {name for (name,) in con.execute(f"SELECT column_name FROM (DESCRIBE {records})").fetchall()}
+    if {"name_key", "postcode", "org", "web_key", "org_web_key", "email_domains"} <= columns:
+        count = "CASE WHEN name_key IS NULL THEN 0 ELSE count(*) OVER (PARTITION BY name_key) END"
+        namesakes = f"CASE WHEN name_key IS NULL THEN 1 ELSE count(*) OVER (PARTITION BY source_id, name_key, {PLACE_KEY_SQL}) END"
+    else:   # records of another kind (a benchmark's people): no name frequencies, no namesakes
+        count, namesakes = "0", "1"
+    raw = con.execute(f"""SELECT mid, {count} AS name_count, {namesakes} AS namesakes,
                                  dense_rank() OVER (ORDER BY source_id) AS source
                           FROM {records}""").fetchnumpy()
     mids = np.asarray(raw["mid"], np.int64)
@@ -534,17 +542,30 @@ def score_gammas(model: Model, g: np.ndarray, facts: PairFacts | None = None) ->
             elif model.gates and facts is not None and (c.name, lv.label) in VETO_WITHIN_SOURCE:
                 veto |= (g[:, k] == i) & facts.same_source
     if model.gates and facts is not None and "schedule" in {c.name for c in comps}:
-        # Ambiguous: one source lists this name at this place more than once (a within-source pair
-        # counts itself and its partner) and the schedules do not settle which listing it is.
+        # Doubtful, so at most queued for review (DOUBTFUL_WEIGHT): one source lists this name at this
+        # place more than once (a within-source pair counts itself and its partner) and the schedules
+        # do not settle which listing it is. Within one source the schedules must always settle it, and
+        # a third listing of the name at that place makes any pair of them doubtful however alike the
+        # two are: on dev-2026, two listings of one source with the same name, place and times were two
+        # services 75 times and one service listed twice 22 times.
         k_sched = [c.name for c in comps].index("schedule")
         settled = g[:, k_sched] == 0
         others = facts.namesakes - np.where(facts.same_source, 1, 0)
-        veto |= _agree_mask(g, comps, {"name"}) & (others >= 2) & ~settled
+        doubtful = _agree_mask(g, comps, {"name"}) & ((others >= 2) | facts.same_source) & ~settled
+        doubtful |= facts.same_source & (others >= 2)
+        weight[doubtful] = np.minimum(weight[doubtful], DOUBTFUL_WEIGHT)
     if model.gates:
-        certain |= _copies(model, g)
+        copy = _copies(model, g)
+        if facts is not None:      # as above: within one source, only a name the source lists just twice
+            copy &= ~facts.same_source | (facts.namesakes <= 2)
+        certain |= copy
     weight = np.where(certain, np.maximum(weight, 30.0), weight)
     prob = 1 / (1 + np.exp2(-np.clip(weight, -60, 60)))
     return weight, prob, veto & ~certain
+
+
+# The most a doubtful pair may weigh: probability 0.9, in the review band below MATCH_PROBABILITY.
+DOUBTFUL_WEIGHT = math.log2(0.9 / 0.1)
 
 
 # A copy: the same name, place and schedule, and no field that both records give and that disagrees.

@@ -35,6 +35,3 @@ def test_two_records_of_one_source_join_only_through_a_probable_pair_of_their_ow
     mid_l, mid_r, prob = np.array([1, 3]), np.array([4, 4]), np.array([0.99, 0.99])
     res = cluster_pairs(mid_l, mid_r, prob, prob >= 0.95, {1: "a", 2: "a", 3: "b", 4: "a"}, must_link=[(1, 2)])
     assert res.root[1] == res.root[2] and res.root[4] != res.root[1] and res.root[3] != res.root[1]
-    # Matching one source on its own (link_only=False), its records merge like any others.
-    res = cluster_pairs(*through_b, through_b[2] >= 0.95, sources, link_only=False)
-    assert res.root[1] == res.root[2] == res.root[3]

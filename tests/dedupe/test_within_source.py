@@ -81,8 +81,6 @@ def test_nothing_is_reported_when_no_source_lists_a_service_twice():
 
 
 @pytest.mark.slow  # a whole night
-@pytest.mark.xfail(strict=True, reason="the nightly model scores no pair inside one source yet (issue 17: the lead's "
-                                       "model work makes it able to); remove this mark when it does")
 def test_a_night_reports_a_spreadsheet_that_lists_a_service_twice(tmp_path):
     sources = demo(tmp_path / "demo")
     add_newcomer(sources, [*ROWS, ["N6", *ROWS[0][1:]]])      # the newcomer lists its foodbank twice
