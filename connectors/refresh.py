@@ -47,7 +47,9 @@ def harvest_source(source: Source, state_dir: Path, run_id: str, full_reread: bo
     incremental = bool(getattr(connector, "INCREMENTAL", False)) and not full_reread
     writer = store.begin(carry_forward_raw=incremental)
     ctx = HarvestContext(run_id=run_id, full_reread=full_reread)
-    state = store.harvest_state() if not full_reread else {}
+    state = store.harvest_state()
+    if full_reread:  # start afresh, but keep what the connector never forgets (an ORUK feed's version)
+        state = {k: state[k] for k in getattr(connector, "KEPT_ON_FULL_REREAD", ()) if k in state}
     try:
         outcome = connector.harvest(source, writer, state, ctx)
     except HarvestError as exc:
@@ -96,6 +98,7 @@ def normalise_source(source: Source, state_dir: Path, version: str, run_id: str)
         unreadable = sum(1 for i in rows.issues if i.rule == ROWS_LOST_RULE)
         records_in = counts.get("service", 0)
         writer.set_meta(records_in=records_in, staging_counts=counts, normalised_at=utcnow().isoformat())
+        harvest_note = (writer.get_meta("harvest_stats") or {}).get("degraded")
         in_force = store.current()
         shrink = check_shrink(source, int(in_force.meta.get("records_in", 0)) if in_force else None, records_in,
                               store.take_accept_mark())
@@ -122,6 +125,9 @@ def normalise_source(source: Source, state_dir: Path, version: str, run_id: str)
     status, message = "ok", f"{records_in} services"
     if shrink.message:
         message += f" ({shrink.message})"
+    if harvest_note:  # the harvest completed, but something about it needs a person's eye
+        status = "degraded"
+        message += f"; {harvest_note}"
     if unreadable:
         status = "degraded"
         message += (f"; {unreadable} row(s) of the file could not be read and were quarantined "

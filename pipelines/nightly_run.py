@@ -55,9 +55,17 @@ class NightlyResult:
     churn: dict | None = None    # golden-id churn since the last build (dedupe.golden.golden_id_churn)
     overrides_not_honoured: int = 0  # overrides that contradict earlier ones on tonight's records
     recovered: list[str] = field(default_factory=list)  # damaged catalogues put right before tonight's build
+    stopped_by_storage: bool = False  # the build stopped on a PublishError or a full/unwritable disk (exit 2)
 
 
-def _step_failure_message(result: dg.ExecuteInProcessResult) -> str | None:
+# A build that stopped on one of these is a problem of the machine (a full disk, a read-only or
+# unwritable folder) or of the catalogue files: one line, and the exit code of every such stop
+# (2), whichever stage met it. Any other failure of the build exits 1.
+STORAGE_WORDS = ("No space left", "Read-only file system", "Permission denied", "not writable", "disk is full")
+
+
+def _step_failure(result: dg.ExecuteInProcessResult) -> tuple[str | None, bool]:
+    """(one line, whether it was a PublishError or a storage fault) for the build's first failure."""
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             err = event.event_specific_data.error
@@ -65,8 +73,13 @@ def _step_failure_message(result: dg.ExecuteInProcessResult) -> str | None:
                 err = err.cause
             first = (err.message or event.message or "").strip().splitlines()[0]
             # "warehouse.build.PublishError: no source ..." -> "no source ..."
-            return first.split(": ", 1)[1] if ": " in first and first.split(": ", 1)[0].count(" ") == 0 else first
-    return None
+            line = first.split(": ", 1)[1] if ": " in first and first.split(": ", 1)[0].count(" ") == 0 else first
+            storage = any(w in line for w in STORAGE_WORDS)
+            if "No space left" in line and "disk is full" not in line:  # raw DuckDB text from a stage
+                line = (f"the disk is full while building the catalogue ({line[:120]}): free some space and re-run; "
+                        f"the published catalogue is unchanged")
+            return line, storage or (err.cls_name or "").endswith("PublishError")
+    return None, False
 
 
 def _stage_times(instance: dg.DagsterInstance, run_id: str) -> dict[str, list[float]]:
@@ -115,7 +128,8 @@ def run_nightly(sources_file: str | Path, db_path: str | Path, full_reread: bool
                          for k, v in ev.metadata.items())
         out.checks.append((ev.check_name, ev.passed, meta, ev.severity == dg.AssetCheckSeverity.ERROR))
     if not result.success:
-        out.error = _step_failure_message(result) or "the catalogue run failed"
+        line, out.stopped_by_storage = _step_failure(result)
+        out.error = line or "the catalogue run failed"
     _fill_summary(out, config, state_dir, result.run_id)
     return out
 
@@ -241,4 +255,4 @@ def run(args: argparse.Namespace) -> int:
         Path(args.timings).write_text(json.dumps({"run_id": res.run_id, "published": res.published,
                                                   "build_skipped": res.build_skipped, "build_reason": res.build_reason,
                                                   "stages": res.stages}, indent=1))
-    return 0 if res.published else 1
+    return 0 if res.published else (2 if res.stopped_by_storage else 1)

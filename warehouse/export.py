@@ -191,6 +191,7 @@ def write_static_api(con: duckdb.DuckDBPyConnection, out: Path, profile: Profile
         "version": "HSDS-UK-3.0", "profile": "https://github.com/OpenReferralUK/uk-profile/blob/main/docs/index.md",
         "openapi_url": "https://openreferraluk.org/specifications/3.0/openapi.json",
         oruk_json.EXTENSION: {"publishing_profile": profile.name, "run_id": run_id, "static": True,
+                              "sources": oruk_json.source_statuses(con),
                               "layout": "services/page-<n>.json, services/<id>.json, services.json (full dump)"}}))
     return {"services": total, "service_at_locations": len(sal_items)}
 

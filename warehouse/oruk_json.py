@@ -206,6 +206,8 @@ class ServiceBatch:
 
     def _trust_register(self, ids: str) -> tuple[dict[str, list[dict]], dict[str, dict]]:
         replaces: dict[str, list[dict]] = defaultdict(list)
+        # A record served from a source that is not up to date says so, with when it was harvested.
+        unwell = {s["source_id"]: s for s in source_statuses(self.con) if s["status"] not in HEALTHY}
         # No match scores here: they drift a little night to night and would make every merged service
         # look changed to a hub (``placecat explain`` gives the reasons).
         for sid, src, rec, reason, publisher, licence, attribution in self.con.execute(f"""
@@ -224,6 +226,10 @@ class ServiceBatch:
                 item["licence"] = licence
             if attribution is not None:
                 item["attribution"] = attribution
+            if src in unwell:
+                item["source_status"] = unwell[src]["status"]
+                if unwell[src].get("harvested_at"):
+                    item["source_harvested_at"] = unwell[src]["harvested_at"]
             replaces[sid].append(item)
         provenance: dict[str, dict] = defaultdict(dict)
         for sid, field, src, rec in self.con.execute(f"""
@@ -318,6 +324,37 @@ class ServiceDocument:
                 service = {k: v for k, v in self.full.items() if k != "service_at_locations"}
                 return {**sal, "service": service}
         return None
+
+
+# Source statuses a hub need not be told about per record (see source_statuses).
+HEALTHY = ("ok", "unchanged")
+
+
+def source_statuses(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Each source's status at the catalogue's latest run, for `/`, the export and each record's
+    trust register: a hub must be able to see that a source is stale (served from an old
+    snapshot), dropped (no longer served), held (a shrink waiting for a person) or failing."""
+    tables = {r[0] for r in con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables()").fetchall()}
+    if "ops.source_status" not in tables or "ops.run" not in tables:
+        return []
+    rows = con.execute("""
+        SELECT st.source_id, st.status, st.message, st.snapshot_harvested_at, src.publisher
+        FROM ops.source_status st LEFT JOIN ops.source src ON src.source_id = st.source_id
+        WHERE st.run_id = (SELECT max_by(run_id, started_at) FROM ops.run WHERE run_id IN
+                           (SELECT run_id FROM ops.source_status))
+        ORDER BY st.source_id""").fetchall()
+    out = []
+    for source_id, status, message, harvested_at, publisher in rows:
+        entry = {"source_id": source_id, "status": status,
+                 "served": status not in ("dropped", "failed", "no-data")}
+        if publisher is not None:
+            entry["publisher"] = publisher
+        if harvested_at is not None:
+            entry["harvested_at"] = harvested_at.isoformat(timespec="seconds")
+        if status not in HEALTHY and message:
+            entry["note"] = message
+        out.append(entry)
+    return out
 
 
 def iter_service_documents(con: duckdb.DuckDBPyConnection, ids_sql: str = "SELECT id FROM catalogue.service",

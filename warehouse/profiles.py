@@ -293,7 +293,8 @@ def load_published(db_path: str | Path, profile: Profile = DEFAULT_PROFILE) -> d
     """An in-memory database holding the profile's slice of the catalogue, cleaned for publishing.
 
     Schemas: ``catalogue.*`` (ORUK tables + service_source, replaced_by, field_provenance),
-    ``publish.change``, ``ops.run``, ``ops.source`` and ``ref.*`` postcode tables, as in the file.
+    ``publish.change``, ``ops.run``, ``ops.source``, the latest run's ``ops.source_status`` and ``ref.*``
+    postcode tables, as in the file.
     """
     db_path = Path(db_path)
     if not db_path.exists():
@@ -331,6 +332,11 @@ def load_published(db_path: str | Path, profile: Profile = DEFAULT_PROFILE) -> d
                        "finished_at TIMESTAMP, status VARCHAR, sources_file VARCHAR, summary JSON)")
         _copy_optional(con, "ops", "source", "CREATE TABLE ops.source (source_id VARCHAR, kind VARCHAR, "
                        "publisher VARCHAR, role VARCHAR, locator VARCHAR)")
+        # Each source's status at the latest run only (stale, dropped, held sources are shown to hubs).
+        if _exists(con, "src", "ops", "source_status"):
+            con.execute("""CREATE TABLE ops.source_status AS SELECT * FROM src.ops.source_status WHERE run_id = (
+                               SELECT max_by(run_id, started_at) FROM src.ops.run
+                               WHERE run_id IN (SELECT run_id FROM src.ops.source_status))""")
         for column in ("licence", "attribution"):  # catalogues published before these existed
             con.execute(f"ALTER TABLE ops.source ADD COLUMN IF NOT EXISTS {column} VARCHAR")
         for t in postcode_tables(con, "src"):

@@ -116,7 +116,7 @@ OPS_DDL = [
         run_id                VARCHAR NOT NULL,
         source_id             VARCHAR NOT NULL,
         kind                  VARCHAR,
-        status                VARCHAR NOT NULL,  -- ok | unchanged | degraded | failed | stale | no-data
+        status                VARCHAR NOT NULL,  -- ok | unchanged | degraded | held | failed | stale | dropped | no-data
         message               VARCHAR,
         attempted_at          TIMESTAMP,
         snapshot_version      VARCHAR,           -- the snapshot in force for this run

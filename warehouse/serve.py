@@ -245,6 +245,7 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
         return _respond(request, snap, {
             "version": ORUK_VERSION, "profile": ORUK_PROFILE_URL, "openapi_url": f"{base}/openapi.json",
             oruk_json.EXTENSION: {"publishing_profile": snap.profile.name, "licences": snap.licences,
+                                  "sources": snap.sources,
                                   "publishing_profile_description": snap.profile.description,
                                   "run_id": snap.run_id, "services": len(snap.order),
                                   "changes_url": f"{base}/changes", "v1_url": f"{base}/v1/services"}})

@@ -68,6 +68,8 @@ class Snapshot:
         self.licences = [{k: v for k, v in zip(("source_id", "publisher", "licence", "attribution"), r) if v is not None}
                          for r in self.con.execute("SELECT source_id, publisher, licence, attribution FROM ops.source "
                                                    "ORDER BY source_id").fetchall()]
+        # Each source's state tonight: stale, dropped or held sources are visible to every hub.
+        self.sources = oruk_json.source_statuses(self.con)
         prepare_feed(self.con)
         run = self.con.execute("SELECT run_id, coalesce(finished_at, started_at) FROM ops.run "
                                "WHERE status = 'published' OR status IS NULL ORDER BY started_at DESC LIMIT 1").fetchall()

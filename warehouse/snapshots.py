@@ -348,6 +348,12 @@ class SnapshotWriter:
                 self._flush_raw_behind()
                 buf = self._raw
 
+    def clear_raw(self) -> None:
+        """Forget every raw record written so far (a harvest that starts again)."""
+        self.flush_raw()
+        if self._con is not None:
+            self._con.execute("DELETE FROM raw.record")
+
     def delete_raw(self, record_id: str) -> None:
         self.flush_raw()
         self.con.execute("DELETE FROM raw.record WHERE record_id = ?", [str(record_id)])
@@ -428,6 +434,10 @@ class SnapshotWriter:
             idf = pd.DataFrame(issues)
             self.con.execute("INSERT INTO quality.issue BY NAME SELECT * FROM idf")
         return counts
+
+    def get_meta(self, key: str) -> Any:
+        row = self.con.execute("SELECT value FROM meta.info WHERE key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row and row[0] is not None else None
 
     def set_meta(self, **items: Any) -> None:
         for k, v in items.items():

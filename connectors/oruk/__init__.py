@@ -46,6 +46,8 @@ from connectors.oruk.v3 import normalise_v3_service
 from connectors.staging import StagingRows
 
 INCREMENTAL = False
+# What a --full-reread keeps of the harvest state: a feed's version, once seen, is kept.
+KEPT_ON_FULL_REREAD = ("version",)
 
 
 # -- harvest ---------------------------------------------------------------------------------

@@ -1,15 +1,22 @@
 """Finding an ORUK feed's API base and its version (v1 or v3), and telling v1 items from v3.
 
-``GET /`` tells the version (``version`` such as "HSDS-UK-3.0", or an ``openapi_url``: v3; neither:
-v1; ``version: 1 | 3`` in the source pins it).
+The version comes from evidence, not from one answer. ``GET /`` gives one piece (``version`` such
+as "HSDS-UK-3.0", or an ``openapi_url``: v3; JSON naming no version, or an error status: v1, weakly;
+an HTML page or unreadable body: nothing); the shape of the services the pages hold gives another
+(``shape_of``); the version of the source's last good harvest a third: once seen, a version is
+kept. A root that says another version, an HTML root, or pages that contradict the version make a
+``degraded`` night (see ``paging.harvest_http``), never a silent re-map: an HTML page on the root
+of a v3 feed once had it read as v1, and schedules, addresses and taxonomy fell to nothing.
+``version: 1 | 3`` in the source pins it.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import HarvestError
-from connectors.http import FetchError, HttpClient, parse_json_body
+from connectors.http import FetchError, HttpClient, looks_like_html, parse_json_body
 
 # -- harvest over HTTP ----------------------------------------------------------------------
 DEFAULT_PER_PAGE = 100
@@ -60,6 +67,45 @@ def version_from_root(doc: Any) -> str | None:
     if doc.get("openapi_url"):
         return "3"
     return None
+
+
+V3_ONLY = ("schedules", "attributes")  # v3 service keys that v1 spells otherwise (regular_schedules, ...)
+
+
+def shape_of(item: Any) -> str | None:
+    """"1" or "3" when a service object's keys say which version it is in, else None (a bare list
+    entry, or keys common to both)."""
+    if not isinstance(item, dict):
+        return None
+    if looks_like_v1(item):
+        return "1"
+    if any(k in item for k in V3_ONLY):
+        return "3"
+    return None
+
+
+@dataclass
+class RootAnswer:
+    version: str | None   # what GET / says ("1" or "3"), or None
+    strength: str         # says (it names a version) | weak (JSON naming none, or an error status: v1) | none
+    detail: str           # how, for messages
+
+
+def read_root(client: HttpClient, base: str) -> RootAnswer:
+    """What ``GET /`` says about the version."""
+    res = client.get(base + "/", accept_statuses=(400, 401, 403, 404, 405, 406, 410))
+    if res.status >= 400:
+        return RootAnswer("1", "weak", f"GET / answered HTTP {res.status}")
+    if looks_like_html(res.body):
+        return RootAnswer(None, "none", "GET / served an HTML page, not the API's JSON root")
+    try:
+        doc = parse_json_body(res.body, res.url)
+    except FetchError:
+        return RootAnswer(None, "none", "GET / is not JSON")
+    found = version_from_root(doc)
+    if found:
+        return RootAnswer(found, "says", f"GET / says v{found}")
+    return RootAnswer("1", "weak", "GET / names no version")
 
 
 def detect_version(client: HttpClient, base: str, pinned: Any = None) -> tuple[str, str]:

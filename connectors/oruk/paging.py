@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 from connectors.base import HarvestError, HarvestOutcome
 from connectors.http import FetchError, FetchResult, HttpClient
-from connectors.oruk.discovery import (DEFAULT_MAX_PAGES, DEFAULT_PER_PAGE, V1_NESTED, V3_NESTED, api_base,
-                                       detect_version, record_type_for)
+from connectors.oruk.discovery import (DEFAULT_MAX_PAGES, DEFAULT_PER_PAGE, V1_NESTED, V3_NESTED, RootAnswer,
+                                       api_base, detect_version, read_root, record_type_for, shape_of)
 from connectors.oruk.page_text import parse_page_body
 from connectors.text import repair_text
 
@@ -142,6 +142,7 @@ class FeedHarvest:
         self.detail_count = 0
         self.missing_details = 0
         self.deferred: list[int] = []           # pages to fetch again if the feed turns out changed
+        self.shapes: set[str] = set()           # the versions the services' own keys show (discovery.shape_of)
         self.changed = False                    # a page differs from the last harvest
         self.page_pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="oruk-page")
         self.detail_pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="oruk-detail")
@@ -302,6 +303,7 @@ class FeedHarvest:
         url = page.url
         page.release()
         if not self.details:
+            self.note_shapes(item for _rid, item, _text in entries)
             self.writer.put_raw_many([(rid, rtype, text if text is not None else item) for rid, item, text in entries],
                                      url)
             return
@@ -317,11 +319,19 @@ class FeedHarvest:
             item = by_rid[rid]
             if detail is None:
                 self.missing_details += 1
+            else:
+                self.note_shapes((detail,))
             self.writer.put_raw(rid, rtype, {**item, **detail} if detail else item, detail_url if detail else url)
         for rid, item, text in entries:  # list entries without an id: as listed
             if rid not in done:
                 done.add(rid)
                 self.writer.put_raw(rid, rtype, text if text is not None else item, url)
+
+    def note_shapes(self, objects) -> None:
+        for obj in objects:
+            shape = shape_of(obj)
+            if shape is not None:
+                self.shapes.add(shape)
 
     def check_pages(self) -> str | None:
         """Problems with what the pages held; returns why the harvest is incomplete, or None."""
@@ -404,14 +414,67 @@ def _record_id(item: dict, page: int, n: int) -> str:
 def harvest_http(source, writer, state: dict, client: HttpClient) -> HarvestOutcome:
     """Harvest an ORUK API into raw records. Complete, unchanged, partial (with why) or failed.
     Records are written as pages arrive; only a complete harvest's snapshot is ever promoted."""
-    version, how = detect_version(client, api_base(source.url), source.option("version"))
+    try:
+        version, how, note, root = choose_version(source, client, state.get("version"))
+    except VersionConflict as exc:
+        return HarvestOutcome("partial", str(exc))
     if state.get("version") and state.get("version") != version:
-        state = {}  # a feed that changed version shares nothing with its past
+        state = {}  # a feed pinned to another version shares nothing with its past
+    outcome, shapes = _harvest_as(source, writer, state, client, version, how)
+    other = sorted(shapes - {version})
+    if other and outcome.status in ("complete", "unchanged") and root is not None and root.strength != "says" \
+            and not state.get("version"):
+        # A new source whose root says nothing firm: its services' own shape decides, read again.
+        writer.clear_raw()
+        version, how = other[0], f"its services are ORUK v{other[0]} ({root.detail})"
+        note = f"{root.detail}, but its services are ORUK v{version}: read as v{version}; pin `version: {version}`"
+        outcome, shapes = _harvest_as(source, writer, state, client, version, how)
+        other = sorted(shapes - {version})
+    elif note is None and root is not None and root.strength == "none":
+        note = f"{root.detail}; read as ORUK v{version}" + (", as its services show" if shapes else "")
+    if other and outcome.status in ("complete", "unchanged") and root is not None:
+        return HarvestOutcome("partial", f"the pages hold ORUK v{other[0]} services, but the feed was read as v{version} "
+                                         f"({how}); nothing was re-mapped. If the publisher moved to v{other[0]}, pin "
+                                         f"`version: {other[0]}` on the source", pages=outcome.pages, stats=outcome.stats)
+    if note and outcome.status == "complete":
+        outcome.stats["degraded"] = note
+        outcome.message += f"; {note}"
+    return outcome
+
+
+def _harvest_as(source, writer, state: dict, client: HttpClient, version: str, how: str) -> tuple[HarvestOutcome, set]:
     feed = FeedHarvest(source, writer, state, client, version)
     try:
-        return _harvest_feed(feed, state, client, version, how)
+        return _harvest_feed(feed, state, client, version, how), feed.shapes
     finally:
         feed.close()
+
+
+class VersionConflict(Exception):
+    """The feed's answers about its version disagree with what this source has been; one line."""
+
+
+def choose_version(source, client: HttpClient, known: str | None) -> tuple[str, str, str | None, RootAnswer | None]:
+    """(version, how it was decided, why tonight is degraded or None, what the root said) from the
+    evidence: a pinned version wins (and the root is not asked: None); else ``GET /`` and the version
+    of the last good harvest (``known``), which is kept once seen. Raises VersionConflict when the
+    root now says another version."""
+    base = api_base(source.url)
+    pinned = source.option("version")
+    if pinned not in (None, ""):
+        version, how = detect_version(client, base, pinned)
+        return version, how, None, None
+    root = read_root(client, base)
+    if known is None:
+        return root.version or "1", root.detail, None, root
+    if root.strength == "says" and root.version != known:
+        raise VersionConflict(f"{root.detail}, but this source was ORUK v{known} at its last good harvest; nothing was "
+                              f"re-mapped. If the publisher really moved to v{root.version}, pin `version: "
+                              f"{root.version}` on the source")
+    if root.version == known:
+        return known, root.detail, None, root
+    return known, f"v{known} as at the last good harvest", (
+        f"{root.detail}; read as ORUK v{known}, as at the last good harvest, and the pages agree"), root
 
 
 def _harvest_feed(feed: FeedHarvest, state: dict, client: HttpClient, version: str, how: str) -> HarvestOutcome:

@@ -34,6 +34,17 @@ def runs(db: Path) -> list[str]:
                                           "ORDER BY started_at").fetchall()]
 
 
+def two_nights(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Two published nights over a copy of the sample (the second with a renamed service): a
+    catalogue, its internal copy and the night before. Returns (sources, db, state folder)."""
+    sources = copy_sample(tmp_path)
+    db = tmp_path / "out" / "placecat.duckdb"
+    run_ok(sources, db)
+    rename_service(sources, "Aquafit", "Aquafit in warm water")
+    run_ok(sources, db)
+    return sources, db, db.with_name(db.name + ".state")
+
+
 def recover_cli(db: Path) -> tuple[int, str, str]:
     proc = placecat("recover", "--db", str(db))
     out, err = proc.communicate(timeout=300)
@@ -42,12 +53,7 @@ def recover_cli(db: Path) -> tuple[int, str, str]:
 
 @pytest.mark.slow
 def test_random_bytes_in_the_published_file_never_reach_the_backup(tmp_path):
-    sources = copy_sample(tmp_path)
-    db = tmp_path / "out" / "placecat.duckdb"
-    state = db.with_name(db.name + ".state")
-    run_ok(sources, db)
-    rename_service(sources, "Aquafit", "Aquafit in warm water")
-    run_ok(sources, db)
+    sources, db, state = two_nights(tmp_path)
     history = runs(db)
     assert len(history) == 2
 
@@ -66,12 +72,7 @@ def test_random_bytes_in_the_published_file_never_reach_the_backup(tmp_path):
 
 @pytest.mark.slow
 def test_placecat_recover_brings_back_the_newest_good_catalogue_with_its_history(tmp_path):
-    sources = copy_sample(tmp_path)
-    db = tmp_path / "out" / "placecat.duckdb"
-    state = db.with_name(db.name + ".state")
-    run_ok(sources, db)
-    rename_service(sources, "Aquafit", "Aquafit in warm water")
-    run_ok(sources, db)
+    sources, db, state = two_nights(tmp_path)
     history = runs(db)
 
     code, out, err = recover_cli(db)
@@ -100,8 +101,15 @@ def test_a_catalogue_truncated_to_half_is_named_with_the_recovery_command(tmp_pa
     db = tmp_path / "out" / "placecat.duckdb"
     run_ok(sources, db)
     db.write_bytes(db.read_bytes()[:db.stat().st_size // 2])
+    # Every command that reads the catalogue: one line, exit 2, never a traceback.
+    # (explain and review read the internal catalogue, which is intact.)
+    for command in (["health"], ["report", "--out", str(tmp_path / "r.html")], ["export", "--out", str(tmp_path / "x")]):
+        proc = placecat(command[0], "--db", str(db), *command[1:])
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2 and err.count("\n") == 1 and "Traceback" not in err, (command, out + err)
+        assert str(db.name) in err, (command, err)
     health = placecat("health", "--db", str(db))
     out, err = health.communicate(timeout=120)
-    assert health.returncode == 2 and err.count("\n") == 1 and f"placecat recover --db {db}" in err, out + err
+    assert f"placecat recover --db {db}" in err, out + err
     out = run_ok(sources, db)
     assert "recovered: " in out and "the internal catalogue" in out

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.support.nights import copy_sample, placecat, run_ok
+from tests.support.sources_seen import api_view
 from warehouse.profiles import DEFAULT_PROFILE
 from warehouse.serve import RunningServer, create_app
 from warehouse.served import SnapshotHolder
@@ -77,6 +78,9 @@ def test_an_emptied_feed_is_held_with_no_deletions_until_accepted(tmp_path):
     assert "removed" not in changes(db, run2)
     assert golden_count(db) == before
     assert deleted_on_changes(db) == set()
+    root, records = api_view(db)  # hubs see that the council's records wait on a person
+    assert root["leeds-council"]["status"] == "held" and "placecat accept leeds-council" in root["leeds-council"]["note"]
+    assert {r.get("source_status") for r in records if r["source_id"] == "leeds-council"} == {"held"}
 
     # A second night changes nothing: still held, still no deletions.
     run_ok(sources, db)

@@ -18,6 +18,7 @@ import yaml
 from pipelines.nightly_run import run_nightly
 from tests.support.environment import SAMPLE
 from tests.support.nights import take_down
+from tests.support.sources_seen import api_view, exported_sources
 
 
 def sample_with_max_stale(tmp_path: Path, source_id: str, max_stale_days: int) -> Path:
@@ -76,6 +77,16 @@ def test_source_down_three_nights_is_served_stale_then_dropped_after_max_stale_d
         assert "not valid JSON" in message and "keeping the snapshot of" in message
         # The healthy sources, unchanged for days, are never stale: they answered tonight.
         assert status_of(db, res.run_id, "leeds-council")[0] == "unchanged"
+    # Hubs see it: in the API's `/`, on each record it stands behind, and in the export.
+    root, records = api_view(db)
+    vcs = root["leeds-vcs-directory"]
+    assert vcs["status"] == "stale" and vcs["served"] and "keeping the snapshot of" in vcs["note"] and vcs["harvested_at"]
+    assert root["leeds-council"] == {"source_id": "leeds-council", "status": "unchanged", "served": True,
+                                     "publisher": "Leeds City Council", "harvested_at": root["leeds-council"]["harvested_at"]}
+    stale_items = [r for r in records if r["source_id"] == "leeds-vcs-directory"]
+    assert len(stale_items) == 7 and all(r["source_status"] == "stale" and r["source_harvested_at"] for r in stale_items)
+    assert not any("source_status" in r for r in records if r["source_id"] != "leeds-vcs-directory")
+    assert exported_sources(db, tmp_path / "export")["leeds-vcs-directory"]["status"] == "stale"
 
     one_day_passes(state)  # night 4: the last good harvest is now 4 days old, over max_stale_days=3
     res = run_nightly(sources, db)
@@ -83,6 +94,11 @@ def test_source_down_three_nights_is_served_stale_then_dropped_after_max_stale_d
     status, message, served = status_of(db, res.run_id, "leeds-vcs-directory")
     assert status == "dropped" and served == 0
     assert "max_stale_days=3" in message and "no longer served" in message
+    root, records = api_view(db)
+    assert root["leeds-vcs-directory"]["status"] == "dropped" and not root["leeds-vcs-directory"]["served"]
+    assert "no longer served" in root["leeds-vcs-directory"]["note"]
+    assert not [r for r in records if r["source_id"] == "leeds-vcs-directory"]
+    assert exported_sources(db, tmp_path / "export2")["leeds-vcs-directory"]["served"] is False
     # The snapshot is not deleted: when the source comes back it is replaced by a fresh harvest.
     assert (state / "sources" / "leeds-vcs-directory" / "CURRENT").exists()
 
