@@ -24,14 +24,17 @@ import time
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.gen_scale import ensure  # noqa: E402
 from benchmarks.gen_services import generate  # noqa: E402
 from dedupe.clustering import connected_components  # noqa: E402
 from dedupe.matcher import match_records  # noqa: E402
-from dedupe.records import MATCH_INPUT_DDL, key_records  # noqa: E402
+from dedupe.match_cli import load_file  # noqa: E402
+from dedupe.records import MATCH_INPUT_DDL, flatten_staging, key_records  # noqa: E402
 
 INPUT_COLUMNS = ["staging_id", "source_id", "source_record_id", "name", "description", "url", "email", "org_name",
                  "org_url", "org_email", "identifiers", "phones", "location_name", "address", "city", "postcode",
@@ -186,27 +189,49 @@ def store_as_previous(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE TABLE previous.{dst} AS SELECT * FROM work.{src}")
 
 
-def scale(args) -> None:
-    """Full match of N records, then N_new new records against that catalogue (incremental).
+def scale_input_paths(records: int, new: int, seed: int, data: Path) -> tuple[Path, Path]:
+    return data / f"match_input_{records}_{new}_{seed}.parquet", data / f"match_input_new_{records}_{new}_{seed}.parquet"
 
-    The data is generated first (not timed) and written to parquet, so that the timed part and
-    the peak memory are the matcher's: DuckDB reads the parquet like it reads staging.
+
+def scale_inputs(records: int, new: int, seed: int, data: Path) -> tuple[Path, Path]:
+    """Match inputs for night 1 (``records`` records) and for the ``new`` records that arrive on
+    night 2, as parquet: a skewed set of records + new records (``benchmarks.gen_scale``, the skews
+    of ../shared/eval/README.md "Scale") read as `placecat match` reads it, with ``new`` records
+    drawn at random (seeded) held back for night 2: listings of services night 1 has, and of new ones."""
+    path, new_path = scale_input_paths(records, new, seed, data)
+    if path.exists() and new_path.exists():
+        return path, new_path
+    t0 = time.perf_counter()
+    folder, _ = ensure(records + new, seed, data)
+    con = duckdb.connect()
+    con.execute(f"SET temp_directory = '{data / 'spill'}'")
+    load_file(con, folder / "records.jsonl")
+    flatten_staging(con, "SELECT * FROM staging.service")
+    total = con.execute("SELECT count(*) FROM work.match_input").fetchall()[0][0]
+    held = np.random.default_rng(seed).choice(total, new, replace=False)
+    con.register("held", pd.DataFrame({"k": held.astype(np.int64)}))
+    con.execute("""CREATE TABLE numbered AS SELECT *, row_number() OVER (ORDER BY source_id, source_record_id) - 1 AS k_
+                   FROM work.match_input""")
+    cols = ", ".join(INPUT_COLUMNS)
+    con.execute(f"COPY (SELECT {cols} FROM numbered WHERE k_ NOT IN (SELECT k FROM held)) TO '{path}' (FORMAT parquet)")
+    con.execute(f"COPY (SELECT {cols} FROM numbered WHERE k_ IN (SELECT k FROM held)) TO '{new_path}' (FORMAT parquet)")
+    print(f"prepared {total - new:,} + {new:,} records ({folder}) in {time.perf_counter() - t0:.0f} s (not timed)")
+    return path, new_path
+
+
+def scale(args) -> None:
+    """Full match of N skewed records, then N_new new records against that catalogue (incremental).
+
+    The data is generated and read first (not timed) and written to parquet, so that the timed
+    part and the peak memory are the matcher's (keying, blocking, comparing, scoring, clustering
+    and writing): DuckDB reads the parquet like it reads staging.
     """
-    path = Path(tempfile.gettempdir()) / f"placecat_scale_{args.records}_{args.seed}.parquet"
-    new_path = Path(tempfile.gettempdir()) / f"placecat_scale_new_{args.new}_{args.seed}.parquet"
-    if not path.exists() or not new_path.exists():
-        t0 = time.perf_counter()
-        frame = generate(int(args.records / 2.2), seed=args.seed).iloc[: args.records]
-        con = duckdb.connect()
-        con.register("f", frame[INPUT_COLUMNS])
-        con.execute(f"COPY (SELECT * FROM f) TO '{path}' (FORMAT parquet)")
-        extra = generate(int(args.new / 2.2) + 10, seed=args.seed + 1000).iloc[: args.new].copy()
-        extra["source_record_id"] = "new-" + extra["source_record_id"]
-        extra["staging_id"] = "new/" + extra["staging_id"]
-        con.register("e", extra[INPUT_COLUMNS])
-        con.execute(f"COPY (SELECT * FROM e) TO '{new_path}' (FORMAT parquet)")
-        print(f"generated {len(frame)} + {len(extra)} listings in {time.perf_counter() - t0:.0f} s (not timed)")
-        del frame, extra, con
+    path, new_path = scale_input_paths(args.records, args.new, args.seed, Path(args.data))
+    if not (path.exists() and new_path.exists()):
+        # in a process of its own, so that the peak memory printed below is the matcher's
+        subprocess.run([sys.executable, __file__, "scale-inputs", "--records", str(args.records), "--new", str(args.new),
+                        "--seed", str(args.seed), "--data", args.data], check=True)
+    print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     # A database file with a memory limit, like the nightly build file: DuckDB spills to it rather
     # than holding every work table in memory.
     workdir = tempfile.mkdtemp(prefix="placecat_scale_")
@@ -253,7 +278,8 @@ def scale(args) -> None:
               f"{region} records clustered again")
         con.close()
         night.unlink()
-    print(f"incremental median of {len(runs)}: {statistics.median(runs):.1f} s wall; peak RSS {peak_mb():.0f} MB")
+    print(f"incremental median of {len(runs)}: {statistics.median(runs):.1f} s wall; peak RSS {peak_mb():.0f} MB; "
+          f"load average after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -309,10 +335,16 @@ def main() -> None:
     s = sub.add_parser("scale")
     s.add_argument("--records", type=int, default=1_000_000)
     s.add_argument("--new", type=int, default=10_000)
-    s.add_argument("--seed", type=int, default=42)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--data", default="/tmp/placecat-scale", help="where generated sets are kept (as bench_scale.py)")
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--repeats", type=int, default=3, help="incremental runs, each on a copy of the first night's file")
     s.add_argument("--memory-limit", default="2GB", help="DuckDB's memory limit (default 2GB)")
+    si = sub.add_parser("scale-inputs", help="(the data of scale, prepared in a process of its own)")
+    si.add_argument("--records", type=int, required=True)
+    si.add_argument("--new", type=int, required=True)
+    si.add_argument("--seed", type=int, required=True)
+    si.add_argument("--data", required=True)
     fz = sub.add_parser("fodors")
     fz.add_argument("--fixtures", default=str(Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "benchmarks"))
     fz.add_argument("--splink", default=os.environ.get("SPLINK_PYTHON", "/work/splink-venv/bin/python"))
@@ -321,7 +353,8 @@ def main() -> None:
     ic.add_argument("--new", type=int, default=3_000)
     ic.add_argument("--seed", type=int, default=42)
     args = p.parse_args()
-    {"accuracy": accuracy, "scale": scale, "fodors": fodors_zagats, "incremental-check": incremental_check}[args.what](args)
+    {"accuracy": accuracy, "scale": scale,
+     "scale-inputs": lambda a: scale_inputs(a.records, a.new, a.seed, Path(a.data)), "fodors": fodors_zagats, "incremental-check": incremental_check}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -135,25 +135,23 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
     prefilter = prefilter and gates     # without the gates, names that differ can still be merged
     text = RecordText(con, records, sims, extra=PREFILTER_COLUMNS if prefilter else None,
                       only="candidate_mid" if incremental else None, comparisons=comparisons)
-    cand = con.execute("SELECT mid_l, mid_r FROM work.candidate ORDER BY mid_l, mid_r").fetchnumpy()
-    cand_l, cand_r = np.asarray(cand["mid_l"], np.int64), np.asarray(cand["mid_r"], np.int64)
-    keep = name_prefilter(con, records, text, sims, cand_l, cand_r) if prefilter else np.ones(len(cand_l), bool)
-    _pairs_table(con, "work.compared", cand_l[keep], cand_r[keep])
+    n_candidates = con.execute("SELECT count(*) FROM work.candidate").fetchall()[0][0]
+    sample = _training_sample(n_candidates) if model is None else np.zeros(0, np.int64)
+    compared, training = _filter_candidates(con, records, text, sims, prefilter, sample)
+    _pairs_table(con, "work.compared", *compared)
+    n_compared = len(compared[0])
+    del compared
     compute_gammas(con, "work.compared", records, comparisons, sims, text=text)
     t["comparisons"] = time.perf_counter()
     if model is None:
-        sample = _training_sample(len(cand_l))
-        if sample is None:     # every candidate: their levels are the compared ones plus the filtered ones
-            _pairs_table(con, "work.training_pair", cand_l, cand_r)
-        else:
-            _pairs_table(con, "work.training_pair", cand_l[sample], cand_r[sample])
+        # every candidate when they are few (the compared ones plus the filtered ones), else the sample
+        _pairs_table(con, "work.training_pair", *training)
         compute_gammas(con, "work.training_pair", records, comparisons, sims, target="work.training_gamma", text=text)
         model = train_model(con, "work.training_gamma", records, comparisons, sims, link_only=link_only, gates=gates, text=text,
-                            candidates=len(cand_l))
-        model.trained_on["candidate_pairs"] = len(cand_l)
-    n_candidates, n_compared = len(cand_l), int(keep.sum())
+                            candidates=n_candidates)
+        model.trained_on["candidate_pairs"] = n_candidates
     # What the rest does not read goes now: at a million records these are gigabytes.
-    del text, cand, cand_l, cand_r, keep
+    del text, training
     con.execute("DROP TABLE IF EXISTS work.candidate")
     con.execute("DROP TABLE IF EXISTS work.training_pair")
     t["training"] = time.perf_counter()
@@ -349,6 +347,40 @@ def _training_sample(n: int, seed: int = 11) -> np.ndarray | None:
     if n <= TRAINING_SAMPLE:
         return None
     return np.sort(np.random.default_rng(seed).choice(n, TRAINING_SAMPLE, replace=False))
+
+
+# Candidate pairs are read and filtered this many at a time (in DuckDB vectors of 2,048): at a
+# million skewed records there are tens of millions, and the filter's arrays over all of them at
+# once were gigabytes (2.8 GB peak at 500,000 records).
+CANDIDATE_CHUNK_VECTORS = 2048
+
+
+def _filter_candidates(con: duckdb.DuckDBPyConnection, records: str, text: RecordText, sims, prefilter: bool,
+                       sample: np.ndarray | None) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The candidate pairs worth comparing in full (all of them without the prefilter), and the
+    training pairs: those at the positions ``sample`` of the candidates in (mid_l, mid_r) order,
+    or every candidate when ``sample`` is None. Read from work.candidate in parts."""
+    keep_l, keep_r, train_l, train_r = [], [], [], []
+    # A cursor of its own: the filter runs statements on con while this result is read.
+    result = con.cursor().execute("SELECT mid_l, mid_r FROM work.candidate ORDER BY mid_l, mid_r")
+    start = 0
+    while len(part := result.fetch_df_chunk(CANDIDATE_CHUNK_VECTORS)):
+        cand_l, cand_r = part["mid_l"].to_numpy(np.int64), part["mid_r"].to_numpy(np.int64)
+        del part
+        keep = name_prefilter(con, records, text, sims, cand_l, cand_r) if prefilter else np.ones(len(cand_l), bool)
+        keep_l.append(cand_l[keep])
+        keep_r.append(cand_r[keep])
+        if sample is None:
+            train_l.append(cand_l)
+            train_r.append(cand_r)
+        else:
+            at = sample[(sample >= start) & (sample < start + len(cand_l))] - start
+            train_l.append(cand_l[at])
+            train_r.append(cand_r[at])
+        start += len(cand_l)
+    empty = np.zeros(0, np.int64)
+    return ((np.concatenate(keep_l) if keep_l else empty, np.concatenate(keep_r) if keep_r else empty),
+            (np.concatenate(train_l) if train_l else empty, np.concatenate(train_r) if train_r else empty))
 
 
 def _pairs_table(con: duckdb.DuckDBPyConnection, table: str, mid_l: np.ndarray, mid_r: np.ndarray) -> None:

@@ -251,6 +251,25 @@ def test_the_name_prefilter_loses_no_merge_and_no_review_pair():
     assert left_out and {g for a, b, g in levels if (a, b) in left_out} == {different}
 
 
+def test_candidates_read_in_parts_decide_as_read_at_once(monkeypatch):
+    """The candidate pairs are filtered in parts (a bounded memory at scale): in parts of 2,048 pairs
+    the training sample, the model, the clusters and every kept pair are those of one part."""
+    import dedupe.matcher as matcher
+    sys.path.insert(0, str(REPO))
+    from benchmarks.gen_services import generate
+    frame = generate(400, seed=5)
+    rows = frame[[c for c in frame.columns if c not in ("entity", "venue", "org", "kind")]].to_dict("records")
+    whole, parts = keyed(rows), keyed(rows)
+    monkeypatch.setattr(matcher, "TRAINING_SAMPLE", 3_000)      # a sample drawn across the parts
+    out_whole = match_records(whole, explain=False)
+    monkeypatch.setattr(matcher, "CANDIDATE_CHUNK_VECTORS", 1)
+    out_parts = match_records(parts, explain=False)
+    assert out_parts.candidate_pairs > 2 * 2048 and out_parts.candidate_pairs > matcher.TRAINING_SAMPLE
+    assert out_parts.model.to_json() == out_whole.model.to_json()
+    assert (out_parts.compared_pairs, out_parts.review_pairs) == (out_whole.compared_pairs, out_whole.review_pairs)
+    assert _decisions(parts) == _decisions(whole)
+
+
 def test_an_incremental_night_equals_a_full_match_and_touches_only_what_changed():
     rows = generated_rows(400, seed=9)
     con = keyed(rows)
