@@ -123,17 +123,23 @@ class RecordText:
         # one element at a time from that costs seconds per million records.
         exprs = {left: f"coalesce(CAST(r.{left} AS VARCHAR), '')" for left in dict.fromkeys(s.left for s in sims)} | (extra or {})
         exprs |= {distinct_key(c): distinct_key_sql(c) for c in comparisons if c.distinct_on}
-        cols = "".join(f", {sql} AS c{i}" for i, sql in enumerate(exprs.values()))
         where = f"WHERE r.mid IN (SELECT mid FROM {only})" if only else ""
-        raw = con.execute(f"SELECT r.mid{cols} FROM {records} r {where} ORDER BY r.mid").fetchnumpy()
-        self.mids = np.asarray(raw["mid"], dtype=np.int64)
+        self.mids = np.asarray(con.execute(f"SELECT r.mid FROM {records} r {where} ORDER BY r.mid").fetchnumpy()["mid"],
+                               dtype=np.int64)
         self.columns = {}
-        for i, name in enumerate(exprs):
-            values = raw[f"c{i}"]
-            if values.dtype == object:
-                values = np.ma.filled(values, "")
-            self.columns[name] = np.asarray(values)
         self._factorized: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # One column at a time, each string once: fetched, a million records' values are a million
+        # string objects per column (60 MB and more each), though most columns hold a few thousand
+        # distinct values. Each text column is kept as codes into its distinct values, and as an
+        # array of references to those (8 bytes a record).
+        for name, sql in exprs.items():
+            values = con.execute(f"SELECT {sql} AS c FROM {records} r {where} ORDER BY r.mid").fetchnumpy()["c"]
+            if values.dtype == object:
+                codes, distinct = pd.factorize(np.ma.filled(values, ""))
+                del values
+                self._factorized[name] = (codes.astype(np.int64), np.asarray(distinct, dtype=object))
+                values = self._factorized[name][1][codes]
+            self.columns[name] = np.asarray(values)
         self._position: np.ndarray | None = None
 
     def index(self, mids: np.ndarray) -> np.ndarray:
