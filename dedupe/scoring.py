@@ -447,9 +447,11 @@ class PairFacts:
     name_count: np.ndarray      # the larger number of records that carry either record's name key (0: no name)
     namesakes: np.ndarray       # the larger of its two records' namesake counts in their own sources
     same_source: np.ndarray     # both records come from one source
+    schedules: np.ndarray | None = None   # how many of the two records give a schedule (0, 1 or 2)
 
     def subset(self, mask: np.ndarray) -> "PairFacts":
-        return PairFacts(self.name_count[mask], self.namesakes[mask], self.same_source[mask])
+        return PairFacts(self.name_count[mask], self.namesakes[mask], self.same_source[mask],
+                         None if self.schedules is None else self.schedules[mask])
 
 
 @dataclass
@@ -461,12 +463,14 @@ class RecordFacts:
     name_count: np.ndarray
     namesakes: np.ndarray
     source: np.ndarray
+    has_schedule: np.ndarray
 
     def of_pairs(self, mid_l: np.ndarray, mid_r: np.ndarray) -> PairFacts:
         # The larger of the two counts: names alike by letters but keyed apart ('food bank' / 'foodbank')
         # have two, and a pair must score the same whichever record is on its left.
         return PairFacts(np.maximum(self.name_count[mid_l], self.name_count[mid_r]),
-                         np.maximum(self.namesakes[mid_l], self.namesakes[mid_r]), self.source[mid_l] == self.source[mid_r])
+                         np.maximum(self.namesakes[mid_l], self.namesakes[mid_r]), self.source[mid_l] == self.source[mid_r],
+                         self.has_schedule[mid_l].astype(np.int8) + self.has_schedule[mid_r])
 
 
 def record_facts(con: duckdb.DuckDBPyConnection, records: str) -> RecordFacts:
@@ -476,16 +480,18 @@ def record_facts(con: duckdb.DuckDBPyConnection, records: str) -> RecordFacts:
         namesakes = f"CASE WHEN name_key IS NULL THEN 1 ELSE count(*) OVER (PARTITION BY source_id, name_key, {PLACE_KEY_SQL}) END"
     else:   # records of another kind (a benchmark's people): no name frequencies, no namesakes
         count, namesakes = "0", "1"
+    schedule = "len(days) > 0" if "days" in columns else "false"
     raw = con.execute(f"""SELECT mid, {count} AS name_count, {namesakes} AS namesakes,
-                                 dense_rank() OVER (ORDER BY source_id) AS source
+                                 dense_rank() OVER (ORDER BY source_id) AS source, {schedule} AS has_schedule
                           FROM {records}""").fetchnumpy()
     mids = np.asarray(raw["mid"], np.int64)
     top = int(mids.max()) + 1 if len(mids) else 0
-    count, namesakes, source = np.zeros(top), np.ones(top), np.full(top, -1, np.int64)
+    count, namesakes, source, has_schedule = np.zeros(top), np.ones(top), np.full(top, -1, np.int64), np.zeros(top, bool)
+    has_schedule[mids] = np.asarray(raw["has_schedule"], bool)
     count[mids] = np.asarray(raw["name_count"], np.float64)
     namesakes[mids] = np.asarray(raw["namesakes"], np.float64)
     source[mids] = np.asarray(raw["source"], np.int64)
-    return RecordFacts(count, namesakes, source)
+    return RecordFacts(count, namesakes, source, has_schedule)
 
 
 def _counted_weights(model: Model, g: np.ndarray, facts: PairFacts | None) -> list[np.ndarray]:
@@ -518,6 +524,7 @@ def score_gammas(model: Model, g: np.ndarray, facts: PairFacts | None = None) ->
     comps = model.comparisons
     weight = np.zeros(len(g)) + model.prior_weights(None if facts is None else facts.same_source)
     strongest: dict[str, np.ndarray] = {}
+    total: dict[str, np.ndarray] = {}
     # One comparison at a time into the sum: a pairs x comparisons matrix of weights is 800 MB at ten
     # million pairs. Agreements within one evidence group count once, by the strongest of them.
     for c, contrib in zip(comps, _counted_weights(model, g, facts)):
@@ -526,12 +533,15 @@ def score_gammas(model: Model, g: np.ndarray, facts: PairFacts | None = None) ->
             agree = np.maximum(contrib, 0.0)
             if c.group in strongest:
                 np.maximum(strongest[c.group], agree, out=strongest[c.group])
+                total[c.group] += agree
             else:
-                strongest[c.group] = agree
+                strongest[c.group], total[c.group] = agree, agree.copy()
         else:
             weight += contrib
-    for agree in strongest.values():
-        weight += agree
+    names = [c.name for c in comps]
+    no_venue = g[:, names.index("venue")] < 0 if "venue" in names else np.ones(len(g), bool)
+    for group, agree in strongest.items():
+        weight += agree + np.where(no_venue, GROUP_REST_WITHOUT_VENUE, 0.0) * (total[group] - agree)
     if facts is not None:
         # A name that k records of one source carry at one place: the rest of the evidence (the place,
         # the organisation) is the same for all k, so this pair is at best one of k (odds divided by k).
@@ -550,14 +560,15 @@ def score_gammas(model: Model, g: np.ndarray, facts: PairFacts | None = None) ->
     if model.gates and facts is not None and "schedule" in {c.name for c in comps}:
         # Doubtful, so at most queued for review (DOUBTFUL_WEIGHT): one source lists this name at this
         # place more than once (a within-source pair counts itself and its partner) and the schedules
-        # do not settle which listing it is. Within one source the schedules must always settle it, and
-        # a third listing of the name at that place makes any pair of them doubtful however alike the
-        # two are: on dev-2026, two listings of one source with the same name, place and times were two
-        # services 75 times and one service listed twice 22 times.
+        # do not settle which listing it is. Within one source the schedules must always settle it where
+        # either gives one, and a third listing of the name at that place makes any pair of them
+        # doubtful however alike the two are: on dev-2026, two listings of one source with the same
+        # name, place and times were two services 75 times and one service listed twice 22 times.
         k_sched = [c.name for c in comps].index("schedule")
         settled = g[:, k_sched] == 0
         others = facts.namesakes - np.where(facts.same_source, 1, 0)
-        doubtful = _agree_mask(g, comps, {"name"}) & ((others >= 2) | facts.same_source) & ~settled
+        given = facts.schedules > 0 if facts.schedules is not None else np.ones(len(g), bool)
+        doubtful = _agree_mask(g, comps, {"name"}) & ((others >= 2) | (facts.same_source & given)) & ~settled
         doubtful |= facts.same_source & (others >= 2)
         weight[doubtful] = np.minimum(weight[doubtful], DOUBTFUL_WEIGHT)
     if model.gates:
@@ -569,6 +580,13 @@ def score_gammas(model: Model, g: np.ndarray, facts: PairFacts | None = None) ->
     prob = 1 / (1 + np.exp2(-np.clip(weight, -60, 60)))
     return weight, prob, veto & ~certain
 
+
+# Where neither venue is known, the organisation's evidence is all the context there is: its other
+# agreements count at half their weight beside the strongest (at a shared venue they say nothing more
+# than the venue does, and count 0). Measured on the no-venue sets (benchmarks/bench_novenue.py, one
+# source, seeds 7 and 11): 0 -> P 1.0, R 0.00; 0.5 -> P 1.0 / 0.97, R 0.10 / 0.21; 1 -> P 0.87 / 0.86,
+# R 0.42 / 0.50 (precision must stay at 0.95 or more); dev-2026 with venues is the same at each.
+GROUP_REST_WITHOUT_VENUE = 0.5
 
 # The most a doubtful pair may weigh: probability 0.9, in the review band below MATCH_PROBABILITY.
 DOUBTFUL_WEIGHT = math.log2(0.9 / 0.1)
