@@ -7,8 +7,9 @@
 For each size it prints the machine (CPU, cores, memory, load before and after), then for placecat
 and for Splink: wall time, CPU time (user + system of the process and its children), peak RSS of
 the whole process tree (sampled from /proc every 0.1 s, the sum over the process and its
-descendants), the candidate pairs scored, the review-queue size (placecat) and pairwise P / R / F1
-against the generator's entities. With ``--repeats`` > 1, the median wall and CPU.
+descendants), the candidate pairs scored, the review queue (placecat: the uncertain pairs, the
+questions they make, one per pair of clusters, and how many the bounded queue holds) and pairwise
+P / R / F1 against the generator's entities. With ``--repeats`` > 1, the median wall and CPU.
 
 placecat runs ``dedupe.match_cli.match_file`` (what `placecat match INPUT --out CSV` runs) in a
 child process, so its summary (candidate pairs, pairs for review) can be printed. Splink runs in its
@@ -148,6 +149,7 @@ def run_placecat(folder: Path, cap_gb: float, work: Path) -> dict:
     r = run_child([sys.executable, "-c", PLACECAT_CHILD, str(folder / "records.jsonl"), str(out)], cap_gb, folder, out)
     if r["rc"] == 0:
         r |= {k: r["summary"].get(k) for k in ("candidate_pairs", "compared_pairs", "review_pairs", "matched_pairs", "clusters")}
+        r["queue"] = r["summary"].get("review_queue") or {}
     return r
 
 
@@ -169,7 +171,9 @@ def line(tool: str, runs: list[dict]) -> str:
     peak = max(r["peak_rss_mb"] for r in ok)
     last = ok[-1]
     acc = last["accuracy"]
-    extra = f"review queue {last['review_pairs']:,}; " if "review_pairs" in last else ""
+    queue = last.get("queue") or {}
+    extra = (f"uncertain pairs {last['review_pairs']:,} -> review questions {queue.get('questions', 0):,} -> "
+             f"queued {queue.get('queued', 0):,}; ") if "review_pairs" in last else ""
     return (f"  {tool:9s} wall {wall:7.1f} s  CPU {cpu:7.1f} s  peak RSS {peak:7.0f} MB  candidate pairs "
             f"{last.get('candidate_pairs') or 0:,}; {extra}P {acc['precision']:.4f} R {acc['recall']:.4f} F1 {acc['f1']:.4f}"
             + (f"  (median of {len(ok)})" if len(ok) > 1 else ""))

@@ -204,6 +204,9 @@ def _read_part(path: str, start: str, end: str, file: str) -> int:
     con = duckdb.connect(file)
     con.execute("SET threads = 1")      # the other core reads the other part
     con.execute("SET memory_limit = '500MB'")
+    # a file read once and thrown away: compressing it cost a sixth of the inserting (2.37 s of CPU
+    # against 2.01 s for 50,000 services)
+    con.execute("SET force_compression = 'uncompressed'")
     create_staging_tables(con)
     services = 0
     try:
