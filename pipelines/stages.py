@@ -16,8 +16,12 @@ from quality.stage import check_staging_records, finish_catalogue
 from warehouse.build import Build, publish_build, start_build
 from warehouse.changes import record_changes
 from warehouse.gap import build_gap_tables
-from warehouse.state import PublishError
 from warehouse.taxonomy.classify import classify_catalogue
+
+
+class NoSnapshotToPublish(RuntimeError):
+    """Every source failed and none was harvested before: the night failed (exit 1), which is
+    not a storage fault nor a mistake in the command (those exit 2)."""
 
 
 def stage_sources(db_path: Path, run_id: str, config: SourcesConfig) -> dict:
@@ -65,7 +69,7 @@ def publish_catalogue(db_path: Path, run_id: str, summary: dict) -> dict:
         loaded = con.execute("SELECT count(*) FROM ops.source_status WHERE run_id = ? AND snapshot_version IS NOT NULL "
                              "AND status NOT IN ('dropped')", [run_id]).fetchone()[0]
         if loaded == 0:
-            raise PublishError("no source has a snapshot to publish (every source failed and none was harvested before); "
+            raise NoSnapshotToPublish("no source has a snapshot to publish (every source failed and none was harvested before); "
                                "see the source statuses above, fix the sources and re-run")
         changes = record_changes(con, run_id)
     publish_build(build, {**summary, "golden_services": n, "changes": changes})

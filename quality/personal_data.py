@@ -372,6 +372,14 @@ def withhold_residue(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, i
                           || ' after scrubbing; golden service ' || w.service_id || ' was withheld from the catalogue'
                    FROM quality.withheld w JOIN catalogue.service_source ss ON ss.service_id = w.service_id
                    WHERE w.run_id = ?""", [run_id])
+    # Their source records leave the catalogue with them: quarantined, so that the night's checks
+    # (every record not quarantined is in one golden service) hold and the reason is listed.
+    con.execute("""INSERT INTO quality.quarantine
+                   SELECT DISTINCT w.run_id, ss.source_id, ss.source_record_id, ['personal_data_withheld']
+                   FROM quality.withheld w JOIN catalogue.service_source ss ON ss.service_id = w.service_id
+                   WHERE w.run_id = ? AND NOT EXISTS (
+                       SELECT 1 FROM quality.quarantine q WHERE q.run_id = w.run_id
+                       AND q.source_id = ss.source_id AND q.record_id = ss.source_record_id)""", [run_id])
     n = drop_services(con, f"SELECT service_id FROM quality.withheld WHERE run_id = '{run_id}'")
     return {"records_withheld": n, "values_left_out": left_out}
 

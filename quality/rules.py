@@ -63,6 +63,22 @@ def _show(expr: str) -> str:
     return f"'\"' || left(CAST({expr} AS VARCHAR), 80) || '\"'"
 
 
+def _show_contact(expr: str, kind: str) -> str:
+    """A phone number or e-mail address in a message, masked: quality.issue is published and a
+    malformed contact may still be a person's (a mobile without its 0, "jo.bloggs at gmail").
+    A phone keeps its last three digits, an e-mail its first letter and its domain; the source
+    record id beside the issue finds the full value for the data team."""
+    v = f"trim(CAST({expr} AS VARCHAR))"
+    if kind == "phone":
+        digits = f"regexp_replace({v}, '[^0-9]', '', 'g')"
+        shown = (f"CASE WHEN length({digits}) >= 6 THEN repeat('*', length({digits}) - 3) || right({digits}, 3) "
+                 f"ELSE left({v}, 80) END")
+    else:
+        shown = (f"CASE WHEN {v} LIKE '%@%' THEN left({v}, 1) || '***@' || left(split_part({v}, '@', -1), 60) "
+                 f"ELSE left({v}, 1) || '*** (' || length({v}) || ' characters)' END")
+    return f"'\"' || {shown} || '\"'"
+
+
 # Child rows belong to a service through service_id (or a location that a service is at).
 SERVICE_OF = "LEFT JOIN staging.service p ON p.id = t.service_id"
 SERVICE_RECORD = "coalesce(p.source_record_id, t.source_record_id)"
@@ -78,9 +94,10 @@ def _required(table: str, field: str, severity: str = "warning", join: str = "",
 
 
 def _format(table: str, field: str, rule: str, pattern: str, what: str, join: str = "", record: str = "t.source_record_id") -> Rule:
+    shown = _show_contact("t." + field, "email") if "email" in field else _show("t." + field)
     return Rule(rule, table, field, "warning",
                 f"t.\"{field}\" IS NOT NULL AND trim(t.\"{field}\") <> '' AND NOT regexp_full_match(trim(t.\"{field}\"), {_q(pattern)})",
-                f"'{table}.{field} ' || {_show('t.' + field)} || ' is not {what}'", record=record, join=join)
+                f"'{table}.{field} ' || {shown} || ' is not {what}'", record=record, join=join)
 
 
 STAGING_RULES: tuple[Rule, ...] = (
@@ -117,7 +134,7 @@ STAGING_RULES: tuple[Rule, ...] = (
     Rule("phone_format", "phone", "number", "warning",
          f"t.number IS NOT NULL AND trim(t.number) <> '' AND NOT regexp_full_match("
          f"regexp_replace(lower(trim(t.number)), {_q(PHONE_STRIP_RE)}, '', 'g'), {_q(PHONE_DIGITS_RE)})",
-         "'phone number ' || " + _show("t.number") + " || ' is not a UK phone number (0 or +44 and 10-11 digits)'",
+         "'phone number ' || " + _show_contact("t.number", "phone") + " || ' is not a UK phone number (0 or +44 and 10-11 digits)'",
          record=SERVICE_RECORD, join=SERVICE_OF),
     # Places: inside the UK, and near the postcode's centroid when reference data has it.
     Rule("in_uk", "location", "latitude", "warning",

@@ -82,7 +82,9 @@ EMAIL_RE = re.compile(r"(?<![\w.+*-])([A-Za-z0-9][A-Za-z0-9._%+'-]*)@([A-Za-z0-9
 # A UK mobile as people write it: 07 or +44 7 / 0044 7 / +44 (0)7, then nine more digits in any
 # grouping of spaces, dots, hyphens or brackets. Which numbers are mobiles is decided on the digits.
 MOBILE_RE = re.compile(r"(?<![\d+])\(?(?:(?:\+|00)\s?44\s?(?:\(0\)\s?)?|0)7(?:[\s.\-()]{0,2}\d){9}(?!\d)")
-_MOBILE_DIGITS_RE = re.compile(r"^(?:44|0)7[1-9]\d{8}$")
+# The leading 0 is optional: a spreadsheet that stored the number as a number drops it
+# ("7685 671690"). Ten digits from 71-79 are never a landline (those begin 01, 02 or 03).
+_MOBILE_DIGITS_RE = re.compile(r"^(?:44|0)?7[1-9]\d{8}$")
 
 TITLES = ("Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Rev", "Revd", "Cllr", "Sir", "Dame")
 _NAME_WORD = r"[A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)?"

@@ -18,7 +18,8 @@ from connectors.oruk.validate import validate_feed
 from pipelines.cli import main
 from pipelines.nightly_run import run_nightly
 from tests.support.faultyserver import FaultyServer
-from tests.support.hazards import NBSP_EMAIL, PERSONAL, SCHEMELESS_URL, UNSAFE, hazard_services, record_id
+from tests.support.hazards import (NBSP_EMAIL, PERSONAL, SCHEMELESS_URL, UNSAFE, WITHHELD, hazard_services,
+                                   record_id)
 from tests.support.orukfeeds import OrukFeed, bristol_feed
 from warehouse.profiles import DEFAULT_PROFILE
 from warehouse.serve import RunningServer, SnapshotHolder, create_app
@@ -96,6 +97,23 @@ def test_every_personal_contact_is_reported_in_quality_issue(night):
         assert any(r[0] == "hazards" and r[1] == record_id(key) and r[2] == table and r[3] == field for r in issues), \
             f"{key}: no issue for {where}"
     assert any(r[0] == "bristol" and r[3] == "assurer_email" for r in issues)
+
+
+def test_a_record_whose_published_text_still_holds_personal_data_is_withheld_and_the_rest_publishes(night):
+    res, db, _tmp = night
+    with duckdb.connect(str(db), read_only=True) as con:
+        published = {r for (r,) in con.execute("SELECT source_record_id FROM catalogue.service_source "
+                                                "WHERE source_id = 'hazards'").fetchall()}
+        withheld = con.execute("SELECT DISTINCT table_name, field, kind FROM quality.withheld").fetchall()
+        quarantined = {r: rules for r, rules in con.execute(
+            "SELECT record_id, rules FROM quality.quarantine WHERE source_id = 'hazards'").fetchall()}
+    for key in WITHHELD:
+        assert record_id(key) not in published
+        assert quarantined.get(record_id(key)) == ["personal_data_withheld"]
+    assert ("service", "description", "mobile_number") in withheld
+    # Only the withheld service is out: the one whose lost-zero mobile was scrubbed stays in.
+    assert record_id("mobile-no-zero") in published and record_id("mobile-known") in published
+    assert res.published
 
 
 def test_unsafe_values_are_not_published_and_addresses_are_normalised(night):

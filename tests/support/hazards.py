@@ -22,7 +22,15 @@ PERSONAL: list[tuple[str, str, str]] = [
     ("named-text", "service.description", "Sam Hughes"),
     ("named-notes", "schedule.notes", "Mrs Patel"),
     ("spaced-email", "service.email", "derek.ambrose@hotmail.co.uk"),
+    # A spreadsheet that stored the number as a number dropped its leading 0.
+    ("mobile-no-zero", "phone.number", "7700 900444"),
+    ("mobile-known", "phone.number", "07700 900555"),
+    # Free text the scrubber cannot tell from a reference number, but the same mobile was found in
+    # another record (mobile-known): the publish-time residue check withholds this service.
+    ("mobile-residue", "service.description", "7700900555"),
 ]
+# The services the residue check must withhold whole (they are not in the published catalogue).
+WITHHELD: tuple[str, ...] = ("mobile-residue",)
 UNSAFE: list[tuple[str, str, str]] = [
     ("js-url", "service.url", "javascript:alert(document.cookie)"),
     ("data-url", "organization.website", "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="),
@@ -92,6 +100,12 @@ def hazard_services() -> list[dict]:
                                "address_type": "physical"}]}}]),
         _service("script-description", "Script Description Advice",
                  description='<p>Help.</p><script>steal()</script><img src=x onerror="steal()">'),
+        _service("mobile-no-zero", "Mobile Number Advice", phones=[
+            {"id": gen_uuid("hazard-phone", "nz"), "number": "7700 900444"}]),
+        _service("mobile-known", "Mobile Known Advice", phones=[
+            {"id": gen_uuid("hazard-phone", "k"), "number": "07700 900555"}]),
+        _service("mobile-residue", "Mobile Residue Advice",
+                 description="<p>Ask at the desk, quoting 7700900555.</p>"),
         _service("normalise", ZERO_WIDTH_NAME, url=SCHEMELESS_URL, email=NBSP_EMAIL),
         _service("clean", "Clean Advice", url="https://clean-advice.example.org/", email="info@clean-advice.example.org"),
     ]
