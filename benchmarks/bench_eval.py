@@ -50,6 +50,8 @@ from benchmarks.eval_scoring import (EXTRA_MERGE, EXTRA_MISS, MERGE_CLASSES, MIS
                                      attribute, bcubed, clusters_over_truth, error_pairs, hard_negatives_merged,
                                      merge_classes, miss_classes, pairwise)
 from benchmarks.labelled_set import Key, LabelledSet, load_set, read_truth, record_facts  # noqa: E402
+from warehouse.release import internal_path  # noqa: E402
+from warehouse.state import state_dir_for  # noqa: E402
 
 SHARED_EVAL = Path(os.environ.get("PLACECAT_SHARED", REPO.parent / "shared")) / "eval"
 # The installed command, as a user runs it (the module when the bench runs from another interpreter).
@@ -181,7 +183,9 @@ def run_mode(s: LabelledSet, workdir: Path) -> dict:
         sources, unplaced = write_sources(s, served.base, workdir)
         db = workdir / "placecat.duckdb"
         proc, wall, cpu = timed(PLACECAT + ["run", "--sources", str(sources), "--db", str(db)], "placecat run")
-    con = duckdb.connect(str(db), read_only=True)
+    # The internal file is the whole build: the published one leaves out raw.record and the
+    # review queue (warehouse/release.py), which this scoring needs.
+    con = duckdb.connect(str(internal_path(state_dir_for(db))), read_only=True)
     oa = [src["id"] for src in s.sources if src["kind"] == "openactive"]
     oa_keys = openactive_keys_from_raw(con, oa)
     predicted: dict[Key, str] = {}

@@ -25,13 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.nightly_run import run_nightly  # noqa: E402
 from tests.support.newcomer import NEWCOMER, add_newcomer, demo  # noqa: E402
+from warehouse.release import internal_path  # noqa: E402
+from warehouse.state import state_dir_for  # noqa: E402
 
 ARMLEY = (NEWCOMER["id"], "N1")
 
 
 def armley(db: Path) -> str:
     """What the published catalogue did with the newcomer's Armley Foodbank."""
-    with duckdb.connect(str(db), read_only=True) as con:
+    # The review queue is kept in the internal file only (warehouse/release.py).
+    with duckdb.connect(str(internal_path(state_dir_for(db))), read_only=True) as con:
         merged = con.execute("""
             SELECT d.source_id || '/' || d.source_record_id FROM catalogue.service_source n
             JOIN catalogue.service_source d USING (service_id)
