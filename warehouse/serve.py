@@ -482,21 +482,21 @@ class RunningServer:
 
 
 def port_number(text: str) -> int:
-    """An argparse type for a TCP port: 1-65535, or 0 to let the system choose. Out of range
-    values are refused (the socket layer would silently take a port modulo 65536)."""
+    """An argparse type for a TCP port: 1-65535. Out of range values are refused (the socket
+    layer would silently take a port modulo 65536, and 0 a port the user is never told)."""
     try:
         port = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a port number; give 1-65535 (or 0 to let the system choose)") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port; give 1-65535 (or 0 to let the system choose)")
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number; give 1-65535") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port; give 1-65535")
     return port
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", required=True, help="the published catalogue DuckDB file")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=port_number, default=8000, help="port, 1-65535 (default 8000; 0 lets the OS choose)")
+    p.add_argument("--port", type=port_number, default=8000, help="port, 1-65535 (default 8000)")
     p.add_argument("--profile", help="publish only this profile's slice (defined in --profiles)")
     p.add_argument("--profiles", help="the publishing profiles YAML file")
     p.add_argument("--reload-interval", type=float, default=2.0,

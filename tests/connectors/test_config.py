@@ -191,7 +191,7 @@ def test_placecat_run_refuses_bad_options_before_harvesting_anything(tmp_path):
     assert not (tmp_path / "out").exists()  # no state, no lock, no snapshot: nothing ran
 
 
-@pytest.mark.parametrize("port", ["99999", "65536", "-1", "http"])
+@pytest.mark.parametrize("port", ["99999", "65536", "0", "-1", "http"])
 def test_serve_refuses_a_port_outside_1_to_65535(tmp_path, port):
     proc = run_cli("serve", "--db", tmp_path / "c.duckdb", "--port", port)
     assert proc.returncode == 2, proc.stderr
