@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 from warehouse.build import previous_full_build
+from warehouse.state import missing_catalogue
 
 WORDS = {
     "name": "service name", "service_identifier": "service identifier (Ofsted/CQC)", "venue": "venue",
@@ -87,8 +88,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     db = Path(args.db)
-    if not db.exists():
-        print(f"placecat explain: {db}: no such catalogue; run `placecat run` first", file=sys.stderr)
+    if problem := missing_catalogue(db, "explain"):
+        print(problem, file=sys.stderr)
         return 2
     try:
         # The matcher's state is in the internal catalogue (the state folder), not the published file.

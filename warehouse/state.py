@@ -176,3 +176,11 @@ def storage_problem(exc: BaseException) -> str:
     if "No space left" in text or getattr(exc, "errno", None) == errno.ENOSPC:
         return "the disk is full: free some space and re-run"
     return text[:200]
+
+
+def missing_catalogue(db_path: Path, command: str) -> str | None:
+    """The one line a command that reads a catalogue prints when ``db_path`` does not exist
+    (exit 2), else None: every such command says it the same way."""
+    if db_path.exists():
+        return None
+    return f"placecat {command}: {db_path}: no such catalogue; run `placecat run --sources FILE --db {db_path}` first"
