@@ -24,7 +24,8 @@ from dedupe.blocking import SERVICE_BLOCKING, generate_candidates
 from dedupe.clustering import cluster_pairs
 from dedupe.comparisons import SERVICE_COMPARISONS, SERVICE_SIMILARITIES
 from dedupe.records import PLACE_KEY_SQL, drop_relation
-from dedupe.scoring import (MATCH_PROBABILITY, NAME_COUNT_CLASS_SQL, REVIEW_PROBABILITY, VETO_LEVELS, Model, RecordText, compute_gammas, explain_pair,
+from dedupe.scoring import (BRANCHES_DOUBTFUL, BRANCHES_SQL, MATCH_PROBABILITY, NAME_COUNT_CLASS_SQL, REVIEW_PROBABILITY,
+                            VETO_LEVELS, Model, RecordText, compute_gammas, explain_pair,
                             fetch_gammas, record_facts, score_gammas, train_model)
 
 # Under the gates a pair whose name level can only be "different" can be neither merged (the level
@@ -75,7 +76,7 @@ def _mark_changed(con: duckdb.DuckDBPyConnection, records: str, previous: str) -
         SELECT r.mid FROM {records} r ANTI JOIN {previous}.match_record p USING (mid, source_id, source_record_id, content_hash)""")
     con.execute(f"""
         CREATE OR REPLACE TABLE work.gone AS
-        SELECT p.mid, p.source_id, p.name_key, {PLACE_KEY_SQL} AS place_key FROM {previous}.match_record p
+        SELECT p.mid, p.source_id, p.name_key, {PLACE_KEY_SQL} AS place_key, p.org, p.postcode FROM {previous}.match_record p
         ANTI JOIN {records} r USING (mid, source_id, source_record_id, content_hash)""")
     return con.execute("SELECT count(*) FROM work.changed").fetchone()[0]
 
@@ -189,14 +190,22 @@ def _mark_region(con: duckdb.DuckDBPyConnection, previous: str, match_probabilit
                  must: list, cannot: set, records_facts, records: str = "work.match_record") -> None:
     """work.region: the records to cluster again. The new and changed records, and every member of a
     last-night cluster that lost a member, that a new pair would merge into, that an override names, or
-    that holds a namesake of a new, changed or gone record in its source, or a name whose count
-    crossed a power of two tonight (both are in the weight of its pairs: see ``dedupe.scoring``)."""
+    that holds a namesake of a new, changed or gone record in its source, a name whose count
+    crossed a power of two tonight, or a name whose branches crossed ``BRANCHES_DOUBTFUL`` (all are
+    in the weight of its pairs: see ``dedupe.scoring``)."""
     mid_l, mid_r, g = fetch_gammas(con, "work.pair_gamma", model.comparisons)
     _, prob, veto = score_gammas(model, g, records_facts.of_pairs(mid_l, mid_r))
     hit = (prob >= match_probability) & ~veto
     pair_mids = np.concatenate([mid_l[hit], mid_r[hit]])
     named = np.array([m for p in list(must) + list(cannot) for m in p], np.int64)
     con.register("touched_mids", pd.DataFrame({"mid": np.concatenate([pair_mids, named])}))
+    branches_tonight = BRANCHES_SQL.format(
+        records=f"(SELECT * FROM {records} SEMI JOIN branch_keys USING (name_key, org))", where="")
+    branches_last_night = BRANCHES_SQL.format(
+        records=f"""(SELECT name_key, org, source_id, postcode FROM {records} SEMI JOIN branch_keys USING (name_key, org)
+                     ANTI JOIN work.changed USING (mid)
+                     UNION ALL SELECT name_key, org, source_id, postcode FROM work.gone
+                     SEMI JOIN branch_keys USING (name_key, org))""", where="")
     con.execute(f"""
         CREATE OR REPLACE TABLE work.region AS
         WITH namesakes AS (
@@ -212,11 +221,24 @@ def _mark_region(con: duckdb.DuckDBPyConnection, previous: str, match_probabilit
         moved AS (
             SELECT name_key FROM counted
             WHERE {NAME_COUNT_CLASS_SQL.format(n="n")} <> {NAME_COUNT_CLASS_SQL.format(n="n - d")}),
+        -- names of an organisation whose branches crossed BRANCHES_DOUBTFUL tonight (last night's
+        -- records are tonight's unchanged ones and the gone ones)
+        branch_keys AS (
+            SELECT name_key, org FROM work.gone WHERE name_key IS NOT NULL AND org IS NOT NULL
+            UNION SELECT name_key, org FROM {records} SEMI JOIN work.changed USING (mid)
+                  WHERE name_key IS NOT NULL AND org IS NOT NULL),
+        tonight AS ({branches_tonight}),
+        last_night AS ({branches_last_night}),
+        branched AS (
+            SELECT k.name_key, k.org FROM branch_keys k LEFT JOIN tonight t USING (name_key, org)
+            LEFT JOIN last_night l USING (name_key, org)
+            WHERE (coalesce(t.branches, 0) >= {BRANCHES_DOUBTFUL}) <> (coalesce(l.branches, 0) >= {BRANCHES_DOUBTFUL})),
         touched AS (
             SELECT mid FROM work.gone UNION SELECT mid FROM touched_mids
             UNION SELECT r.mid FROM (SELECT mid, source_id, name_key, {PLACE_KEY_SQL} AS place_key FROM {records}) r
                   SEMI JOIN namesakes USING (source_id, name_key, place_key)
-            UNION SELECT r.mid FROM {records} r SEMI JOIN moved USING (name_key)),
+            UNION SELECT r.mid FROM {records} r SEMI JOIN moved USING (name_key)
+            UNION SELECT r.mid FROM {records} r SEMI JOIN branched USING (name_key, org)),
         first AS (
             SELECT DISTINCT c.cluster_mid FROM {previous}.match_cluster c SEMI JOIN touched t USING (mid)),
         members AS (

@@ -144,7 +144,8 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
         # hash() is never NULL, so a NULL hash is a row of last night's with no row tonight
         # with what makes them namesakes of other records (see dedupe.scoring.PLACE_KEY_SQL): a namesake gone
         # changes the weight of the pairs of those that remain
-        con.execute(f"""CREATE OR REPLACE TABLE work.gone AS SELECT h.mid, p.source_id, p.name_key, {PLACE_KEY_SQL} AS place_key
+        con.execute(f"""CREATE OR REPLACE TABLE work.gone AS SELECT h.mid, p.source_id, p.name_key, {PLACE_KEY_SQL} AS place_key,
+                               p.org, p.postcode
                         FROM hash_match h JOIN {last} p USING (mid) WHERE h.content_hash IS NULL""")
         con.execute(f"DELETE FROM {last} WHERE mid IN (SELECT mid FROM work.gone)")
         con.execute(f"INSERT INTO {last} BY NAME SELECT * FROM fresh_keyed")

@@ -340,7 +340,8 @@ def test_the_region_clustered_again_does_not_depend_on_the_order_of_the_pair_tab
     con.execute("CREATE TABLE previous.match_cluster AS SELECT * FROM (VALUES (1, 1), (3, 1), (5, 5), (9, 9)) t(mid, cluster_mid)")
     con.execute("CREATE TABLE previous.match_pair (mid_l BIGINT, mid_r BIGINT, decision VARCHAR)")
     con.execute("CREATE TABLE work.changed AS SELECT 2 AS mid")
-    con.execute("CREATE TABLE work.gone (mid BIGINT, source_id VARCHAR, name_key VARCHAR, place_key VARCHAR)")
+    con.execute("CREATE TABLE work.gone (mid BIGINT, source_id VARCHAR, name_key VARCHAR, place_key VARCHAR, org VARCHAR, "
+                "postcode VARCHAR)")
     cols = ", ".join(f'"g_{c.name}" TINYINT' for c in comps)
     con.execute(f"CREATE TABLE work.pair_gamma (mid_l BIGINT, mid_r BIGINT, {cols})")
     # Not in (mid_l, mid_r) order: new record 2 is probably the same as 1; 5 and 9 differ.

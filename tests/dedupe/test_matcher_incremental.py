@@ -22,7 +22,7 @@ from dedupe.overrides import Overrides, OverridesError
 from dedupe.queue import write_review_queue
 from dedupe.records import key_records
 from dedupe.within_source import report_duplicate_listings
-from tests.support.listings import keyed
+from tests.support.listings import keyed, leisure_world, listing
 from tests.support.match_nights import generated_rows, reload_inputs
 from warehouse.schema import QUALITY_ISSUE_DDL
 
@@ -149,3 +149,43 @@ def test_incremental_nights_match_as_a_full_match_would(nights):
         differing = tonight ^ expected
         assert all(c & tolerated for c in differing), \
             f"night {n} after {ops}: clusters differ outside the tolerance: {sorted(map(sorted, differing))[:6]}"
+
+
+def _stroke_club(source: str, rid: str, pc: str | None, addr: str | None, lat: float | None, lon: float | None,
+                 city: str | None) -> dict:
+    return listing(source, rid, "Stroke Club", org="Stroke Association", pc=pc, addr=addr, lat=lat, lon=lon, city=city,
+                   phone="0303 3033 100", day="TU", url="https://www.stroke.org.uk/stroke-club")
+
+
+def test_a_listing_without_a_venue_is_queued_once_its_name_has_a_second_branch_full_and_incremental():
+    """A listing with no address of a name its organisation runs at one place is that place's
+    listing; once a source lists the name at a second place, nothing says which branch the listing
+    is, so the pair is at most queued, and an incremental night must see that as a full match does."""
+    world = leisure_world()
+    one_branch = world + [_stroke_club("council", "stroke-leeds", "LS14 6ZF", "Seacroft Hall", 53.819, -1.461, "Leeds"),
+                          _stroke_club("vcs", "stroke-no-venue", None, None, None, None, None),
+                          # another organisation's club of that name: three records carry the name, so the
+                          # fourth tonight leaves its count class as it was (dedupe.scoring.name_count_class)
+                          listing("nhs", "stroke-other", "Stroke Club", org="Bramley Community Centre", pc="LS13 3AP",
+                                  addr="Broad Lane", lat=53.805, lon=-1.63, phone="0113 256 1111", day="FR")]
+    model = match_records(keyed(world), explain=False).model
+    con = keyed(one_branch)
+    con.execute("CREATE SCHEMA catalogue; CREATE SCHEMA quality")
+    con.execute(QUALITY_ISSUE_DDL)
+    match_records(con, model=model, explain=False)
+    together = ("council", "stroke-leeds"), ("vcs", "stroke-no-venue")
+    assert any(set(together) <= c for c in clusters(con))
+    two_branches = one_branch + [_stroke_club("council", "stroke-york", "YO1 7HH", "York Hall", 53.96, -1.08, "York")]
+    con = hand_over(con)
+    reload_inputs(con, two_branches)
+    key_records(con, previous="previous")
+    match_records(con, model=model, previous="previous", explain=False)
+    full = keyed(two_branches)
+    match_records(full, model=model, explain=False)
+    assert clusters(con) == clusters(full)
+    assert not any(set(together) <= c for c in clusters(full))
+    queued = full.execute("""SELECT count(*) FROM work.match_pair p JOIN work.match_record l ON l.mid = p.mid_l
+                             JOIN work.match_record r ON r.mid = p.mid_r
+                             WHERE 'stroke-no-venue' IN (l.source_record_id, r.source_record_id)
+                               AND p.decision = 'review'""").fetchone()[0]
+    assert queued >= 2      # the no-venue listing against each branch, for a reviewer
