@@ -24,9 +24,9 @@ from dedupe.blocking import SERVICE_BLOCKING, generate_candidates
 from dedupe.clustering import cluster_pairs
 from dedupe.comparisons import SERVICE_COMPARISONS, SERVICE_SIMILARITIES
 from dedupe.records import PLACE_KEY_SQL, drop_relation
+from dedupe.levels import RecordText, compute_gammas, fetch_gammas
 from dedupe.scoring import (BRANCHES_DOUBTFUL, BRANCHES_SQL, MATCH_PROBABILITY, NAME_COUNT_CLASS_SQL, REVIEW_PROBABILITY,
-                            VETO_LEVELS, Model, RecordText, compute_gammas, explain_pair,
-                            fetch_gammas, record_facts, score_gammas, train_model)
+                            VETO_LEVELS, Model, explain_pair, record_facts, score_gammas, train_model)
 
 # Under the gates a pair whose name level can only be "different" can be neither merged (the level
 # vetoes it) nor reviewed (reviewable() leaves it out), unless an identical service identifier makes

@@ -64,3 +64,10 @@ def test_no_product_module_imports_another_inside_a_function():
                         if name.split(".")[0] in PRODUCT:
                             hidden.append(f"{module}:{node.lineno} imports {name}")
     assert not hidden, "import at the top of the module (split it if that makes a cycle): " + "; ".join(hidden)
+
+
+def test_no_product_module_is_over_600_lines():
+    """A module longer than this holds more than one job (docs/development.md): split it by job."""
+    long = [f"{path.relative_to(REPO)} ({n})" for package in PRODUCT for path in sorted((REPO / package).rglob("*.py"))
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > 600]
+    assert not long, "split these by job: " + ", ".join(long)

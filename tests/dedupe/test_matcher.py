@@ -15,7 +15,8 @@ from dedupe.comparisons import SERVICE_COMPARISONS
 from dedupe.matcher import match_records
 from dedupe.overrides import load_overrides
 from dedupe.records import key_records
-from dedupe.scoring import MATCH_PROBABILITY, Model, explain_pair, fetch_gammas, record_facts, score_gammas
+from dedupe.levels import fetch_gammas
+from dedupe.scoring import MATCH_PROBABILITY, Model, explain_pair, record_facts, score_gammas
 from tests.support.environment import REPO
 from tests.support.listings import CLASSES, SOURCES, cluster_of, clusters, keyed, leisure_world
 from tests.support.match_nights import as_previous, generated_rows, reload_inputs
@@ -311,7 +312,7 @@ def test_levels_per_distinct_values_equal_the_levels_per_pair():
     every pair the level that evaluating it on its own records gives (and some pairs must share)."""
     import dataclasses
 
-    from dedupe.scoring import compute_gammas, fetch_gammas
+    from dedupe.levels import compute_gammas, fetch_gammas
     rows = generated_rows(300, seed=4)
     con = keyed(rows)
     match_records(con, explain=False, prefilter=False)
