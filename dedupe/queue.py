@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from dedupe.overrides import fingerprint_sql
-from dedupe.scoring import explain_pair
+from dedupe.scoring import DOUBTFUL_WEIGHT, explain_pair
 
 QUEUE_SHARE = 0.01
 QUEUE_FLOOR = 100
@@ -59,6 +59,17 @@ def record_name_sql(con: duckdb.DuckDBPyConnection, alias: str, inputs: str = "w
     return f"coalesce({', '.join(found + [f'{alias}.name'])})"
 
 
+# Why a pair whose comparisons agree is still a question (dedupe.scoring: doubtful pairs are held at
+# probability 0.9): the same for every such pair, in words a reviewer can act on.
+HELD_AT_CAP = ("held below the merge line: this name is listed more than once at this place (or by its "
+               "organisation at several places, and a listing gives no venue), and nothing here says which "
+               "listing this is; check the days, times and address")
+
+
+def _q(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def queue_limit(records: int) -> int:
     return max(QUEUE_FLOOR, math.ceil(records * QUEUE_SHARE))
 
@@ -84,7 +95,7 @@ def write_review_queue(con: duckdb.DuckDBPyConnection, model, cannot: set[tuple[
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE queue_pair AS
         WITH open AS (
-            SELECT p.mid_l, p.mid_r, p.probability, p.decision, {g_cols},
+            SELECT p.mid_l, p.mid_r, p.probability, p.match_weight, p.decision, {g_cols},
                    least(cl.cluster_mid, cr.cluster_mid) AS c1, greatest(cl.cluster_mid, cr.cluster_mid) AS c2
             FROM work.match_pair p
             JOIN work.record_cluster cl ON cl.mid = p.mid_l JOIN work.record_cluster cr ON cr.mid = p.mid_r
@@ -128,7 +139,11 @@ def write_review_queue(con: duckdb.DuckDBPyConnection, model, cannot: set[tuple[
         SELECT q.rank,
                l.source_id, l.source_record_id, {record_name_sql(con, 'l')}, {fingerprint_sql('il')},
                r.source_id, r.source_record_id, {record_name_sql(con, 'r')}, {fingerprint_sql('ir')},
-               q.probability, q.decision, to_json({{{level_json}}}), w.reasons,
+               q.probability, q.decision, to_json({{{level_json}}}),
+               -- A pair held at the doubtful cap says so: its comparisons alone would merge it.
+               CASE WHEN abs(q.match_weight - {DOUBTFUL_WEIGHT!r}) < 1e-9
+                    THEN CAST(json_merge_patch(w.reasons, json_object('held', {_q(HELD_AT_CAP)})) AS VARCHAR)
+                    ELSE w.reasons END,
                q.size_l, q.size_r, q.size_l + q.size_r, q.pairs, l.source_id = r.source_id
         FROM queue_top q JOIN queue_reasons w USING (rank)
         JOIN {records} l ON l.mid = q.mid_l JOIN {records} r ON r.mid = q.mid_r

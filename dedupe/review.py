@@ -72,6 +72,8 @@ def format_item(n: int, item: dict) -> str:
              f"    A {item['source_id_a']}/{item['record_id_a']}: {item['name_a']}",
              f"    B {item['source_id_b']}/{item['record_id_b']}: {item['name_b']}"]
     w = weigh(reasons.get("comparisons", []))
+    if reasons.get("held"):
+        lines.append(f"    {reasons['held']}")
     for way, label in (("for", "towards the same service"), ("against", "apart")):
         pulled = [f"{field} {level} ({weight:+.1f})" for weight, field, level in w["counted"] if direction(weight) == way]
         if pulled:

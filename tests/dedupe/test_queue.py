@@ -4,7 +4,8 @@ import json
 
 from dedupe.matcher import match_records
 from dedupe.queue import QUEUE_FLOOR, queue_limit, write_review_queue
-from tests.support.listings import keyed
+from dedupe.review import format_item
+from tests.support.listings import keyed, leisure_world, listing
 from tests.support.match_nights import generated_rows
 
 
@@ -81,3 +82,22 @@ def test_services_a_person_kept_apart_are_not_asked_about_again():
     assert counts["already_decided"] == first["pairs"]
     pair = lambda i: ((i["source_id_a"], i["record_id_a"]), (i["source_id_b"], i["record_id_b"]))  # noqa: E731
     assert pair(first) not in {pair(i) for i in queue(con)}
+
+
+def test_a_pair_held_below_the_merge_line_says_why_in_the_queue():
+    """A listing with no venue of a name its organisation runs at two places: its comparisons agree,
+    so the queue must say what holds it back (dedupe.scoring's doubtful pairs)."""
+    def club(source, rid, pc, addr, lat, lon, city):
+        return listing(source, rid, "Stroke Club", org="Stroke Association", pc=pc, addr=addr, lat=lat, lon=lon,
+                       city=city, phone="0303 3033 100", day="TU", url="https://www.stroke.org.uk/stroke-club")
+    rows = leisure_world() + [club("council", "leeds", "LS14 6ZF", "Seacroft Hall", 53.819, -1.461, "Leeds"),
+                              club("council", "york", "YO1 7HH", "York Hall", 53.96, -1.08, "York"),
+                              club("vcs", "no-venue", None, None, None, None, None)]
+    con = keyed(rows)
+    model = match_records(con, explain=False).model
+    con.execute("CREATE SCHEMA catalogue")
+    write_review_queue(con, model)
+    items = [q for q in queue(con) if "no-venue" in (q["record_id_a"], q["record_id_b"])]
+    assert items and all(q["probability"] < 0.95 for q in items)
+    assert all("held below the merge line" in json.loads(q["reasons"])["held"] for q in items)
+    assert "held below the merge line" in format_item(1, items[0])     # what placecat review prints
