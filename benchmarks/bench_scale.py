@@ -213,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
                     if r["rc"] != 0:
                         break
                 print(line(tool, runs) + f"   [load {runs[-1]['load'][0]} -> {runs[-1]['load'][1]}]")
+                if tool == "placecat" and runs[-1]["rc"] == 0:
+                    # where the time went, by stage (match_file's summary), for the last run
+                    print(f"            stages (s): {json.dumps(runs[-1]['summary'].get('file_seconds'))}; matching "
+                          f"{json.dumps(runs[-1]['summary'].get('seconds'))}; review queue {runs[-1]['queue'].get('seconds')} s")
     return 0
 
 

@@ -246,19 +246,25 @@ def match_file(path: Path, out: Path, dedupe: bool = False, overrides_path: Path
     overrides = load_overrides(overrides_path)
     with tempfile.TemporaryDirectory(prefix="placecat_match_spill_") as spill:
         con = connect_match(spill)
+        # Seconds per stage before and after matching (match_records times its own stages).
+        stages = {}
+        t0 = time.perf_counter()
         try:
             load_file(con, path)
+            stages["reading"] = time.perf_counter()
             flatten_staging(con, "SELECT * FROM staging.service")
             # Everything matching reads is in work.match_input now.
             for (table,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'staging'").fetchall():
                 con.execute(f"DROP TABLE staging.{table}")
+            stages["flattening"] = time.perf_counter()
             key_records(con)
+            stages["keying"] = time.perf_counter()
             outcome = match_records(con, link_only=not dedupe, overrides=overrides, explain=False)
+            stages["matching"] = time.perf_counter()
             # The review queue as the nightly build ranks and bounds it (dedupe.queue).
             con.execute("CREATE SCHEMA IF NOT EXISTS catalogue")
-            t0 = time.perf_counter()
             queue = write_review_queue(con, outcome.model, overrides.resolve_in(con)[1])
-            queue["seconds"] = round(time.perf_counter() - t0, 2)
+            stages["review queue"] = time.perf_counter()
             if review_out is not None:
                 review_out.parent.mkdir(parents=True, exist_ok=True)
                 con.execute(f"COPY (SELECT {', '.join(REVIEW_CSV_COLUMNS)} FROM catalogue.review_queue ORDER BY rank) "
@@ -274,9 +280,12 @@ def match_file(path: Path, out: Path, dedupe: bool = False, overrides_path: Path
                 w.writerow(["source_id", "record_id", "cluster_id", "score"])
                 while rows := result.fetchmany(WRITE_BATCH):
                     w.writerows(rows)
+            stages["writing clusters"] = time.perf_counter()
         finally:
             con.close()
-    return {**outcome.summary(), "review_queue": queue}
+    io_seconds = {k: round(t - prev, 2) for prev, (k, t) in zip([t0, *stages.values()], stages.items())}
+    queue["seconds"] = io_seconds["review queue"]
+    return {**outcome.summary(), "review_queue": queue, "file_seconds": io_seconds}
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
