@@ -144,12 +144,13 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
     del compared
     compute_gammas(con, "work.compared", records, comparisons, sims, text=text)
     t["comparisons"] = time.perf_counter()
+    facts_of_records = record_facts(con, records)       # once, for training and for scoring
     if model is None:
         # every candidate when they are few (the compared ones plus the filtered ones), else the sample
         _pairs_table(con, "work.training_pair", *training)
         compute_gammas(con, "work.training_pair", records, comparisons, sims, target="work.training_gamma", text=text)
         model = train_model(con, "work.training_gamma", records, comparisons, sims, link_only=link_only, gates=gates, text=text,
-                            candidates=n_candidates)
+                            candidates=n_candidates, facts_of_records=facts_of_records)
         model.trained_on["candidate_pairs"] = n_candidates
     # What the rest does not read goes now: at a million records these are gigabytes.
     del text, training
@@ -157,7 +158,6 @@ def match_records(con: duckdb.DuckDBPyConnection, records: str = "work.match_rec
     con.execute("DROP TABLE IF EXISTS work.training_pair")
     t["training"] = time.perf_counter()
     must, cannot = _override_pairs(con, records, overrides)
-    facts_of_records = record_facts(con, records)       # once: half a second at 200,000 records
     if incremental:
         _mark_region(con, previous, match_probability, model, must, cannot, facts_of_records, records)
         _add_region_pairs(con, previous, comparisons)
