@@ -64,6 +64,12 @@ def compute_block_keys(con: duckdb.DuckDBPyConnection, rules, records: str, targ
     """)
 
 
+# Candidate pairs of a full match are made in up to this many parts of at least this many records
+# each (see generate_candidates).
+CANDIDATE_PARTS = 4
+CANDIDATE_PART_RECORDS = 100_000
+
+
 def generate_candidates(con: duckdb.DuckDBPyConnection, rules=SERVICE_BLOCKING, records: str = "work.match_record",
                         link_only: bool = True, probe: str | None = None, previous_keys: str | None = None,
                         gone: str | None = None) -> dict:
@@ -125,15 +131,23 @@ def generate_candidates(con: duckdb.DuckDBPyConnection, rules=SERVICE_BLOCKING, 
         SELECT hash(k.rule, k.key) AS block, k.mid, hash(k.source_id) AS source
         FROM block_key2 k JOIN block_size2 s USING (rule, key) WHERE s.n <= s.cap AND s.n > 1
     """)
+    con.execute("CREATE OR REPLACE TABLE work.candidate (mid_l BIGINT, mid_r BIGINT)")
     if probe:
         # Each probed record against its blocks, rather than every pair of those blocks filtered after.
-        pairs = f"""SELECT DISTINCT (least(a.mid, b.mid) << 32) | greatest(a.mid, b.mid) AS pair
-                    FROM (SELECT * FROM scored_key WHERE mid IN (SELECT mid FROM {probe})) a
-                    JOIN scored_key b ON a.block = b.block AND a.mid <> b.mid {cross}"""
+        pairs = [f"""SELECT DISTINCT (least(a.mid, b.mid) << 32) | greatest(a.mid, b.mid) AS pair
+                     FROM (SELECT * FROM scored_key WHERE mid IN (SELECT mid FROM {probe})) a
+                     JOIN scored_key b ON a.block = b.block AND a.mid <> b.mid {cross}"""]
     else:
-        pairs = f"""SELECT DISTINCT (a.mid << 32) | b.mid AS pair
-                    FROM scored_key a JOIN scored_key b ON a.block = b.block AND a.mid < b.mid {cross}"""
-    con.execute(f"CREATE OR REPLACE TABLE work.candidate AS SELECT pair >> 32 AS mid_l, pair & 4294967295 AS mid_r FROM ({pairs})")
+        # In parts by the smaller mid, which a pair's packed value starts with, so that the parts'
+        # pairs are disjoint: at a million skewed records the de-duplication of all of them at once
+        # (21 million pairs) spilled past the memory limit and took 8.3 s, against 4.7 s unbounded.
+        top = con.execute("SELECT coalesce(max(mid) + 1, 0) FROM scored_key").fetchone()[0]
+        parts = max(1, min(CANDIDATE_PARTS, top // CANDIDATE_PART_RECORDS))
+        pairs = [f"""SELECT DISTINCT (a.mid << 32) | b.mid AS pair
+                     FROM scored_key a JOIN scored_key b ON a.block = b.block AND a.mid < b.mid {cross}
+                     WHERE a.mid >= {top * k // parts} AND a.mid < {top * (k + 1) // parts}""" for k in range(parts)]
+    for part in pairs:
+        con.execute(f"INSERT INTO work.candidate SELECT pair >> 32 AS mid_l, pair & 4294967295 AS mid_r FROM ({part})")
     con.execute("CREATE OR REPLACE TABLE work.block_report (rule VARCHAR, blocks BIGINT, keys BIGINT, split_blocks BIGINT, "
                 "dropped_blocks BIGINT, dropped_keys BIGINT, largest_block_scored BIGINT)")
     for rule, r in report.items():
