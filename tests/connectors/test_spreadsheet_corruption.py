@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,8 @@ from tests.support.sheets import harvest_and_normalise, replace_in_zip, sources_
 WORDS = ["Toddler", "group", "Café", "lunch", "club", "St Mary's", "Age UK", "walk", "£3", "Zoë", "advice", "food"]
 EXTRA = ["Town", "Postcode", "Phone", "Day", "Notes"]
 # 40 examples each in the suite (about 25 s); PLACECAT_PROPERTY_EXAMPLES=2000 for a long hunt.
+# 40 random files each: well over a few seconds, so `make test` runs them and `make test-fast` does not.
+pytestmark = pytest.mark.slow
 SETTINGS = settings(max_examples=int(os.environ.get("PLACECAT_PROPERTY_EXAMPLES", "40")), print_blob=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # A harvest that crashed reports "ExceptionName: ..."; a file refused as a whole says why in words.
 CRASH = re.compile(r"^[A-Z]\w*(Error|Exception): ")
