@@ -200,12 +200,12 @@ def _mark_region(con: duckdb.DuckDBPyConnection, previous: str, match_probabilit
     named = np.array([m for p in list(must) + list(cannot) for m in p], np.int64)
     con.register("touched_mids", pd.DataFrame({"mid": np.concatenate([pair_mids, named])}))
     branches_tonight = BRANCHES_SQL.format(
-        records=f"(SELECT * FROM {records} SEMI JOIN branch_keys USING (name_key, org))", where="")
+        records=f"(SELECT * FROM {records} SEMI JOIN branch_keys USING (name_key, org))")
     branches_last_night = BRANCHES_SQL.format(
         records=f"""(SELECT name_key, org, source_id, postcode FROM {records} SEMI JOIN branch_keys USING (name_key, org)
                      ANTI JOIN work.changed USING (mid)
                      UNION ALL SELECT name_key, org, source_id, postcode FROM work.gone
-                     SEMI JOIN branch_keys USING (name_key, org))""", where="")
+                     SEMI JOIN branch_keys USING (name_key, org))""")
     con.execute(f"""
         CREATE OR REPLACE TABLE work.region AS
         WITH namesakes AS (

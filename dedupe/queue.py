@@ -66,10 +66,6 @@ HELD_AT_CAP = ("held below the merge line: this name is listed more than once at
                "listing this is; check the days, times and address")
 
 
-def _q(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def queue_limit(records: int) -> int:
     return max(QUEUE_FLOOR, math.ceil(records * QUEUE_SHARE))
 
@@ -142,13 +138,13 @@ def write_review_queue(con: duckdb.DuckDBPyConnection, model, cannot: set[tuple[
                q.probability, q.decision, to_json({{{level_json}}}),
                -- A pair held at the doubtful cap says so: its comparisons alone would merge it.
                CASE WHEN abs(q.match_weight - {DOUBTFUL_WEIGHT!r}) < 1e-9
-                    THEN CAST(json_merge_patch(w.reasons, json_object('held', {_q(HELD_AT_CAP)})) AS VARCHAR)
+                    THEN CAST(json_merge_patch(w.reasons, json_object('held', ?)) AS VARCHAR)
                     ELSE w.reasons END,
                q.size_l, q.size_r, q.size_l + q.size_r, q.pairs, l.source_id = r.source_id
         FROM queue_top q JOIN queue_reasons w USING (rank)
         JOIN {records} l ON l.mid = q.mid_l JOIN {records} r ON r.mid = q.mid_r
         LEFT JOIN {inputs} il ON il.staging_id = l.staging_id LEFT JOIN {inputs} ir ON ir.staging_id = r.staging_id
-        ORDER BY q.rank""")
+        ORDER BY q.rank""", [HELD_AT_CAP])
     con.unregister("queue_reasons")
     queued = con.execute("SELECT count(*) FROM catalogue.review_queue").fetchall()[0][0]
     for table in ("decided_clusters", "queue_pair", "queue_top"):

@@ -261,10 +261,10 @@ NAME_COUNT_CLASS_SQL = "ceil(log2(greatest({n}, 1)))"
 # Branches of a name: per (name key, organisation), the most distinct postcodes at which one source
 # lists it. Counted within one source because one service's listings in several sources often carry
 # several postcodes (the venue's, the organisation's, a typo), while one source listing a name at
-# three postcodes means three branches. ``{where}`` narrows the names counted (the incremental region).
+# three postcodes means three branches.
 BRANCHES_SQL = """SELECT name_key, org, max(n) AS branches FROM (
                       SELECT name_key, org, source_id, count(DISTINCT postcode) AS n FROM {records}
-                      WHERE name_key IS NOT NULL AND org IS NOT NULL {where} GROUP BY ALL) GROUP BY ALL"""
+                      WHERE name_key IS NOT NULL AND org IS NOT NULL GROUP BY ALL) GROUP BY ALL"""
 # A pair without a venue to compare, of a name its organisation runs at this many places or more,
 # cannot say which branch it is: at most queued for review (see ``score_gammas``).
 BRANCHES_DOUBTFUL = 2
@@ -315,7 +315,7 @@ def record_facts(con: duckdb.DuckDBPyConnection, records: str) -> RecordFacts:
     schedule = "len(days) > 0" if "days" in columns else "false"
     if {"name_key", "org", "postcode"} <= columns:
         branches = "coalesce(b.branches, 0)"
-        branch_join = f"LEFT JOIN ({BRANCHES_SQL.format(records=records, where='')}) b ON b.name_key = r.name_key AND b.org = r.org"
+        branch_join = f"LEFT JOIN ({BRANCHES_SQL.format(records=records)}) b ON b.name_key = r.name_key AND b.org = r.org"
     else:
         branches, branch_join = "0", ""
     # Counts by GROUP BY joined back, and the sources ranked among themselves: windows over every

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from warehouse import personal
 from warehouse.model import ADDRESS_TYPES, BYDAYS, SCHEDULE_FREQS, SERVICE_STATUSES
 
 LOCATION_TYPES = ("physical", "postal", "virtual")
@@ -63,20 +64,12 @@ def _show(expr: str) -> str:
     return f"'\"' || left(CAST({expr} AS VARCHAR), 80) || '\"'"
 
 
-def _show_contact(expr: str, kind: str) -> str:
-    """A phone number or e-mail address in a message, masked: quality.issue is published and a
-    malformed contact may still be a person's (a mobile without its 0, "jo.bloggs at gmail").
-    A phone keeps its last three digits, an e-mail its first letter and its domain; the source
-    record id beside the issue finds the full value for the data team."""
-    v = f"trim(CAST({expr} AS VARCHAR))"
-    if kind == "phone":
-        digits = f"regexp_replace({v}, '[^0-9]', '', 'g')"
-        shown = (f"CASE WHEN length({digits}) >= 6 THEN repeat('*', length({digits}) - 3) || right({digits}, 3) "
-                 f"ELSE left({v}, 80) END")
-    else:
-        shown = (f"CASE WHEN {v} LIKE '%@%' THEN left({v}, 1) || '***@' || left(split_part({v}, '@', -1), 60) "
-                 f"ELSE left({v}, 1) || '*** (' || length({v}) || ' characters)' END")
-    return f"'\"' || {shown} || '\"'"
+def _show_contact(expr: str) -> str:
+    """A phone number or e-mail address in a message, masked by ``warehouse.personal.mask`` (the
+    one way a finding is shown): quality.issue is published, and a malformed contact may still be a
+    person's (a mobile without its 0, "jo.bloggs at gmail"). The source record id beside the issue
+    finds the full value for the data team."""
+    return f"'\"' || pc_mask(trim(CAST({expr} AS VARCHAR))) || '\"'"
 
 
 # Child rows belong to a service through service_id (or a location that a service is at).
@@ -94,7 +87,7 @@ def _required(table: str, field: str, severity: str = "warning", join: str = "",
 
 
 def _format(table: str, field: str, rule: str, pattern: str, what: str, join: str = "", record: str = "t.source_record_id") -> Rule:
-    shown = _show_contact("t." + field, "email") if "email" in field else _show("t." + field)
+    shown = _show_contact("t." + field) if "email" in field else _show("t." + field)
     return Rule(rule, table, field, "warning",
                 f"t.\"{field}\" IS NOT NULL AND trim(t.\"{field}\") <> '' AND NOT regexp_full_match(trim(t.\"{field}\"), {_q(pattern)})",
                 f"'{table}.{field} ' || {shown} || ' is not {what}'", record=record, join=join)
@@ -134,7 +127,7 @@ STAGING_RULES: tuple[Rule, ...] = (
     Rule("phone_format", "phone", "number", "warning",
          f"t.number IS NOT NULL AND trim(t.number) <> '' AND NOT regexp_full_match("
          f"regexp_replace(lower(trim(t.number)), {_q(PHONE_STRIP_RE)}, '', 'g'), {_q(PHONE_DIGITS_RE)})",
-         "'phone number ' || " + _show_contact("t.number", "phone") + " || ' is not a UK phone number (0 or +44 and 10-11 digits)'",
+         "'phone number ' || " + _show_contact("t.number") + " || ' is not a UK phone number (0 or +44 and 10-11 digits)'",
          record=SERVICE_RECORD, join=SERVICE_OF),
     # Places: inside the UK, and near the postcode's centroid when reference data has it.
     Rule("in_uk", "location", "latitude", "warning",
@@ -223,6 +216,8 @@ def prepare_postcode_centroids(con: duckdb.DuckDBPyConnection) -> bool:
 def apply_rules(con: duckdb.DuckDBPyConnection, run_id: str, rules=STAGING_RULES) -> dict[str, int]:
     """Write one quality.issue row per failing record; returns the failures per rule."""
     con.execute(HAVERSINE_MACRO)
+    if not con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'pc_mask'").fetchall()[0][0]:
+        con.create_function("pc_mask", personal.mask, ["VARCHAR"], "VARCHAR")
     prepare_postcode_centroids(con)
     # Re-running the stage in the same build replaces its own findings rather than doubling them.
     keys = ", ".join(f"({_q(r.table)}, {_q(r.field or '')}, {_q(r.name)}, {_q(r.severity)})" for r in rules)
