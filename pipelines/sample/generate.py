@@ -7,6 +7,7 @@ charity has branches in several places. Run `python pipelines/sample/generate.py
 """
 from __future__ import annotations
 
+import csv
 import json
 import random
 import uuid
@@ -20,29 +21,17 @@ def uid(*parts: str) -> str:
     return str(uuid.uuid5(NS, "/".join(parts)))
 
 
-# (key, name, org, description, postcode, address, lat, lon, phone, email, url, esd term, day, opens, closes)
-SERVICES = [
-    ("coffee-chat", "Coffee & Chat", "Age UK Leeds", "A friendly weekly drop-in for older people to meet, have a cuppa and make new friends.", "LS2 7EY", "Arthington House, Cookridge Street", 53.8019, -1.5456, "0113 389 3000", "info@ageukleeds.org.uk", "https://www.ageukleeds.org.uk/coffee-chat", ("1002", "Befriending"), "WE", "10:00", "12:00"),
-    ("memory-cafe", "Memory Cafe", "Age UK Leeds", "Relaxed cafe for people living with dementia and their carers.", "LS11 5RN", "Holbeck Community Centre, Jenkinson Lawn", 53.7861, -1.5532, "0113 389 3000", "info@ageukleeds.org.uk", "https://www.ageukleeds.org.uk/memory-cafe", ("1093", "Dementia support"), "TH", "13:30", "15:30"),
-    ("food-bank-chapeltown", "Chapeltown Food Bank", "Leeds North and East Foodbank", "Emergency food parcels for people in crisis; referral voucher needed.", "LS7 3EA", "New Testament Church of God, Chapeltown Road", 53.8147, -1.5301, "0113 262 8420", "info@leedsnortheast.foodbank.org.uk", "https://leedsnortheast.foodbank.org.uk", ("1427", "Food banks"), "TU", "11:00", "14:00"),
-    ("food-bank-armley", "Armley Food Bank", "Leeds West Foodbank", "Food parcels and signposting to debt advice.", "LS12 3HP", "Armley Christ Church, Armley Ridge Road", 53.7994, -1.5887, "0113 263 9002", "hello@leedswest.foodbank.org.uk", "https://leedswest.foodbank.org.uk", ("1427", "Food banks"), "FR", "10:00", "13:00"),
-    ("carers-support", "Carers Support Group", "Carers Leeds", "Peer support group for unpaid carers, with information about breaks and benefits.", "LS1 6AL", "6-14 Wharf Street", 53.7958, -1.5384, "0113 380 4300", "advice@carersleeds.org.uk", "https://www.carersleeds.org.uk/support-groups", ("1120", "Carers support"), "MO", "18:00", "20:00"),
-    ("debt-advice", "Debt Advice Drop-in", "Citizens Advice Leeds", "Free, confidential advice on debts, benefits and budgeting.", "LS1 3JH", "31 New York Street", 53.7969, -1.5371, "0300 330 1193", "advice@citizensadviceleeds.org.uk", "https://www.citizensadviceleeds.org.uk", ("1452", "Debt advice"), "TU", "09:30", "16:00"),
-    ("mens-shed", "Beeston Men's Shed", "Beeston Community Action", "A workshop where men can share skills, make things and chat.", "LS11 8PN", "Cross Flatts Park Pavilion", 53.7794, -1.5585, "0113 277 4122", "shed@beestonaction.org.uk", "https://beestonaction.org.uk/mens-shed", ("1002", "Befriending"), "SA", "10:00", "13:00"),
-    ("baby-bank", "Leeds Baby Bank", "Zarach", "Beds, clothes and essentials for babies and children in families living in poverty.", "LS9 8AN", "Unit 3, Cross Green Way", 53.7903, -1.5048, "07700 900412", "hello@zarach.org", "https://www.zarach.org", ("1427", "Food banks"), "TH", "10:00", "15:00"),
-    ("stop-smoking", "Stop Smoking Clinic", "One You Leeds", "Free stop-smoking support with a trained adviser and nicotine replacement.", "LS10 1LT", "Hunslet Health Centre, Church Street", 53.7782, -1.5313, "0800 169 4219", "oneyouleeds@reedwellbeing.com", "https://oneyouleeds.co.uk", ("1512", "Stop smoking"), "WE", "13:00", "17:00"),
-    ("talking-therapy", "Mindwell Talking Therapies", "Leeds Mental Wellbeing Service", "Free NHS talking therapies for anxiety, low mood and stress.", "LS2 9JT", "Woodhouse Lane", 53.8067, -1.5517, "0113 843 4388", "leedsmentalwellbeing@nhs.net", "https://www.leedsmentalwellbeingservice.co.uk", ("1089", "Mental health support"), "MO", "09:00", "17:00"),
-    ("youth-club", "Seacroft Youth Club", "Leeds Youth Service", "Open-access youth club for 11-19 year olds: sport, games and trips.", "LS14 6JD", "Seacroft Community Hub, The Green", 53.8189, -1.4612, "0113 378 5000", "youthservice@leeds.gov.uk", "https://www.leeds.gov.uk/youth", ("1277", "Youth clubs"), "TH", "18:00", "21:00"),
-    ("walking-group", "Health Walks", "Leeds Parks", "Gentle guided walks of about an hour, open to everyone.", "LS8 2HH", "Roundhay Park Mansion", 53.8331, -1.4969, "0113 378 6000", "parks@leeds.gov.uk", "https://www.leeds.gov.uk/parks", ("1535", "Walking groups"), "SU", "10:00", "11:00"),
-]
+def read_rows(name: str) -> list[dict]:
+    """The rows of a CSV beside this file: the sample's services are declared as data there."""
+    with (HERE / name).open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# Services of Leeds, each listed by the council and, where `also_listed_by` says so, by the NHS
+# and voluntary-sector directories too.
+SERVICES = read_rows("services.csv")
 # A leisure centre: several different classes at one address with one phone (must NOT merge).
-LEISURE = [
-    ("aquafit", "Aquafit", "Low-impact water exercise class.", "MO", "10:00", "11:00"),
-    ("swim-lessons", "Adult Swimming Lessons", "Learn to swim, beginners welcome.", "TU", "19:00", "20:00"),
-    ("chair-yoga", "Chair Yoga", "Seated yoga for people with limited mobility.", "WE", "11:00", "12:00"),
-    ("walking-football", "Walking Football", "Football at walking pace for over-50s.", "FR", "14:00", "15:00"),
-    ("junior-gym", "Junior Gym", "Supervised gym sessions for 11-15 year olds.", "SA", "09:00", "10:00"),
-]
+LEISURE = read_rows("leisure.csv")
 LEISURE_SITE = ("John Charles Centre for Sport", "Middleton Grove", "LS11 5DJ", 53.7717, -1.5466, "0113 395 0000")
 # One charity, the same name in several places (must not merge across towns).
 BRANCHES = [
@@ -58,6 +47,14 @@ def variant_phone(phone: str, style: int) -> str:
     if style == 2:
         return digits
     return phone
+
+
+def listing(src: str, s: dict, assured: str, **changes) -> dict:
+    """``s`` (a row of services.csv) as listed by directory ``src``, with ``changes`` to its fields."""
+    f = {**s, **changes}
+    return service_obj(src, f["key"], f["name"], f["organization"], f["description"], f["postcode"], f["address"],
+                       float(f["latitude"]), float(f["longitude"]), f["phone"], f["email"], f["url"],
+                       (f["esd_id"], f["esd_name"]), f["day"], f["opens"], f["closes"], assured)
 
 
 def service_obj(src: str, key: str, name: str, org: str, desc: str, postcode: str, addr: str, lat, lon,
@@ -122,14 +119,13 @@ def main() -> None:
     rng = random.Random(20261122)
     council, nhs, vcs = [], [], []
     for s in SERVICES:
-        key, name, org, desc, pc, addr, lat, lon, phone, email, url, term, day, op, cl = s
-        council.append(service_obj("council", key, name, org, desc, pc, addr, lat, lon, phone, email, url,
-                                   term, day, op, cl, "2026-09-14"))
-    for act_key, act_name, act_desc, day, op, cl in LEISURE:
+        council.append(listing("council", s, "2026-09-14"))
+    for c in LEISURE:
         site, street, pc, lat, lon, phone = LEISURE_SITE
-        council.append(service_obj("council", act_key, act_name, "Active Leeds", act_desc, pc, f"{site}, {street}",
-                                   lat, lon, phone, "active.leeds@leeds.gov.uk", "https://active.leeds.gov.uk",
-                                   ("1531", "Sport and leisure"), day, op, cl, "2026-10-01"))
+        council.append(service_obj("council", c["key"], c["name"], "Active Leeds", c["description"], pc,
+                                   f"{site}, {street}", lat, lon, phone, "active.leeds@leeds.gov.uk",
+                                   "https://active.leeds.gov.uk", ("1531", "Sport and leisure"), c["day"],
+                                   c["opens"], c["closes"], "2026-10-01"))
     for org, name, pc, addr, lat, lon in BRANCHES:
         council.append(service_obj("council", f"lunch-{pc}", name, org, "Hot two-course lunch and company.", pc, addr,
                                    lat, lon, "0113 389 3000", "info@ageukleeds.org.uk",
@@ -138,13 +134,15 @@ def main() -> None:
 
     # The NHS directory lists the health and wellbeing services again, its own way.
     for s in SERVICES:
-        key, name, org, desc, pc, addr, lat, lon, phone, email, url, term, day, op, cl = s
-        if key not in ("talking-therapy", "stop-smoking", "memory-cafe", "carers-support", "walking-group", "coffee-chat"):
+        if "nhs" not in s["also_listed_by"].split():
             continue
-        nhs.append(service_obj("nhs", key, name.upper() if key == "stop-smoking" else name, org,
-                               desc + " Self-referral accepted.", pc.replace(" ", "").lower() if key == "memory-cafe" else pc,
-                               addr, round(lat + 0.0003, 4), round(lon - 0.0002, 4), variant_phone(phone, 1), email,
-                               url, term, day, op, "17:30" if key == "talking-therapy" else cl, "2025-11-02"))
+        key = s["key"]
+        nhs.append(listing("nhs", s, "2025-11-02", name=s["name"].upper() if key == "stop-smoking" else s["name"],
+                           description=s["description"] + " Self-referral accepted.",
+                           postcode=s["postcode"].replace(" ", "").lower() if key == "memory-cafe" else s["postcode"],
+                           latitude=round(float(s["latitude"]) + 0.0003, 4),
+                           longitude=round(float(s["longitude"]) - 0.0002, 4), phone=variant_phone(s["phone"], 1),
+                           closes="17:30" if key == "talking-therapy" else s["closes"]))
     nhs.append(service_obj("nhs", "physio", "MSK Physiotherapy", "Leeds Community Healthcare", "Physiotherapy for muscle and joint problems.",
                            "LS6 1PF", "Hyde Park Surgery, Woodsley Road", 53.8096, -1.5680, "0113 843 4400",
                            "lch.msk@nhs.net", "https://www.leedscommunityhealthcare.nhs.uk", ("1089", "Mental health support"),
@@ -152,12 +150,10 @@ def main() -> None:
 
     # The voluntary-sector directory: food and money help, with its own spellings.
     for s in SERVICES:
-        key, name, org, desc, pc, addr, lat, lon, phone, email, url, term, day, op, cl = s
-        if key not in ("food-bank-chapeltown", "food-bank-armley", "debt-advice", "baby-bank", "mens-shed", "coffee-chat"):
+        if "vcs" not in s["also_listed_by"].split():
             continue
-        vname = {"coffee-chat": "Coffee and Chat", "mens-shed": "Beeston Mens Shed"}.get(key, name)
-        vcs.append(service_obj("vcs", key, vname, org, desc, pc, addr, lat, lon, variant_phone(phone, 2), email,
-                               url, term, day, op, cl, "2026-03-01"))
+        vname = {"coffee-chat": "Coffee and Chat", "mens-shed": "Beeston Mens Shed"}.get(s["key"], s["name"])
+        vcs.append(listing("vcs", s, "2026-03-01", name=vname, phone=variant_phone(s["phone"], 2)))
     extra = [("credit-union", "Leeds Credit Union Savings Club", "Leeds Credit Union", "Save small amounts and borrow at fair rates.",
               "LS1 4HR", "Leeds Central Library, Calverley Street", 53.8003, -1.5488, "0113 242 3343", "info@leedscu.org",
               "https://www.leedscreditunion.co.uk", ("1452", "Debt advice"), "SA", "10:00", "12:00")]

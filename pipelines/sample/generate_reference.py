@@ -41,7 +41,7 @@ WARDS = [("E05999001", "City and Hunslet (demo)"), ("E05999002", "Roundhay and S
 
 
 def demo_places() -> list[tuple[str, float, float]]:
-    places = {(s[4], s[6], s[7]) for s in SERVICES}
+    places = {(s["postcode"], float(s["latitude"]), float(s["longitude"])) for s in SERVICES}
     places.add((LEISURE_SITE[2], LEISURE_SITE[3], LEISURE_SITE[4]))
     places |= {(b[2], b[4], b[5]) for b in BRANCHES}
     return sorted(places)
