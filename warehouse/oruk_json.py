@@ -240,25 +240,22 @@ class ServiceBatch:
 
     # -- pieces
     def organization(self, org_id: str | None, nested: bool) -> dict | None:
-        org = self.orgs.get(org_id)
-        if org is None:
-            return None
-        org = dict(org)
-        if nested:
-            org["organization_identifiers"] = self.org_identifiers.get(org_id)
-            org["attributes"] = self.attributes.get(org_id, [])
-        return org
+        return self._object(self.orgs, org_id, nested, {"organization_identifiers": self.org_identifiers})
 
     def location(self, loc_id: str, nested: bool) -> dict | None:
-        loc = self.locations.get(loc_id)
-        if loc is None:
+        return self._object(self.locations, loc_id, nested,
+                            {"addresses": self.addresses, "accessibility": self.accessibility})
+
+    def _object(self, rows: dict, key: str | None, nested: bool, children: dict) -> dict | None:
+        """A copy of ``rows[key]``; nested, with its child rows by field and its attributes."""
+        row = rows.get(key)
+        if row is None:
             return None
-        loc = dict(loc)
+        row = dict(row)
         if nested:
-            loc["addresses"] = self.addresses.get(loc_id)
-            loc["accessibility"] = self.accessibility.get(loc_id)
-            loc["attributes"] = self.attributes.get(loc_id, [])
-        return loc
+            row.update({field: child_rows.get(key) for field, child_rows in children.items()})
+            row["attributes"] = self.attributes.get(key, [])
+        return row
 
     def service_flat(self, row: tuple) -> dict:
         return make_object("service", self.service_cols, row)

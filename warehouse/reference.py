@@ -156,6 +156,17 @@ def _col(found: dict[str, str], name: str, cast: str = "VARCHAR") -> str:
     return f"try_cast(replace(nullif(trim({ident}), ''), ',', '') AS {cast})"
 
 
+# A reference file read as text: every column VARCHAR, so that `_col` decides each cast and a stray
+# value becomes NULL instead of failing the load.
+_CSV = "read_csv(?, all_varchar = true, header = true)"
+
+
+def _replace(con: duckdb.DuckDBPyConnection, table: str, path: Path, select: str) -> None:
+    """``ref.<table>`` replaced by ``select``, which reads ``path`` through ``_CSV``."""
+    con.execute(f"DELETE FROM ref.{table}")
+    con.execute(f"INSERT INTO ref.{table} {select}", [str(path)])
+
+
 def _recorded(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> int:
     """The rows now in ``ref.<table>``, recorded in ``ref.load`` as loaded from ``path``."""
     rows = con.execute(f"SELECT count(*) FROM ref.{table}").fetchone()[0]
@@ -186,7 +197,7 @@ def load_postcodes(con: duckdb.DuckDBPyConnection, path: Path) -> int:
                      {_col(f, 'ward')} AS ward, {_col(f, 'lad')} AS lad, {_col(f, 'usertype', 'INTEGER')} AS usertype,
                      {_col(f, 'easting', 'DOUBLE')} AS easting, {_col(f, 'northing', 'DOUBLE')} AS northing,
                      {_col(f, 'latitude', 'DOUBLE')} AS lat, {_col(f, 'longitude', 'DOUBLE')} AS lon
-              FROM read_csv(?, all_varchar = true, header = true)
+              FROM {_CSV}
               WHERE {_col(f, 'lsoa11')} IS NOT NULL {live})
         WHERE key IS NOT NULL AND key <> ''
         GROUP BY key
@@ -244,27 +255,21 @@ def _fill_lat_lon_from_grid(con: duckdb.DuckDBPyConnection) -> int:
 
 def load_areas(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     f = find_columns(path, con, AREA_COLUMNS, ("lsoa11", "msoa11", "lad"), "LSOA (2011) to MSOA to local authority lookup")
-    con.execute("DELETE FROM ref.lsoa_area")
-    con.execute(f"""
-        INSERT INTO ref.lsoa_area
+    _replace(con, "lsoa_area", path, f"""
         SELECT lsoa11, any_value(n1), any_value(m), any_value(n2), any_value(l), any_value(n3)
         FROM (SELECT {_col(f, 'lsoa11')} AS lsoa11, {_col(f, 'lsoa11_name')} AS n1, {_col(f, 'msoa11')} AS m,
                      {_col(f, 'msoa11_name')} AS n2, {_col(f, 'lad')} AS l, {_col(f, 'lad_name')} AS n3
-              FROM read_csv(?, all_varchar = true, header = true))
-        WHERE lsoa11 IS NOT NULL GROUP BY lsoa11
-    """, [str(path)])
+              FROM {_CSV})
+        WHERE lsoa11 IS NOT NULL GROUP BY lsoa11""")
     return _recorded(con, "lsoa_area", path)
 
 
 def load_imd(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     f = find_columns(path, con, IMD_COLUMNS, ("lsoa11", "imd_rank", "imd_decile"), "IMD 2019 file (by 2011 LSOA)")
-    con.execute("DELETE FROM ref.imd")
-    con.execute(f"""
-        INSERT INTO ref.imd
+    _replace(con, "imd", path, f"""
         SELECT {_col(f, 'lsoa11')}, {_col(f, 'lsoa11_name')}, {_col(f, 'lad19')},
                {_col(f, 'imd_rank', 'INTEGER')}, {_col(f, 'imd_decile', 'INTEGER')}
-        FROM read_csv(?, all_varchar = true, header = true) WHERE {_col(f, 'lsoa11')} IS NOT NULL
-    """, [str(path)])
+        FROM {_CSV} WHERE {_col(f, 'lsoa11')} IS NOT NULL""")
     bad = con.execute("SELECT lsoa11 FROM ref.imd WHERE imd_decile NOT BETWEEN 1 AND 10 OR imd_decile IS NULL "
                       "OR NOT starts_with(lsoa11, 'E01') LIMIT 1").fetchone()
     if bad:
@@ -275,25 +280,20 @@ def load_imd(con: duckdb.DuckDBPyConnection, path: Path) -> int:
 
 def load_population(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     f = find_columns(path, con, POPULATION_COLUMNS, ("lsoa11", "population"), "population by LSOA (2011) file")
-    con.execute("DELETE FROM ref.population")
-    con.execute(f"""
-        INSERT INTO ref.population
+    _replace(con, "population", path, f"""
         SELECT {_col(f, 'lsoa11')}, {_col(f, 'population', 'DOUBLE')}, {_col(f, 'pop_0_15', 'DOUBLE')},
                {_col(f, 'pop_16_59', 'DOUBLE')}, {_col(f, 'pop_60_plus', 'DOUBLE')}
-        FROM read_csv(?, all_varchar = true, header = true) WHERE {_col(f, 'lsoa11')} IS NOT NULL
-    """, [str(path)])
+        FROM {_CSV} WHERE {_col(f, 'lsoa11')} IS NOT NULL""")
     return _recorded(con, "population", path)
 
 
 def load_wards(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     f = find_columns(path, con, WARD_COLUMNS, ("lsoa11", "ward"), "LSOA (2011) to electoral ward lookup")
-    con.execute("DELETE FROM ref.lsoa_ward")
-    con.execute(f"""
-        INSERT INTO ref.lsoa_ward
+    # A lookup may list an LSOA once per ward it touches: one ward an LSOA, any of them.
+    _replace(con, "lsoa_ward", path, f"""
         SELECT lsoa11, any_value(w), any_value(wn), 'lookup file' FROM (
-          SELECT {_col(f, 'lsoa11')} AS lsoa11, {_col(f, 'ward')} AS w, {_col(f, 'ward_name')} AS wn
-          FROM read_csv(?, all_varchar = true, header = true)) WHERE lsoa11 IS NOT NULL GROUP BY lsoa11
-    """, [str(path)])
+          SELECT {_col(f, 'lsoa11')} AS lsoa11, {_col(f, 'ward')} AS w, {_col(f, 'ward_name')} AS wn FROM {_CSV})
+        WHERE lsoa11 IS NOT NULL GROUP BY lsoa11""")
     return _recorded(con, "lsoa_ward", path)
 
 
@@ -305,7 +305,7 @@ def load_centroids(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     df = con.execute(f"""SELECT {_col(f, 'lsoa11')} AS lsoa11, {_col(f, 'easting', 'DOUBLE')} AS e,
                          {_col(f, 'northing', 'DOUBLE')} AS n, {_col(f, 'latitude', 'DOUBLE')} AS lat,
                          {_col(f, 'longitude', 'DOUBLE')} AS lon
-                         FROM read_csv(?, all_varchar = true, header = true)""", [str(path)]).df()
+                         FROM {_CSV}""", [str(path)]).df()
     need = df["lat"].isna() & df["e"].notna()
     if need.any():
         lat, lon = osgb36_grid_to_wgs84(df.loc[need, "e"].to_numpy(float), df.loc[need, "n"].to_numpy(float))
