@@ -43,6 +43,18 @@ def parse_page_text(text: str) -> tuple[Any, list[str | None] | None]:
         return _parse_page_text(text, strict=False)
 
 
+def _sequence(text: str, i: int, close: str, read_one) -> int:
+    """Past the values of an object or array whose opening bracket ends just before ``i``:
+    ``read_one(i)`` reads the value (or member) at ``i`` and returns where it ends."""
+    i = _WS.match(text, i).end()
+    if text[i:i + 1] == close:
+        return i + 1
+    while True:
+        i, closed = _after_value(text, read_one(i), close)
+        if closed:
+            return i
+
+
 def _parse_page_text(text: str, strict: bool) -> tuple[Any, list[str | None] | None]:
     constants: list[str] = []
 
@@ -51,54 +63,43 @@ def _parse_page_text(text: str, strict: bool) -> tuple[Any, list[str | None] | N
         return float(name)
 
     decode = json.JSONDecoder(strict=strict, parse_constant=constant).raw_decode
-    ws = _WS.match
-    i = ws(text, 0).end()
+    storable = _storable_strict_text if strict else storable_text
+    i = _WS.match(text, 0).end()
     if text[i:i + 1] != "{":
         return json.loads(text, strict=False), None
     doc: dict = {}
     texts_by_key: dict[str, list[str | None]] = {}
-    i = ws(text, i + 1).end()
-    if text[i:i + 1] == "}":
-        i += 1
-    else:
-        while True:
-            key, i = decode(text, i)
-            if not isinstance(key, str):
-                raise ValueError("object key is not a string")
-            i = ws(text, i).end()
-            if text[i:i + 1] != ":":
-                raise ValueError("expected ':'")
-            i = ws(text, i + 1).end()
-            if key in ("contents", "content") and text[i:i + 1] == "[":
-                items: list = []
-                texts: list[str | None] = []
-                i = ws(text, i + 1).end()
-                if text[i:i + 1] == "]":
-                    i += 1
-                else:
-                    while True:
-                        item, end = decode(text, i)
-                        items.append(item)
-                        item_text = text[i:end]
-                        if constants:
-                            texts.append(None)  # NaN or Infinity: not JSON to DuckDB
-                            constants.clear()
-                        elif strict:
-                            texts.append(item_text if _storable_strict_text(item_text) else None)
-                        else:
-                            texts.append(item_text if storable_text(item_text) else None)
-                        i, closed = _after_value(text, end, "]")
-                        if closed:
-                            break
-                doc[key] = items
-                texts_by_key[key] = texts
-            else:
-                doc[key], i = decode(text, i)
-                texts_by_key.pop(key, None)
-            i, closed = _after_value(text, i, "}")
-            if closed:
-                break
-    if ws(text, i).end() != len(text):
+
+    def read_item(i: int, items: list, texts: list[str | None]) -> int:
+        item, end = decode(text, i)
+        items.append(item)
+        if constants:
+            texts.append(None)  # NaN or Infinity: not JSON to DuckDB
+            constants.clear()
+        else:
+            texts.append(text[i:end] if storable(text[i:end]) else None)
+        return end
+
+    def read_member(i: int) -> int:
+        key, i = decode(text, i)
+        if not isinstance(key, str):
+            raise ValueError("object key is not a string")
+        i = _WS.match(text, i).end()
+        if text[i:i + 1] != ":":
+            raise ValueError("expected ':'")
+        i = _WS.match(text, i + 1).end()
+        if key in ("contents", "content") and text[i:i + 1] == "[":
+            items: list = []
+            texts: list[str | None] = []
+            i = _sequence(text, i + 1, "]", lambda j: read_item(j, items, texts))
+            doc[key], texts_by_key[key] = items, texts
+            return i
+        doc[key], i = decode(text, i)
+        texts_by_key.pop(key, None)
+        return i
+
+    i = _sequence(text, i + 1, "}", read_member)
+    if _WS.match(text, i).end() != len(text):
         raise ValueError("extra data after the page")
     key = "contents" if isinstance(doc.get("contents"), list) else "content"
     return doc, texts_by_key.get(key)
