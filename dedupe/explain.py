@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 from warehouse.build import previous_full_build
-from warehouse.state import missing_catalogue
+from warehouse.state import existing_catalogue
 
 WORDS = {
     "name": "service name", "service_identifier": "service identifier (Ofsted/CQC)", "venue": "venue",
@@ -87,10 +87,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    db = Path(args.db)
-    if problem := missing_catalogue(db, "explain"):
-        print(problem, file=sys.stderr)
-        return 2
+    db = existing_catalogue(args.db)
     try:
         # The matcher's state is in the internal catalogue (the state folder), not the published file.
         with duckdb.connect(str(previous_full_build(db)), read_only=True) as con:

@@ -24,7 +24,7 @@ import duckdb
 from dedupe.explain import direction, weigh
 from dedupe.overrides import OverridesError, default_overrides_path, load_overrides
 from warehouse.build import previous_full_build
-from warehouse.state import missing_catalogue
+from warehouse.state import existing_catalogue
 
 COLUMNS = ["rank", "source_id_a", "record_id_a", "name_a", "fingerprint_a", "source_id_b", "record_id_b", "name_b",
            "fingerprint_b", "probability", "decision", "levels", "reasons", "cluster_size_a", "cluster_size_b",
@@ -110,10 +110,7 @@ def _decide(overrides, item: dict, decision: str, note: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    db = Path(args.db)
-    if problem := missing_catalogue(db, "review"):
-        print(problem, file=sys.stderr)
-        return 2
+    db = existing_catalogue(args.db)
     try:
         queue, not_honoured = review_queue(db)
     except duckdb.Error:

@@ -4,28 +4,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import importlib
 import importlib.util
 import inspect
 import sys
 from pathlib import Path
 
-# command -> (module, one-line help). A module provides configure_parser(parser) and run(args) -> int.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("pipelines.nightly_run", "run the whole nightly job in-process and print a summary"),
-    "validate": ("connectors.oruk.validate", "check an ORUK feed the way the ORUK validator does"),
-    "match": ("dedupe.match_cli", "match ORUK v3 service objects from a JSON Lines file into clusters"),
-    "explain": ("dedupe.explain", "say in plain words why the records of a golden service were merged"),
-    "review": ("dedupe.review", "work through the review queue; decisions go to the overrides file"),
-    "accept": ("connectors.shrink", "accept a held source's shrink: its held harvest is published next night"),
-    "mapping": ("connectors.mapping_cli", "spreadsheet mappings: `placecat mapping suggest FILE`"),
-    "health": ("quality.health", "print the latest feed-health scorecard"),
-    "reference": ("warehouse.reference", "load postcode, deprivation and population reference data"),
-    "report": ("warehouse.report", "write a self-contained HTML gap-analysis report"),
-    "serve": ("warehouse.serve", "serve the catalogue as a read-only ORUK v3 API"),
-    "recover": ("warehouse.recover", "restore the newest good catalogue, with its run history, over a damaged one"),
-    "export": ("warehouse.export", "export the catalogue as a static API, a tabular data package and Parquet"),
-}
+from warehouse.state import NoCatalogue
+
+
+def _command_table() -> dict[str, tuple[str, str]]:
+    """command -> (module, one-line help), in the order `placecat --help` lists them, from
+    commands.csv beside this file. A module provides configure_parser(parser) and run(args) -> int."""
+    with (Path(__file__).parent / "commands.csv").open(encoding="utf-8", newline="") as f:
+        return {row["command"]: (row["module"], row["help"]) for row in csv.DictReader(f)}
+
+
+COMMANDS = _command_table()
 
 
 def available_commands() -> dict[str, tuple[str, str]]:
@@ -77,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args._module.run(args)
+    except NoCatalogue as exc:
+        print(f"placecat {args.command}: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
         line = file_problem(args, exc)
         if line is None:

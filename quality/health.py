@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from quality.richness import FRESHNESS_BUCKETS, KEY_FIELDS, STALE_AFTER_DAYS, source_richness_sql
-from warehouse.state import missing_catalogue
+from warehouse.state import existing_catalogue
 
 SOURCE_HEALTH_COLUMNS: list[tuple[str, str]] = [
     ("run_id", "VARCHAR"), ("run_at", "TIMESTAMP"), ("source_id", "VARCHAR"), ("kind", "VARCHAR"),
@@ -194,10 +194,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    db = Path(args.db)
-    if problem := missing_catalogue(db, "health"):
-        print(problem, file=sys.stderr)
-        return 2
+    db = existing_catalogue(args.db)
     try:
         con = duckdb.connect(str(db), read_only=True)
     except duckdb.Error as exc:

@@ -178,9 +178,15 @@ def storage_problem(exc: BaseException) -> str:
     return text[:200]
 
 
-def missing_catalogue(db_path: Path, command: str) -> str | None:
-    """The one line a command that reads a catalogue prints when ``db_path`` does not exist
-    (exit 2), else None: every such command says it the same way."""
-    if db_path.exists():
-        return None
-    return f"placecat {command}: {db_path}: no such catalogue; run `placecat run --sources FILE --db {db_path}` first"
+class NoCatalogue(LookupError):
+    """A command that reads a catalogue was given a path with none: a user's mistake, which
+    `placecat` reports in one line with exit 2 (pipelines/cli.py)."""
+
+
+def existing_catalogue(db: str | Path) -> Path:
+    """``db`` as a path, when a catalogue is there; else NoCatalogue, saying the same thing for
+    every command that reads one."""
+    db_path = Path(db)
+    if not db_path.exists():
+        raise NoCatalogue(f"{db_path}: no such catalogue; run `placecat run --sources FILE --db {db_path}` first")
+    return db_path
