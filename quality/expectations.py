@@ -325,27 +325,19 @@ def validate_staging(con: duckdb.DuckDBPyConnection, run_id: str, today: dt.date
 
 # ---------------------------------------------------------------- catalogue -------------------
 
-CATALOGUE_FOREIGN_KEYS = (
-    # (child table, child column, parent table)
-    ("service", "organization_id", "organization"),
-    ("service_at_location", "service_id", "service"),
-    ("service_at_location", "location_id", "location"),
-    ("address", "location_id", "location"),
-    ("accessibility", "location_id", "location"),
-    ("schedule", "service_id", "service"),
-    ("service_area", "service_id", "service"),
-    ("language", "service_id", "service"),
-    ("funding", "service_id", "service"),
-    ("cost_option", "service_id", "service"),
-    ("contact", "service_id", "service"),
-    ("phone", "service_id", "service"),
-    ("phone", "contact_id", "contact"),
-    ("attribute", "link_id", "service"),
-    ("attribute", "taxonomy_term_id", "taxonomy_term"),
-    ("taxonomy_term", "taxonomy_id", "taxonomy"),
-    ("organization_identifier", "organization_id", "organization"),
-    ("service_source", "service_id", "service"),
-)
+# Each catalogue table that others refer to -> the "table.column"s that refer to it. Stricter than
+# the foreign keys the exported package declares (warehouse/export.py follows the official ORUK
+# package): in our catalogue a phone's service and contact, and an attribute's link, must exist too.
+CATALOGUE_REFERENCES = {
+    "organization": ("service.organization_id", "organization_identifier.organization_id"),
+    "service": ("service_at_location.service_id", "schedule.service_id", "service_area.service_id",
+                "language.service_id", "funding.service_id", "cost_option.service_id", "contact.service_id",
+                "phone.service_id", "attribute.link_id", "service_source.service_id"),
+    "location": ("service_at_location.location_id", "address.location_id", "accessibility.location_id"),
+    "contact": ("phone.contact_id",),
+    "taxonomy_term": ("attribute.taxonomy_term_id",),
+    "taxonomy": ("taxonomy_term.taxonomy_id",),
+}
 
 
 def _has(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -364,9 +356,9 @@ def catalogue_queries(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, 
         GROUP BY 1""", [run_id])
     queries["golden_id"] = ("SELECT id FROM catalogue.service", [])
     fk_sql = " UNION ALL ".join(
-        f"SELECT '{c}.{col}' AS fk, p.id IS NOT NULL AS parent_found FROM catalogue.{c} t "
-        f"LEFT JOIN catalogue.{parent} p ON p.id = t.{col} WHERE t.{col} IS NOT NULL"
-        for c, col, parent in CATALOGUE_FOREIGN_KEYS)
+        f"SELECT '{ref}' AS fk, p.id IS NOT NULL AS parent_found FROM catalogue.{ref.split('.')[0]} t "
+        f"LEFT JOIN catalogue.{parent} p ON p.id = t.{ref.split('.')[1]} WHERE t.{ref.split('.')[1]} IS NOT NULL"
+        for parent, refs in CATALOGUE_REFERENCES.items() for ref in refs)
     queries["foreign_key"] = (fk_sql, [])
     queries["published"] = ("""
         SELECT ss.source_id, ss.source_record_id,

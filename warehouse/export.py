@@ -60,12 +60,13 @@ CSV_PATHS = {
 # placecat's own tables in the package: the trust register and provenance.
 EXTRA_TABLES = {"replaced_by": "placecat_replaced_by.csv", "service_source": "placecat_service_source.csv",
                 "field_provenance": "placecat_field_provenance.csv"}
+# The foreign keys the official ORUK UK tabular package declares (fixtures: oruk/schema/v3-uk).
 FOREIGN_KEYS = {
     "service": [("organization_id", "organization")],
     "service_at_location": [("service_id", "service"), ("location_id", "location")],
     "contact": [("service_id", "service")], "address": [("location_id", "location")],
     "schedule": [("service_id", "service")], "funding": [("service_id", "service")],
-    "service_area": [("service_id", "service")], "language": [("service_id", "service")],
+    "service_area": [("service_id", "service")], "language": [("phone_id", "phone"), ("service_id", "service")],
     "accessibility": [("location_id", "location")], "cost_option": [("service_id", "service")],
     "organization_identifier": [("organization_id", "organization")],
     "attribute": [("taxonomy_term_id", "taxonomy_term")], "taxonomy_term": [("taxonomy_id", "taxonomy")],

@@ -70,6 +70,9 @@ def test_tabular_package_follows_the_official_one(exported, fixtures_dir, publis
         ours_fields = [f["name"] for f in ours[resource["name"]]["schema"]["fields"]]
         # Every official field, in the official order (HSDS core extras may follow).
         assert ours_fields[:len(resource["schema"]["fields"])] == [f["name"] for f in resource["schema"]["fields"]]
+        key = lambda fk: (fk["fields"], fk["reference"]["resource"])  # noqa: E731
+        assert sorted(map(key, ours[resource["name"]]["schema"].get("foreignKeys", []))) == \
+            sorted(map(key, resource["schema"].get("foreignKeys", []))), resource["name"]
     for name, resource in ours.items():
         with open(tabular / resource["path"], newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
