@@ -5,6 +5,7 @@ benchmark-only tool, never a runtime dependency of placecat).
     /work/splink-venv/bin/python benchmarks/splink_compare.py fodors FIXTURES_DIR
     /work/splink-venv/bin/python benchmarks/splink_compare.py febrl FIXTURES_DIR
     /work/splink-venv/bin/python benchmarks/splink_compare.py scale FLAT.csv OUT.csv [4GB] [4]   (bench_scale.py)
+    /work/splink-venv/bin/python benchmarks/splink_compare.py scale-new FLAT.csv [10000] [4GB]    (new records)
     /work/splink-venv/bin/python benchmarks/splink_compare.py v3 SERVICES.jsonl OUT.csv        (bench_eval.py --splink)
 
 Measured with splink==5.0.0 (duckdb 2.0.1, pandas 3.1.1, pyarrow 26.0.1 in /work/splink-venv; Splink 5
@@ -216,34 +217,33 @@ def flat_from_v3(jsonl: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def link_services(out: pd.DataFrame, out_csv: str, memory_limit: str = "4GB", chunks: str = "4") -> None:
-    """Services linked across their sources (as `placecat match` does without --dedupe), set up for a
-    large job on a small machine: DuckDB memory_limit (4 GB), two threads, a temporary directory to
-    spill to, and predict in chunks x chunks pieces. Blocking that keeps the national phone line and
-    the template names from exploding: postcode; name and town; phone and name. Comparisons and
-    training as tried and explained below; u by random sampling, the prior from deterministic rules. Prints a SUMMARY line
-    (JSON) and writes the clusters as source_id,record_id,cluster_id."""
-    import json
+def spill_connection(memory_limit: str):
+    """A DuckDB connection set up for a large job on a small machine: memory_limit, two threads, a
+    temporary directory to spill to."""
     import tempfile
 
     import duckdb
-    from splink.blocking_analysis import count_comparisons_from_blocking_rules
-
-    t0 = time.perf_counter()
     con = duckdb.connect()
     for setting in (f"SET memory_limit = '{memory_limit}'", "SET threads = 2", "SET preserve_insertion_order = false",
                     f"SET temp_directory = '{tempfile.mkdtemp(prefix='splink_spill_')}'"):
         con.execute(setting).fetchall()   # DuckDB 2 refuses other work while a result is unfinished
-    db_api = DuckDBAPI(connection=con)
-    # Tried on dev-2026's v3 sources and the 100,000-record scale set before settling (pairwise F1 on
-    # dev-2026 v3): one comparison per field, TF on name, postcode, phone and web, EM blocked on
-    # postcode then name: 0.07, a cluster of 80 (EM blocked on postcode learns "same venue", not "same
-    # service": the exact-name level got m = 0.02, so a different name cost nothing, and the venue's
-    # postcode, phone, web site, organisation and coordinates, counted as independent evidence, added
-    # 40 bits); the same with TF on organisation and e-mail too: 0.08; every m set by hand, no EM: 0.07.
-    # Kept: the correlated fields folded into two comparisons (place: postcode, else within 100 m,
-    # else town; contact: phone or e-mail, else web site), TF on the name, the name's m set (duplicates
-    # mostly keep their name) and the rest by EM blocked on name: 0.28, largest cluster 19.
+    return con
+
+
+def service_settings():
+    """(settings, blocking rules) for services linked across their sources.
+
+    Tried on dev-2026's v3 sources and the 100,000-record scale set before settling (pairwise F1 on
+    dev-2026 v3): one comparison per field, TF on name, postcode, phone and web, EM blocked on
+    postcode then name: 0.07, a cluster of 80 (EM blocked on postcode learns "same venue", not "same
+    service": the exact-name level got m = 0.02, so a different name cost nothing, and the venue's
+    postcode, phone, web site, organisation and coordinates, counted as independent evidence, added
+    40 bits); the same with TF on organisation and e-mail too: 0.08; every m set by hand, no EM: 0.07.
+    Kept: the correlated fields folded into two comparisons (place: postcode, else within 100 m,
+    else town; contact: phone or e-mail, else web site), TF on the name, the name's m set (duplicates
+    mostly keep their name) and the rest by EM blocked on name: 0.28, largest cluster 19. Blocking
+    that keeps the national phone line and the template names from exploding: postcode; name and
+    town; phone and name."""
     place = cl.CustomComparison(output_column_name="place", comparison_levels=[
         cll.And(cll.NullLevel("postcode"), cll.NullLevel("lat")), cll.ExactMatchLevel("postcode"),
         cll.DistanceInKMLevel("lat", "lon", 0.1), cll.ExactMatchLevel("city"), cll.ElseLevel()])
@@ -256,18 +256,47 @@ def link_services(out: pd.DataFrame, out_csv: str, memory_limit: str = "4GB", ch
         cl.JaroWinklerAtThresholds("org", [0.95, 0.85]), place, contact, cl.ExactMatch("day"),
     ]
     predict_rules = [block_on("postcode"), block_on("name", "city"), block_on("phone", "name")]
-    frames = [g.drop(columns=["source"]).reset_index(drop=True) for _, g in out.groupby("source")]
     settings = SettingsCreator(link_type="link_only", comparisons=comparisons, blocking_rules_to_generate_predictions=predict_rules,
                                retain_intermediate_calculation_columns=False, retain_matching_columns=False)
-    dfs = [db_api.register(f) for f in frames]
-    del frames
-    counted = count_comparisons_from_blocking_rules(dfs, blocking_rules=predict_rules, link_type="link_only",
-                                                    record_sample_proportion=1.0)
-    candidate_pairs = counted[-1]["cumulative_comparison_count"]
+    return settings, predict_rules
+
+
+def register_by_source(db_api, out: pd.DataFrame, prefix: str) -> list:
+    """One Splink table per source, named by its source (its source_dataset), so that tables
+    registered later for the same source count as that source."""
+    return [db_api.register(g.drop(columns=["source"]).reset_index(drop=True), table_name=f"{prefix}_{i}",
+                            dataset_display_name=str(source))
+            for i, (source, g) in enumerate(out.groupby("source"))]
+
+
+def trained_linker(db_api, dfs: list):
+    """A Linker over ``dfs``, trained the way Splink's tutorials train: the prior from deterministic
+    rules, u by random sampling, the rest by EM blocked on name."""
+    settings, _ = service_settings()
     linker = Linker(dfs, settings, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match([block_on("name", "postcode")], recall=0.7)
     linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("name"))
+    return linker
+
+
+def link_services(out: pd.DataFrame, out_csv: str, memory_limit: str = "4GB", chunks: str = "4") -> None:
+    """Services linked across their sources (as `placecat match` does without --dedupe), predicted in
+    chunks x chunks pieces on a connection from ``spill_connection``. Prints a SUMMARY line (JSON) and
+    writes the clusters as source_id,record_id,cluster_id."""
+    import json
+
+    from splink.blocking_analysis import count_comparisons_from_blocking_rules
+
+    t0 = time.perf_counter()
+    con = spill_connection(memory_limit)
+    db_api = DuckDBAPI(connection=con)
+    dfs = register_by_source(db_api, out, "input")
+    _, predict_rules = service_settings()
+    counted = count_comparisons_from_blocking_rules(dfs, blocking_rules=predict_rules, link_type="link_only",
+                                                    record_sample_proportion=1.0)
+    candidate_pairs = counted[-1]["cumulative_comparison_count"]
+    linker = trained_linker(db_api, dfs)
     n = int(chunks)
     preds = linker.inference.predict(threshold_match_probability=0.5, num_chunks_left=n, num_chunks_right=n)
     over = con.execute(f"SELECT count(*) FROM {preds.physical_name}").fetchall()[0][0]
@@ -277,6 +306,36 @@ def link_services(out: pd.DataFrame, out_csv: str, memory_limit: str = "4GB", ch
     pd.DataFrame({"source_id": parts[0], "record_id": parts[1], "cluster_id": c["cluster_id"]}).to_csv(out_csv, index=False)
     print("SUMMARY " + json.dumps({"candidate_pairs": int(candidate_pairs), "candidate_pairs_estimated": bool(counted[-1]["is_estimate"]),
                                    "pairs_over_threshold": int(over), "seconds": round(time.perf_counter() - t0, 1)}))
+
+
+def scale_new(flat_csv: str, new: str = "10000", memory_limit: str = "4GB", seed: str = "1") -> None:
+    """``new`` records (drawn at random, seeded) arriving after the rest of the scale set: Splink
+    trained on the rest (not timed), then timed scoring the new records against the rest
+    (``predict_between``) and among themselves (``predict_within``), Splink 5's incremental linkage.
+    Splink has no incremental clustering: joining these pairs to last night's clusters is not in
+    the time. Prints a SUMMARY line (JSON)."""
+    import json
+    import resource
+
+    out = flat_from_csv(flat_csv)
+    held = out.sample(n=int(new), random_state=int(seed))
+    rest = out.drop(held.index)
+    con = spill_connection(memory_limit)
+    db_api = DuckDBAPI(connection=con)
+    t0 = time.perf_counter()
+    night1 = register_by_source(db_api, rest, "night1")
+    linker = trained_linker(db_api, night1)
+    linker.table_management.compute_tf_table("name")
+    trained = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    new_dfs = register_by_source(db_api, held, "night2")
+    between = linker.inference.predict_between(night1, new_dfs, threshold_match_probability=0.5)
+    within = linker.inference.predict_within(new_dfs, threshold_match_probability=0.5)
+    pairs = sum(con.execute(f"SELECT count(*) FROM {p.physical_name}").fetchall()[0][0] for p in (between, within))
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print("SUMMARY " + json.dumps({"records": len(rest), "new": len(held), "training_seconds": round(trained, 1),
+                                   "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), "pairs_over_half": int(pairs),
+                                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
 
 
 def scale(flat_csv: str, out_csv: str, memory_limit: str = "4GB", chunks: str = "4") -> None:
@@ -290,4 +349,5 @@ def v3(jsonl: str, out_csv: str, memory_limit: str = "4GB", chunks: str = "1") -
 
 
 if __name__ == "__main__":
-    {"generator": generator, "fodors": fodors, "febrl": febrl, "scale": scale, "v3": v3}[sys.argv[1]](*sys.argv[2:])
+    {"generator": generator, "fodors": fodors, "febrl": febrl, "scale": scale, "scale-new": scale_new,
+     "v3": v3}[sys.argv[1]](*sys.argv[2:])
