@@ -229,7 +229,7 @@ def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mi
                nullif(array_to_string(toks, ' '), '') AS full_name,
                nullif(array_to_string(core, ' '), '') AS name,
                core AS name_tokens,
-               nullif(array_to_string(list_sort(list_distinct(list_filter(core, lambda t: t <> 'and'))), ' '), '') AS name_key,
+               name_key_of(core) AS name_key,
                org_n AS org,
                list_filter(idents, lambda x: ident_entity(split_part(x, ':', 1)) = 'organization') AS org_ids,
                list_filter(idents, lambda x: ident_entity(split_part(x, ':', 1)) = 'service') AS svc_ids,

@@ -55,6 +55,11 @@ def groups():
                      city="Bury", phone="0333 150 3456", day="WE"),
         no_geography("nhs", "lunch-bse", "Memory Cafe", org="Alzheimer's Society", addr="Moyses Hall",
                      city="Bury St Edmunds", phone="0333 150 3456", day="WE"),
+        # One kind of session named two ways ('Lessons' / 'Classes') at one venue and time.
+        listing("council", "swim-lessons", "Junior Swimming Lessons", org="Leeds Leisure", pc="LS9 8AU", addr="Fearnville Drive",
+                phone="0113 378 9000", lat=53.8160, lon=-1.4800, day="TH"),
+        listing("nhs", "swim-classes", "Junior Swimming Classes", org="Leeds Leisure", pc="LS9 8AU", addr="Fearnville Drive",
+                phone="0113 378 9000", lat=53.8160, lon=-1.4800, day="TH"),
         # The next house on the same street: two venues, however alike the two addresses read.
         no_geography("council", "bank-33", "Food Bank", org="Trussell Trust", addr="33 High Street", city="Wakefield",
                      phone="0300 123 4567", day="TH"),
@@ -107,3 +112,6 @@ def test_phones_alike_but_for_the_last_four_digits_are_one_switchboard(other, le
     phone = next(c for c in reason["comparisons"] if c["comparison"] == "phone")
     assert phone["level"] == level and (phone["weight"] > 0) == (level == "same switchboard")
 
+
+def test_lessons_and_classes_of_one_kind_at_one_venue_merge(groups):
+    assert cluster_of(groups, "swim-lessons") == {"swim-lessons", "swim-classes"}

@@ -17,6 +17,17 @@ def test_name_variants_normalise_alike(a, b):
     assert normalise_with_sql("name_norm", a) == normalise_with_sql("name_norm", b)
 
 
+def name_key(name):
+    return normalise_with_sql("name_key_of", normalise_with_sql("name_tokens", name))
+
+
+def test_lessons_and_classes_share_a_name_key_but_not_their_words():
+    assert name_key("Junior Swimming Lessons") == name_key("junior swimming classes") == "class junior swimming"
+    # only the key: the words stay as written, so that a misspelt 'Lessns' still reads as 'Lessons'
+    assert normalise_with_sql("name_norm", "Swimming Lessons") == "swimming lessons"
+    assert name_key("Adult Swimming Lessns") != name_key("Adult Swimming Lessons")
+
+
 def test_different_names_stay_different():
     assert normalise_with_sql("name_norm", "Walking Football") != normalise_with_sql("name_norm", "Walking Netball")
 
