@@ -8,6 +8,7 @@ for callers that hold one value (tests, ``placecat explain``).
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -88,6 +89,19 @@ def sql_list(values) -> str:
 
 def install_key_macros(con: duckdb.DuckDBPyConnection) -> None:
     """Create the key macros (pc_norm, name_tokens, phone_e164, web_*, email_*, ident_norm)."""
+    for sql in key_macros():
+        con.execute(sql)
+
+
+def key_rules_signature() -> str:
+    """A digest of the key macros and the phonetic rules: a record keyed under other rules is keyed
+    again (its content hash carries it, see dedupe.records), so that no night compares keys of two versions."""
+    rules = key_macros() + [f"{pattern.pattern}>{repl}" for pattern, repl in _PHONETIC_RULES if isinstance(repl, str)]
+    return hashlib.sha1("\n".join(rules).encode()).hexdigest()[:16]
+
+
+def key_macros() -> list[str]:
+    """The CREATE MACRO statements of install_key_macros."""
     abbrev_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in ABBREVIATIONS.items())
     synonym_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in NAME_KEY_SYNONYMS.items())
     address_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in ADDRESS_ABBREVIATIONS.items())
@@ -225,8 +239,7 @@ def install_key_macros(con: duckdb.DuckDBPyConnection) -> None:
             6371000 * 2 * asin(sqrt(pow(sin(radians(lat2 - lat1) / 2), 2)
                 + cos(radians(lat1)) * cos(radians(lat2)) * pow(sin(radians(lon2 - lon1) / 2), 2))))""",
     ]
-    for sql in statements:
-        con.execute(sql)
+    return statements
 
 
 _KEY_CON: duckdb.DuckDBPyConnection | None = None

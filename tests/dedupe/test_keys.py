@@ -1,7 +1,10 @@
 """Key normalisation: the forms matching compares."""
 import pytest
 
+from dedupe import keys
 from dedupe.keys import normalise_with_sql, phonetic_key
+from dedupe.records import key_records
+from tests.support.listings import keyed, leisure_world
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -129,3 +132,17 @@ def test_town_variants_are_one_name_with_words_added():
 def test_non_uk_numbers_compare_by_their_digits_and_are_not_read_as_uk(a, b):
     assert normalise_with_sql("phone_e164", a) == normalise_with_sql("phone_e164", b)
     assert not normalise_with_sql("phone_e164", a).startswith("+44")
+
+
+def test_records_keyed_under_other_key_rules_are_keyed_again(monkeypatch):
+    """A record's keys are kept from night to night while its content is unchanged, but not across a
+    change of the key rules: else one night would compare names keyed two ways."""
+    con = keyed(leisure_world())
+    total = con.execute("SELECT count(*) FROM work.match_record").fetchone()[0]
+    con.execute("CREATE SCHEMA previous")
+    con.execute("CREATE TABLE previous.match_record AS SELECT * FROM work.match_record")
+    assert key_records(con, previous="previous") == 0
+    monkeypatch.setitem(keys.NAME_KEY_SYNONYMS, "club", "group")
+    assert key_records(con, previous="previous") == total
+    lunch = con.execute("SELECT DISTINCT name_key FROM work.match_record WHERE name LIKE '%lunch club%'").fetchall()
+    assert lunch == [("50s group lunch over",)]
