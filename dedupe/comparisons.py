@@ -80,6 +80,10 @@ NUMBERS_AGREE = "(l.house_no = r.house_no OR l.house_no = '' OR r.house_no = '')
 # signal that ties them: a shared local (geographic) number, whose area code is one area, or the same
 # street number. 'bury' / 'bury st edmunds' alone stay two towns.
 SAME_TOWN = f"(l.town = r.town OR town_variant(l.town, r.town) AND ({SAME_LOCAL_PHONE} OR {SAME_STREET_NUMBER}))"
+# A record's geographic numbers without their last four digits (area code and exchange); mobiles
+# ('+447') are not geographic and say nothing by their first digits.
+SWITCHBOARDS = ("list_transform(list_filter({side}.local_phones, lambda p: NOT starts_with(p, '+447') AND len(p) >= 10), "
+                "lambda p: left(p, len(p) - 4))")
 # Schedules, when both are known, share a day: a shortened name is only read as the same service
 # when nothing says otherwise ("Yoga" on Monday and "Yoga for Beginners" on Wednesday are two classes).
 DAYS_COMPATIBLE = "(len(l.days) = 0 OR len(r.days) = 0 OR list_has_any(l.days, r.days))"
@@ -136,8 +140,11 @@ SERVICE_COMPARISONS = (
     Comparison("phone", "place", "len(l.phones) = 0 OR len(r.phones) = 0", (
         Level("same local number", "list_has_any(l.local_phones, r.local_phones)", True),
         Level("same national number", "list_has_any(l.phones, r.phones)"),
+        # Two lines of one switchboard: geographic numbers alike but for their last four digits (a
+        # venue's booking line and its restaurant's, a council's direct lines). Not "different".
+        Level("same switchboard", f"list_has_any({SWITCHBOARDS.format(side='l')}, {SWITCHBOARDS.format(side='r')})"),
         Level("different", "true"),
-    ), words="phone number", group="organisation", m=(0.55, 0.1, 0.35)),
+    ), words="phone number", group="organisation", m=(0.55, 0.08, 0.02, 0.35)),
     Comparison("organisation", "org", "(l.org IS NULL OR r.org IS NULL) AND (len(l.org_ids) = 0 OR len(r.org_ids) = 0)", (
         Level("same charity/company number", "list_has_any(l.org_ids, r.org_ids)", True),
         Level("same name", "l.org = r.org", True),

@@ -8,6 +8,7 @@ for callers that hold one value (tests, ``placecat explain``).
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -34,6 +35,11 @@ ABBREVIATIONS = {
     "uc": "universal credit", "c25k": "couch to 5k", "esa": "employment and support allowance",
     "pip": "personal independence payment",
 }
+# Words that name one kind of service two ways ('Junior Swimming Lessons' / 'Junior Swimming Classes'):
+# one word in the name key only, so that a misspelling of either still looks like its own word
+# ('Swimming Lessns' / 'Swimming Lessons' stay alike by their letters). On dev-2026 (match) six of
+# seven such pairs were missed, vetoed as names a word apart; no pair of them was another service.
+NAME_KEY_SYNONYMS = {"lesson": "class", "lessons": "class"}
 # Ordinals written as words or numbers ("First Leeds Scouts" / "1st Leeds Scouts", "Seventh Ave" / "7th Ave").
 ABBREVIATIONS |= {n: w for n, w in zip(("1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th", "10th"),
                                        ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
@@ -83,7 +89,21 @@ def sql_list(values) -> str:
 
 def install_key_macros(con: duckdb.DuckDBPyConnection) -> None:
     """Create the key macros (pc_norm, name_tokens, phone_e164, web_*, email_*, ident_norm)."""
+    for sql in key_macros():
+        con.execute(sql)
+
+
+def key_rules_signature() -> str:
+    """A digest of the key macros and the phonetic rules: a record keyed under other rules is keyed
+    again (its content hash carries it, see dedupe.records), so that no night compares keys of two versions."""
+    rules = key_macros() + [f"{pattern.pattern}>{repl}" for pattern, repl in _PHONETIC_RULES if isinstance(repl, str)]
+    return hashlib.sha1("\n".join(rules).encode()).hexdigest()[:16]
+
+
+def key_macros() -> list[str]:
+    """The CREATE MACRO statements of install_key_macros."""
     abbrev_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in ABBREVIATIONS.items())
+    synonym_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in NAME_KEY_SYNONYMS.items())
     address_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in ADDRESS_ABBREVIATIONS.items())
     statements = [
         # 'ls11ab' -> 'LS1 1AB'; anything else -> NULL.
@@ -120,6 +140,10 @@ def install_key_macros(con: duckdb.DuckDBPyConnection) -> None:
                  list_slice(toks, 1, coalesce(list_position(list_transform(toks, lambda t: regexp_matches(t, '[0-9]')), true) - 1,
                                               len(toks))) END)""",
         "CREATE OR REPLACE MACRO name_norm(x) AS (nullif(array_to_string(name_tokens(x), ' '), ''))",
+        # The name key: the name's words (NAME_KEY_SYNONYMS one way), sorted and each once, 'and' left out.
+        f"""CREATE OR REPLACE MACRO name_key_of(toks) AS (
+            nullif(array_to_string(list_sort(list_distinct(list_filter(
+                list_transform(toks, lambda t: CASE t {synonym_case} ELSE t END), lambda t: t <> 'and'))), ' '), ''))""",
         # Phones to E.164 (UK numbers); extensions dropped; anything too short -> NULL.
         """CREATE OR REPLACE MACRO phone_digits(x) AS (
             regexp_replace(regexp_replace(regexp_replace(lower(coalesce(x, '')), '(ext|x|extension)\\.?\\s*[0-9]+\\s*$', ''),
@@ -215,8 +239,7 @@ def install_key_macros(con: duckdb.DuckDBPyConnection) -> None:
             6371000 * 2 * asin(sqrt(pow(sin(radians(lat2 - lat1) / 2), 2)
                 + cos(radians(lat1)) * cos(radians(lat2)) * pow(sin(radians(lon2 - lon1) / 2), 2))))""",
     ]
-    for sql in statements:
-        con.execute(sql)
+    return statements
 
 
 _KEY_CON: duckdb.DuckDBPyConnection | None = None

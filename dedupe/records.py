@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from dedupe.keys import install_key_macros, phonetic_key
+from dedupe.keys import install_key_macros, key_rules_signature, phonetic_key
 
 # Where a record is, for counting its namesakes in its own source (dedupe.scoring): the postcode, else the
 # organisation, else the web site, else the e-mail domain.
@@ -89,11 +89,12 @@ def flatten_staging(con: duckdb.DuckDBPyConnection, eligible_sql: str) -> int:
     return con.execute("SELECT count(*) FROM work.match_input").fetchone()[0]
 
 
-# What a record's keys are computed from: a record whose hash is unchanged keeps last night's keys.
-# DuckDB's 64-bit hash over the fields themselves, not md5 over a joined string: a tenth of the cost,
-# and a collision among a million records is about one chance in thirty million.
+# What a record's keys are computed from, and under which key rules: a record whose hash is unchanged
+# keeps last night's keys. DuckDB's 64-bit hash over the fields themselves, not md5 over a joined string:
+# a tenth of the cost, and a collision among a million records is about one chance in thirty million.
 CONTENT_HASH_SQL = """hash(name, description, url, email, org_name, org_url, org_email, list_sort(identifiers),
-    list_sort(phones), location_name, address, city, postcode, latitude, longitude, list_sort(schedule), list_sort(terms))"""
+    list_sort(phones), location_name, address, city, postcode, latitude, longitude, list_sort(schedule), list_sort(terms),
+    '{rules}')"""
 
 
 def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input",
@@ -110,7 +111,8 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
     """
     install_key_macros(con)
     con.execute("CREATE SCHEMA IF NOT EXISTS work")
-    hashed = f"(SELECT *, {CONTENT_HASH_SQL} AS content_hash FROM {source})"
+    content_hash = CONTENT_HASH_SQL.format(rules=key_rules_signature())
+    hashed = f"(SELECT *, {content_hash} AS content_hash FROM {source})"
     drop_relation(con, target)
     reuse = False
     if previous and _columns(con, previous, "match_record"):
@@ -126,7 +128,7 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE hash_match AS
             SELECT i.source_id, i.source_record_id, i.staging_id, i.content_hash, p.mid, p.staging_id AS kept_staging_id
-            FROM (SELECT source_id, source_record_id, staging_id, {CONTENT_HASH_SQL} AS content_hash FROM {source}) i
+            FROM (SELECT source_id, source_record_id, staging_id, {content_hash} AS content_hash FROM {source}) i
             FULL JOIN (SELECT mid, source_id, source_record_id, content_hash, staging_id FROM {last}) p
             ON p.source_id = i.source_id AND p.source_record_id = i.source_record_id AND {hashes_equal}""")
         con.execute("""CREATE OR REPLACE TEMP TABLE fresh_ids AS
@@ -135,7 +137,7 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
         # may list one id twice with different content).
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE fresh_input AS
-            SELECT * FROM (SELECT s.*, {CONTENT_HASH_SQL} AS content_hash
+            SELECT * FROM (SELECT s.*, {content_hash} AS content_hash
                            FROM {source} s SEMI JOIN fresh_ids f USING (source_id, source_record_id)) i
             SEMI JOIN fresh_ids f USING (source_id, source_record_id, content_hash)""")
         _key_rows(con, "fresh_input", "fresh_keyed", first_mid)
@@ -229,7 +231,7 @@ def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mi
                nullif(array_to_string(toks, ' '), '') AS full_name,
                nullif(array_to_string(core, ' '), '') AS name,
                core AS name_tokens,
-               nullif(array_to_string(list_sort(list_distinct(list_filter(core, lambda t: t <> 'and'))), ' '), '') AS name_key,
+               name_key_of(core) AS name_key,
                org_n AS org,
                list_filter(idents, lambda x: ident_entity(split_part(x, ':', 1)) = 'organization') AS org_ids,
                list_filter(idents, lambda x: ident_entity(split_part(x, ':', 1)) = 'service') AS svc_ids,

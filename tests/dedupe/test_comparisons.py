@@ -2,6 +2,8 @@
 type abbreviated, a town named two ways; and the look-alikes that must still stay apart (a
 qualifier in front of a class name, a class on another day, a franchise in a town with a longer
 name, the next house on the street)."""
+import json
+
 import pytest
 
 from dedupe.matcher import match_records
@@ -11,6 +13,11 @@ from tests.support.listings import cluster_of, clusters, keyed, leisure_world, l
 def no_geography(source, rid, name, **kw):
     """A listing with an address and a town but neither postcode nor coordinates."""
     return listing(source, rid, name, pc=None, lat=None, lon=None, **kw)
+
+
+def bare(row: dict) -> dict:
+    """A listing that gives no days or times, description or category (a guide's name, address and phone)."""
+    return row | {"schedule": [], "description": None, "terms": []}
 
 
 def world_with(extra: list[dict]) -> dict[str, set[str]]:
@@ -48,6 +55,11 @@ def groups():
                      city="Bury", phone="0333 150 3456", day="WE"),
         no_geography("nhs", "lunch-bse", "Memory Cafe", org="Alzheimer's Society", addr="Moyses Hall",
                      city="Bury St Edmunds", phone="0333 150 3456", day="WE"),
+        # One kind of session named two ways ('Lessons' / 'Classes') at one venue and time.
+        listing("council", "swim-lessons", "Junior Swimming Lessons", org="Leeds Leisure", pc="LS9 8AU", addr="Fearnville Drive",
+                phone="0113 378 9000", lat=53.8160, lon=-1.4800, day="TH"),
+        listing("nhs", "swim-classes", "Junior Swimming Classes", org="Leeds Leisure", pc="LS9 8AU", addr="Fearnville Drive",
+                phone="0113 378 9000", lat=53.8160, lon=-1.4800, day="TH"),
         # The next house on the same street: two venues, however alike the two addresses read.
         no_geography("council", "bank-33", "Food Bank", org="Trussell Trust", addr="33 High Street", city="Wakefield",
                      phone="0300 123 4567", day="TH"),
@@ -83,3 +95,23 @@ def test_a_franchise_in_a_town_with_a_longer_name_stays_apart(groups):
 
 def test_two_house_numbers_on_one_street_stay_apart(groups):
     assert cluster_of(groups, "bank-33") == {"bank-33"}
+
+
+@pytest.mark.parametrize("other, level", [("01924 731110", "same switchboard"), ("01924 245110", "different"),
+                                          # mobiles are not numbered by place: alike first digits say nothing
+                                          ("07700 900110", "different")])
+def test_phones_alike_but_for_the_last_four_digits_are_one_switchboard(other, level):
+    """One venue's two lines (Fodors-Zagats: a casino restaurant's desk and reservations): not two numbers
+    that disagree, and evidence of one venue."""
+    first = "07700 900547" if other.startswith("07") else "01924 731547"
+    con = keyed(leisure_world() + [bare(no_geography(s, f"court-{s}", "Palace Court", org=None, addr="3570 Kirkgate",
+                                                     city="Wakefield", phone=p)) for s, p in (("council", first), ("nhs", other))])
+    match_records(con)
+    reason = json.loads(con.execute("""SELECT c.reason FROM work.record_cluster c JOIN work.match_record r USING (mid)
+                                       WHERE r.source_record_id LIKE 'court-%' AND c.reason LIKE '%comparisons%'""").fetchone()[0])
+    phone = next(c for c in reason["comparisons"] if c["comparison"] == "phone")
+    assert phone["level"] == level and (phone["weight"] > 0) == (level == "same switchboard")
+
+
+def test_lessons_and_classes_of_one_kind_at_one_venue_merge(groups):
+    assert cluster_of(groups, "swim-lessons") == {"swim-lessons", "swim-classes"}

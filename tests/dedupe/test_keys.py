@@ -1,7 +1,10 @@
 """Key normalisation: the forms matching compares."""
 import pytest
 
+from dedupe import keys
 from dedupe.keys import normalise_with_sql, phonetic_key
+from dedupe.records import key_records
+from tests.support.listings import keyed, leisure_world
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -15,6 +18,17 @@ def test_postcodes_are_canonical(raw, expected):
     ("St. Mary's Centre", "Saint Marys Center"), ("The Food Bank Ltd", "FOOD BANK"), ("Café Culture CIC", "cafe culture")])
 def test_name_variants_normalise_alike(a, b):
     assert normalise_with_sql("name_norm", a) == normalise_with_sql("name_norm", b)
+
+
+def name_key(name):
+    return normalise_with_sql("name_key_of", normalise_with_sql("name_tokens", name))
+
+
+def test_lessons_and_classes_share_a_name_key_but_not_their_words():
+    assert name_key("Junior Swimming Lessons") == name_key("junior swimming classes") == "class junior swimming"
+    # only the key: the words stay as written, so that a misspelt 'Lessns' still reads as 'Lessons'
+    assert normalise_with_sql("name_norm", "Swimming Lessons") == "swimming lessons"
+    assert name_key("Adult Swimming Lessns") != name_key("Adult Swimming Lessons")
 
 
 def test_different_names_stay_different():
@@ -118,3 +132,17 @@ def test_town_variants_are_one_name_with_words_added():
 def test_non_uk_numbers_compare_by_their_digits_and_are_not_read_as_uk(a, b):
     assert normalise_with_sql("phone_e164", a) == normalise_with_sql("phone_e164", b)
     assert not normalise_with_sql("phone_e164", a).startswith("+44")
+
+
+def test_records_keyed_under_other_key_rules_are_keyed_again(monkeypatch):
+    """A record's keys are kept from night to night while its content is unchanged, but not across a
+    change of the key rules: else one night would compare names keyed two ways."""
+    con = keyed(leisure_world())
+    total = con.execute("SELECT count(*) FROM work.match_record").fetchone()[0]
+    con.execute("CREATE SCHEMA previous")
+    con.execute("CREATE TABLE previous.match_record AS SELECT * FROM work.match_record")
+    assert key_records(con, previous="previous") == 0
+    monkeypatch.setitem(keys.NAME_KEY_SYNONYMS, "club", "group")
+    assert key_records(con, previous="previous") == total
+    lunch = con.execute("SELECT DISTINCT name_key FROM work.match_record WHERE name LIKE '%lunch club%'").fetchall()
+    assert lunch == [("50s group lunch over",)]
