@@ -110,14 +110,20 @@ def read_services(path: Path) -> dict[str, StagingRows]:
 
 
 def load_staging(con: duckdb.DuckDBPyConnection, per_source: dict[str, StagingRows]) -> None:
-    """The rows into staging.* (which must exist), then out of the StagingRows."""
+    """The rows into staging.* (which must exist), then out of the StagingRows.
+
+    One insert per table for all the sources: an insert of a few thousand rows costs DuckDB far
+    more per row than one of a few hundred thousand (50,000 services of 20 sources: 280 inserts
+    took 6.6 s of CPU, 14 took 4.0 s). Each table's rows keep their order (source by source)."""
+    per_table: dict[str, list[dict]] = {}
     for rows in per_source.values():
         for table, records in rows.tables():
-            frame = pd.DataFrame(records)
-            con.register("rows_frame", frame)
-            con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM rows_frame")
-            con.unregister("rows_frame")
+            per_table.setdefault(table, []).extend(records)
             records.clear()
+    for table, records in per_table.items():
+        con.register("rows_frame", pd.DataFrame(records))
+        con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM rows_frame")
+        con.unregister("rows_frame")
 
 
 # Reading is Python, one core per process: a file this large or larger is read in parts, one per
