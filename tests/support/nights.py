@@ -41,6 +41,14 @@ def run_ok(sources: Path, db: Path, *extra: str) -> str:
     (kills, exit codes, everything it prints on stderr) is tested through `fail_run` and `placecat`."""
     from pipelines.cli import main
 
+    if "--workers" in extra:
+        # Worker processes come from a forkserver that would outlive the night in this process,
+        # holding this moment's environment for every later night's workers (a later test's
+        # DAGSTER_PG_* would never reach them): such a night gets a process of its own.
+        proc = placecat("run", "--sources", str(sources), "--db", str(db), *extra)
+        proc_out, proc_err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, proc_out + proc_err
+        return proc_out
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["run", "--sources", str(sources), "--db", str(db), *extra])
