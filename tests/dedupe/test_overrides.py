@@ -70,6 +70,7 @@ def reissued(rows, source_id, rename):
             if r["source_id"] == source_id else r for r in rows]
 
 
+@pytest.mark.slow  # 5 s: several matched nights
 def test_decisions_find_their_records_again_when_a_source_reissues_its_ids(tmp_path):
     rows = leisure_world()
     con = keyed(rows)

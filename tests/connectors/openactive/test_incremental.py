@@ -71,6 +71,7 @@ def publisher_changes(series: RpdeFeed, sessions: RpdeFeed, n: int) -> None:
         sessions.delete("s1")
 
 
+@pytest.mark.slow  # 4.5 s: several harvests of the real RPDE pages
 def test_incremental_nights_equal_a_full_reread(tmp_path, fixtures_dir, server):
     series = RpdeFeed(server, "/series", [series_item(k) for k in range(20)], page_size=7, kind="SessionSeries")
     sessions = RpdeFeed(server, "/sessions", [session_item(k, k % 10, start=f"2024-02-{10 + k % 9:02d}T10:00:00Z")

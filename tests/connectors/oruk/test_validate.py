@@ -79,6 +79,7 @@ def test_broken_v3_feed_fails_naming_endpoint_record_and_field(fixtures_dir, cap
     assert all(e["record"] for e in doc["errors"] if e["endpoint"].startswith("/services"))
 
 
+@pytest.mark.slow  # 6 s: the client retries a refused connection with backoff, as a harvest does
 def test_unreachable_feed_exits_2(capsys):
     srv = FaultyServer()
     url = srv.url
