@@ -356,9 +356,9 @@ def catalogue_queries(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, 
         GROUP BY 1""", [run_id])
     queries["golden_id"] = ("SELECT id FROM catalogue.service", [])
     fk_sql = " UNION ALL ".join(
-        f"SELECT '{ref}' AS fk, p.id IS NOT NULL AS parent_found FROM catalogue.{ref.split('.')[0]} t "
-        f"LEFT JOIN catalogue.{parent} p ON p.id = t.{ref.split('.')[1]} WHERE t.{ref.split('.')[1]} IS NOT NULL"
-        for parent, refs in CATALOGUE_REFERENCES.items() for ref in refs)
+        f"SELECT '{table}.{column}' AS fk, p.id IS NOT NULL AS parent_found FROM catalogue.{table} t "
+        f"LEFT JOIN catalogue.{parent} p ON p.id = t.{column} WHERE t.{column} IS NOT NULL"
+        for parent, refs in CATALOGUE_REFERENCES.items() for table, column in (ref.split(".") for ref in refs))
     queries["foreign_key"] = (fk_sql, [])
     queries["published"] = ("""
         SELECT ss.source_id, ss.source_record_id,

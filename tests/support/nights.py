@@ -45,9 +45,8 @@ def run_ok(sources: Path, db: Path, *extra: str) -> str:
         # Worker processes come from a forkserver that would outlive the night in this process,
         # holding this moment's environment for every later night's workers (a later test's
         # DAGSTER_PG_* would never reach them): such a night gets a process of its own.
-        proc = placecat("run", "--sources", str(sources), "--db", str(db), *extra)
-        proc_out, proc_err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, proc_out + proc_err
+        code, proc_out, proc_err = fail_run(sources, db, *extra)
+        assert code == 0, proc_out + proc_err
         return proc_out
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -96,8 +95,9 @@ def rename_service(sources: Path, old: str, new: str) -> None:
     raise AssertionError(f"no service named {old}")
 
 
-def fail_run(sources: Path, db: Path, env: dict | None = None) -> tuple[int, str, str]:
-    proc = placecat("run", "--sources", str(sources), "--db", str(db), env=env)
+def fail_run(sources: Path, db: Path, *extra: str, env: dict | None = None) -> tuple[int, str, str]:
+    """A night in a process of its own: (exit code, stdout, stderr)."""
+    proc = placecat("run", "--sources", str(sources), "--db", str(db), *extra, env=env)
     out, err = proc.communicate(timeout=300)
     return proc.returncode, out, err
 
