@@ -182,8 +182,10 @@ def parse_days(text: str) -> tuple[list[str], list[str]]:
 
 def normalise_phone(v: Any) -> str:
     s = as_text(v)
-    # A number typed into Excel loses its leading zero: 1132224444 was 0113 222 4444.
-    return "0" + s if re.fullmatch(r"[1-9]\d{9}", s) else s
+    # A number typed into Excel loses its leading zero: 1132224444 was 0113 222 4444, and one typed
+    # with its spaces or dashes ('113 246 6080', '7571 231097') loses it too when the column is numeric
+    # text. Ten digits, no other characters: a UK number without its zero (dev-2026's spreadsheet: 22).
+    return "0" + s if re.fullmatch(r"[1-9][\d \-.]*", s) and len(re.sub(r"\D", "", s)) == 10 else s
 
 
 def json_safe_value(v: Any) -> Any:
