@@ -7,6 +7,9 @@ any other input (the ``placecat match`` JSON Lines, a benchmark) can fill the sa
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
+
 import duckdb
 import pandas as pd
 
@@ -111,7 +114,7 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
     """
     install_key_macros(con)
     con.execute("CREATE SCHEMA IF NOT EXISTS work")
-    content_hash = CONTENT_HASH_SQL.format(rules=key_rules_signature())
+    content_hash = CONTENT_HASH_SQL.format(rules=record_key_rules_signature())
     hashed = f"(SELECT *, {content_hash} AS content_hash FROM {source})"
     drop_relation(con, target)
     reuse = False
@@ -183,6 +186,15 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tu
     database, _, schema = schema.rpartition(".")
     return con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
                        "AND (database_name = ? OR ? = '') ORDER BY column_index", [schema, table, database, database]).fetchall()
+
+
+def record_key_rules_signature() -> str:
+    """The key rules a record was keyed under: the macros and phonetic rules (``key_rules_signature``)
+    and the keying written here, which calls them. A record's content hash carries it, so that a change
+    to either keys every record again rather than leaving one night comparing keys made two ways. Read
+    from the code itself: a change of wording only (a comment) also costs one full keying, which is safe."""
+    code = inspect.getsource(_key_rows) + inspect.getsource(add_phonetic_keys) + inspect.getsource(phonetic_key)
+    return hashlib.sha1((key_rules_signature() + code).encode()).hexdigest()[:16]
 
 
 def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mid: int) -> None:

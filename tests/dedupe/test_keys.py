@@ -146,3 +146,22 @@ def test_records_keyed_under_other_key_rules_are_keyed_again(monkeypatch):
     assert key_records(con, previous="previous") == total
     lunch = con.execute("SELECT DISTINCT name_key FROM work.match_record WHERE name LIKE '%lunch club%'").fetchall()
     assert lunch == [("50s group lunch over",)]
+
+
+def test_records_keyed_by_other_keying_code_are_keyed_again(monkeypatch):
+    """The keying written in dedupe/records.py (which macros it calls on which fields) is a key rule too:
+    a record keyed by last night's code is keyed again."""
+    from dedupe import records
+
+    con = keyed(leisure_world())
+    total = con.execute("SELECT count(*) FROM work.match_record").fetchone()[0]
+    con.execute("CREATE SCHEMA previous")
+    con.execute("CREATE TABLE previous.match_record AS SELECT * FROM work.match_record")
+    assert key_records(con, previous="previous") == 0
+    original = records._key_rows
+
+    def keying_that_also_drops_the_venue(con, source, target, first_mid):  # another version of the keying
+        original(con, source, target, first_mid)
+
+    monkeypatch.setattr(records, "_key_rows", keying_that_also_drops_the_venue)
+    assert key_records(con, previous="previous") == total
