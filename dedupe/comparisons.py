@@ -87,6 +87,9 @@ SWITCHBOARDS = ("list_transform(list_filter({side}.local_phones, lambda p: NOT s
 # Schedules, when both are known, share a day: a shortened name is only read as the same service
 # when nothing says otherwise ("Yoga" on Monday and "Yoga for Beginners" on Wednesday are two classes).
 DAYS_COMPATIBLE = "(len(l.days) = 0 OR len(r.days) = 0 OR list_has_any(l.days, r.days))"
+# Both give the same days and start times, every one with a time: one session, whatever each calls it.
+SAME_TIMES = ("(len(l.sched) > 0 AND list_sort(l.sched) = list_sort(r.sched) "
+              "AND NOT list_bool_or(list_transform(l.sched, lambda x: ends_with(x, '@'))))")
 
 SERVICE_COMPARISONS = (
     Comparison("name", "name", "l.name IS NULL OR r.name IS NULL", (
@@ -103,14 +106,21 @@ SERVICE_COMPARISONS = (
         Level("one name shortens the other", "sim.name_set >= 60 AND (name_extends(l.name_tokens, r.name_tokens) "
                                              "OR names_look_alike(l.name_tokens, r.name_tokens)) "
                                              f"AND {DAYS_COMPATIBLE}", True),
+        # Words in front of the other name: a council lists the leisure operator's session under its own
+        # programme ('Get Set Leeds Spin Class' / 'Spin Class'), or with its venue or place in front
+        # ('Ardwick Library Rhymetime'). English puts the qualifier first too ('Over 50s Yoga' / 'Yoga'), so
+        # only two words or more in front (name_ends) and only when both give the same days and start
+        # times: one slot at one venue is one session.
+        Level("one name ends the other, same times", f"sim.name_set >= 60 AND name_ends(l.name_tokens, r.name_tokens) "
+                                                     f"AND {SAME_TIMES}", True),
         # Alike but for a word each has that the other lacks: sibling services of one organisation ('Junior' /
         # 'Senior Youth Club', 'Debt' / 'Housing Advice', 'IMCA' / 'IMHA Advocacy'). A veto, like 'different'.
         Level("one word differs", "sim.name_sort >= 65 AND names_conflict(l.name_tokens, r.name_tokens)"),
         Level("somewhat similar", "sim.name_sort >= 65"),
         Level("different", "true"),
-    ), words="service name", m=(0.55, 0.15, 0.08, 0.10, 0.01, 0.06, 0.05),
+    ), words="service name", m=(0.55, 0.15, 0.08, 0.10, 0.02, 0.01, 0.05, 0.04),
        # name_tokens is the name split into words, and the key and phonetic key are made from them
-       distinct_on=("r.name", "r.name_key", "r.name_phon", "array_to_string(list_sort(r.days), ',')")),
+       distinct_on=("r.name", "r.name_key", "r.name_phon", "array_to_string(list_sort(r.sched), ',')")),
     Comparison("service_identifier", "service", "len(l.svc_ids) = 0 OR len(r.svc_ids) = 0", (
         Level("same", "list_has_any(l.svc_ids, r.svc_ids)", True),
         Level("different", "true"),

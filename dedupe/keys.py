@@ -218,6 +218,12 @@ def key_macros() -> list[str]:
         """CREATE OR REPLACE MACRO name_extends(a, b) AS (
             len(a) > 0 AND len(b) > 0 AND len(a) <> len(b)
             AND list_slice(a, 1, least(len(a), len(b))) = list_slice(b, 1, least(len(a), len(b))))""",
+        # A name that ends the other: the shorter one's words are the trailing words of the longer, after two
+        # words or more ('Yoga' / 'Move More Bristol Yoga', 'Rhymetime' / 'Ardwick Library Rhymetime'): a
+        # brand, venue or place in front. One word in front is a qualifier ('Chair Yoga' is another class).
+        """CREATE OR REPLACE MACRO name_ends(a, b) AS (
+            len(a) > 0 AND len(b) > 0 AND abs(len(a) - len(b)) >= 2
+            AND list_slice(a, len(a) - least(len(a), len(b)) + 1, len(a)) = list_slice(b, len(b) - least(len(a), len(b)) + 1, len(b)))""",
         # Every word of each name has a look-alike in the other: 'Arts Deli' / 'Arts Delicatessen'.
         "CREATE OR REPLACE MACRO names_look_alike(a, b) AS (len(unmatched_tokens(a, b)) = 0 AND len(unmatched_tokens(b, a)) = 0)",
         # Addresses with street types, saints and directions spelled one way (see ADDRESS_ABBREVIATIONS).

@@ -33,11 +33,12 @@ from dedupe.scoring import (BRANCHES_DOUBTFUL, BRANCHES_SQL, MATCH_PROBABILITY, 
 # it certain, so it is not compared in full. Every other name level of SERVICE_COMPARISONS needs the
 # same name key or the same letters without spaces, or a token_sort_ratio of at least 65, or a
 # token_set_ratio of at least 60 with one
-# name shortening the other or every word alike; the filter asks the same of each pair, cheapest test
+# name shortening or ending the other or every word alike; the filter asks the same of each pair, cheapest test
 # first. tests/dedupe/test_matcher.py checks that it leaves out only pairs whose full comparison
 # says "different", and that the clusters do not change.
 NAME_PREFILTER = {"sort": ("name_sort", 65.0), "set": ("name_set", 60.0),
-                  "shortens": "name_extends(l.name_tokens, r.name_tokens) OR names_look_alike(l.name_tokens, r.name_tokens)"}
+                  "shortens": "name_extends(l.name_tokens, r.name_tokens) OR names_look_alike(l.name_tokens, r.name_tokens) "
+                              "OR name_ends(l.name_tokens, r.name_tokens)"}
 # The weights are learned from a uniform random sample of the candidate pairs (all of them when
 # there are fewer): the estimates of m and the prior do not need millions of pairs.
 TRAINING_SAMPLE = 200_000

@@ -115,3 +115,16 @@ def test_phones_alike_but_for_the_last_four_digits_are_one_switchboard(other, le
 
 def test_lessons_and_classes_of_one_kind_at_one_venue_merge(groups):
     assert cluster_of(groups, "swim-lessons") == {"swim-lessons", "swim-classes"}
+
+
+@pytest.mark.parametrize("council_time, merged", [("18:30", True), ("19:30", False)])
+def test_a_session_under_the_councils_programme_name_is_the_operators_session(council_time, merged):
+    """A council lists the leisure operator's session under its own programme ('Get Set Leeds Spin Class'
+    for the operator's 'Spin Class'): the same venue, day and start time make it one session; at
+    another time it is another."""
+    def spin(source, rid, name, time):
+        return listing(source, rid, name, org="Active Leeds", pc="LS7 3PE", addr="Scott Hall Road", phone=None,
+                       lat=53.8220, lon=-1.5360, day="WE") | {"schedule": [f"WE@{time}"]}
+    groups = world_with([spin("council", "spin-programme", "Get Set Leeds Spin Class", council_time),
+                         spin("operator", "spin-session", "Spin Class", "18:30")])
+    assert (cluster_of(groups, "spin-programme") == {"spin-programme", "spin-session"}) == merged
