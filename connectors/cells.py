@@ -120,7 +120,10 @@ def coerce_date(v: Any, fmt: str | None) -> dt.date:
         return dt.datetime.strptime(s, fmt).date()
     if re.fullmatch(r"\d{5}(\.\d+)?", s):
         return _from_excel_serial(float(s)).date()
-    return parse_date(s)
+    try:
+        return parse_date(s)
+    except ValueError:
+        return _day_first(s).date()
 
 
 def coerce_timestamp(v: Any, fmt: str | None) -> dt.datetime:
@@ -133,11 +136,31 @@ def coerce_timestamp(v: Any, fmt: str | None) -> dt.datetime:
     s = str(v).strip()
     if fmt:
         return dt.datetime.strptime(s, fmt)
+    if re.fullmatch(r"\d{5}(\.\d+)?", s):  # a date serial in a General cell, as coerce_date reads it
+        return _from_excel_serial(float(s))
     try:
         return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).replace(tzinfo=None)
     except ValueError:
-        d = parse_date(s)
+        pass
+    try:
+        d = parse_date(s)  # day first: 01/02/2023 is 1 February
         return dt.datetime(d.year, d.month, d.day)
+    except ValueError:
+        return _day_first(s)
+
+
+# Day-first dates Excel writes in a UK CSV that parse_date (shared with the feeds) does not read:
+# with a time ("28/09/2022 14:30") or a two-digit year ("28/09/22"). Never month first.
+DAY_FIRST_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%y", "%d/%m/%y %H:%M")
+
+
+def _day_first(s: str) -> dt.datetime:
+    for fmt in DAY_FIRST_FORMATS:
+        try:
+            return dt.datetime.strptime(s, fmt)
+        except ValueError:
+            continue
+    raise ValueError(f"not a date: {s!r}")
 
 
 TYPE_WORDS = {"DATE": "date", "TIME": "time (e.g. 09:30)", "TIMESTAMP": "date and time", "DOUBLE": "number"}
