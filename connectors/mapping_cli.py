@@ -3,8 +3,9 @@
 The assistant reads the header and a sample of values, scores each column against the ORUK
 fields (rapidfuzz on the header plus a synonym list: "Tel" -> phone.number, "Post Code" ->
 address.postal_code, "Organisation" -> organization.name), then checks the guess against the
-values (postcodes, phone numbers, emails, web addresses, days, times, ages). It prints a mapping
-with a confidence for each column and lists the columns it could not place.
+values (postcodes, phone numbers, emails, web addresses, days, times, ages, dates). A column of
+time ranges (10:00-13:00) or age ranges (0-4, 18+, Under 5s) is proposed for both of its fields.
+It prints a mapping with a confidence for each column and lists the columns it could not place.
 """
 from __future__ import annotations
 
