@@ -50,6 +50,7 @@ class RowProblems:
         self.rows = rows
         self.record_id = record_id
         self.place, self.row_number = describe_place(fetched_from)
+        self.said: set[str] = set()
 
     def prefix(self, column: str | None = None) -> str:
         row = f", row {self.row_number}" if self.row_number is not None else ""
@@ -57,7 +58,11 @@ class RowProblems:
         return f"{self.place}{row}{col}"
 
     def cell(self, spec: FieldSpec, column: str | None, rule: str, what: str, severity: str = "warning") -> None:
-        self.rows.issue(self.record_id, spec.table, spec.column, rule, f"{self.prefix(column)}: {what}", severity)
+        message = f"{self.prefix(column)}: {what}"
+        if message in self.said:  # one cell read for two fields (an age range for both ages): said once
+            return
+        self.said.add(message)
+        self.rows.issue(self.record_id, spec.table, spec.column, rule, message, severity)
 
     def row(self, table: str | None, fieldname: str | None, rule: str, what: str, severity: str = "blocking") -> None:
         self.rows.issue(self.record_id, table, fieldname, rule, f"{self.prefix()}: {what}", severity)
@@ -120,7 +125,10 @@ def coerce_date(v: Any, fmt: str | None) -> dt.date:
         return dt.datetime.strptime(s, fmt).date()
     if re.fullmatch(r"\d{5}(\.\d+)?", s):
         return _from_excel_serial(float(s)).date()
-    return parse_date(s)
+    try:
+        return parse_date(s)
+    except ValueError:
+        return _day_first(s).date()
 
 
 def coerce_timestamp(v: Any, fmt: str | None) -> dt.datetime:
@@ -133,11 +141,31 @@ def coerce_timestamp(v: Any, fmt: str | None) -> dt.datetime:
     s = str(v).strip()
     if fmt:
         return dt.datetime.strptime(s, fmt)
+    if re.fullmatch(r"\d{5}(\.\d+)?", s):  # a date serial in a General cell, as coerce_date reads it
+        return _from_excel_serial(float(s))
     try:
         return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).replace(tzinfo=None)
     except ValueError:
-        d = parse_date(s)
+        pass
+    try:
+        d = parse_date(s)  # day first: 01/02/2023 is 1 February
         return dt.datetime(d.year, d.month, d.day)
+    except ValueError:
+        return _day_first(s)
+
+
+# Day-first dates Excel writes in a UK CSV that parse_date (shared with the feeds) does not read:
+# with a time ("28/09/2022 14:30") or a two-digit year ("28/09/22"). Never month first.
+DAY_FIRST_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%y", "%d/%m/%y %H:%M")
+
+
+def _day_first(s: str) -> dt.datetime:
+    for fmt in DAY_FIRST_FORMATS:
+        try:
+            return dt.datetime.strptime(s, fmt)
+        except ValueError:
+            continue
+    raise ValueError(f"not a date: {s!r}")
 
 
 TYPE_WORDS = {"DATE": "date", "TIME": "time (e.g. 09:30)", "TIMESTAMP": "date and time", "DOUBLE": "number"}
@@ -153,6 +181,55 @@ class TimeRange:
     opens: dt.time
     closes: dt.time
     column: str | None
+
+
+# A service's two ages; a cell holding an age range ("0-4", "18+", "Under 5s") fills both, whichever is mapped.
+AGE_FIELDS = ("service.minimum_age", "service.maximum_age")
+OLDEST = 120  # an age above this is a typo, or not an age
+
+
+@dataclass(frozen=True)
+class AgeRange:
+    """A cell that holds an age range, read: its youngest and oldest age (None: no limit), and its column."""
+    minimum: float | None
+    maximum: float | None
+    column: str | None
+
+
+# Words around the ages that say nothing about them: "Ages 5-11", "Aged: 60+", "11-18 years", "Adults only".
+_AGE_WORDS = re.compile(r"(?:aged?s?\s*:?\s*)?(.*?)\s*(?:years?\s+old|year\s+olds|years?|yrs?|y/?o)?\s*(?:only)?",
+                        re.I | re.S)
+_AGE = r"(\d{1,3})(?:'?s)?"  # "5", and the plural of "Under 5s", "over-50's"
+# How councils write an age range, each with the (minimum, maximum) it means. ORUK's ages are
+# inclusive and in whole years.
+AGE_RANGE_RULES: list[tuple[re.Pattern, Any]] = [
+    (re.compile(rf"{_AGE}\s*(?:-|–|—|\bto\b)\s*{_AGE}", re.I), lambda lo, hi: (lo, hi)),        # "0-4", "5 to 11"
+    (re.compile(rf"{_AGE}\s*(?:\+|plus|(?:and|or)\s+(?:over|above|older))", re.I), lambda lo: (lo, None)),  # "18+"
+    # "Over 50s" is read as 50 and over, not 51: in UK service names an over-50s club takes people of
+    # 50, and "over 18s" means adults, 18 included (the same reading as "50+").
+    (re.compile(rf"over[\s-]*{_AGE}", re.I), lambda lo: (lo, None)),
+    # "Under 5s" is up to 4: a child is under 5 until their fifth birthday, and maximum_age is inclusive.
+    (re.compile(rf"under[\s-]*{_AGE}", re.I), lambda hi: (None, hi - 1)),
+    (re.compile(rf"{_AGE}\s*(?:and|or)\s+(?:under|below|younger)", re.I), lambda hi: (None, hi)),  # "5 and under"
+    (re.compile(r"adults?", re.I), lambda: (18, None)),  # as OpenActive reads an activity for adults
+    (re.compile(r"all(?:\s+ages(?:\s+welcome)?)?|any\s+age|everyone", re.I), lambda: (None, None)),
+]
+
+
+def split_age_range(value: Any) -> tuple[float | None, float | None] | None:
+    """(minimum, maximum) for an age range such as "0-4", "18+", "Under 5s" or "All ages" (None for
+    no limit); None when the value is not one (a lone number is an age, not a range)."""
+    if not isinstance(value, str):
+        return None
+    text = _AGE_WORDS.fullmatch(value.strip()).group(1)
+    for pattern, ages in AGE_RANGE_RULES:
+        m = pattern.fullmatch(text)
+        if m:
+            lo, hi = ages(*(int(g) for g in m.groups()))
+            if all(a is None or 0 <= a <= OLDEST for a in (lo, hi)) and (lo is None or hi is None or lo <= hi):
+                return (None if lo is None else float(lo)), (None if hi is None else float(hi))
+            return None
+    return None
 
 
 def parse_days(text: str) -> tuple[list[str], list[str]]:

@@ -3,8 +3,9 @@
 The assistant reads the header and a sample of values, scores each column against the ORUK
 fields (rapidfuzz on the header plus a synonym list: "Tel" -> phone.number, "Post Code" ->
 address.postal_code, "Organisation" -> organization.name), then checks the guess against the
-values (postcodes, phone numbers, emails, web addresses, days, times, ages). It prints a mapping
-with a confidence for each column and lists the columns it could not place.
+values (postcodes, phone numbers, emails, web addresses, days, times, ages, dates). A column of
+time ranges (10:00-13:00) or age ranges (0-4, 18+, Under 5s) is proposed for both of its fields.
+It prints a mapping with a confidence for each column and lists the columns it could not place.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from connectors.base import HarvestError
-from connectors.cells import RANGE_FIELDS, coerce_time, parse_days
+from connectors.cells import AGE_FIELDS, RANGE_FIELDS, coerce_time, coerce_timestamp, parse_days, split_age_range
 from connectors.config import ConfigError
 from connectors.staging import split_time_range
 from connectors.tabular import open_table
@@ -27,6 +28,7 @@ from connectors.tabular.table import Table
 SAMPLE_ROWS = 200
 THRESHOLD = 62
 TIME_RANGE = "schedule.opens_at+closes_at"  # not an ORUK field: a column placed here maps to both
+AGE_RANGE = "service.minimum_age+maximum_age"  # the same for a column of age ranges ("0-4", "18+")
 
 SYNONYMS: dict[str, list[str]] = {
     "id": ["id", "ref", "reference", "record id", "unique ref", "unique reference", "record number",
@@ -62,6 +64,9 @@ SYNONYMS: dict[str, list[str]] = {
                            "service category", "activity type", "keywords"],
     "service.minimum_age": ["min age", "minimum age", "age from", "from age", "lower age", "age min"],
     "service.maximum_age": ["max age", "maximum age", "age to", "to age", "upper age", "age max"],
+    # A column of age ranges ("0-4", "18+", "Under 5s"): both of the service's ages (see to_yaml).
+    AGE_RANGE: ["age range", "age ranges", "ages", "age group", "age groups", "suitable for ages", "age",
+                "age band", "age bands", "ages catered for"],
     "location.name": ["venue", "venue name", "location", "location name", "building name"],
     "location.latitude": ["lat", "latitude"],
     "location.longitude": ["lng", "lon", "long", "longitude"],
@@ -70,7 +75,12 @@ SYNONYMS: dict[str, list[str]] = {
     "service_area.name": ["area", "area served", "local authority", "ward", "coverage"],
     "language.name": ["language", "languages", "languages spoken"],
     "service.status": ["status", "service status"],
+    "service.last_modified": ["last updated", "updated", "last modified", "date modified", "date updated",
+                              "last reviewed", "updated on", "modified", "date last updated", "last update"],
 }
+# Fields whose header must come this close to a synonym to count at all: dates have short, alike
+# headers ("Start date" scores 67 against "last update", "Date added" 73 against "date updated").
+HEADER_FLOOR = {"service.last_modified": 75}
 # Fields several columns may feed (joined in column order).
 JOINABLE = {"address.address_1"}
 ABBREVIATIONS = {"addr": "address", "desc": "description", "org": "organisation", "num": "number",
@@ -99,7 +109,7 @@ def header_scores(header: str) -> dict[str, float]:
                 best = 100.0
                 break
             best = max(best, fuzz.ratio(h, w), fuzz.token_sort_ratio(h, w) * 0.97)
-        out[fieldname] = best
+        out[fieldname] = best if best >= HEADER_FLOOR.get(fieldname, 0) else 0.0
     return out
 
 
@@ -136,6 +146,17 @@ def _is_age(v: Any) -> bool:
     return float(str(v).strip()) == int(float(str(v).strip())) and 0 <= float(str(v)) <= 120
 
 
+def _is_age_range(v: Any) -> bool:
+    return split_age_range(str(v)) is not None  # a lone number is not: "Min age" columns stay as they were
+
+
+def _is_date(v: Any) -> bool:
+    if isinstance(v, (int, float)):  # any number is an Excel date serial: ids and ages would pass
+        return False
+    coerce_timestamp(v, None)
+    return True
+
+
 VALUE_TESTS = {
     "address.postal_code": lambda v: _POSTCODE.match(str(v).strip()),
     "service.email": lambda v: _EMAIL.match(str(v).strip()),
@@ -147,10 +168,21 @@ VALUE_TESTS = {
     TIME_RANGE: _is_time_range,
     "service.minimum_age": _is_age,
     "service.maximum_age": _is_age,
+    AGE_RANGE: _is_age_range,
+    "service.last_modified": _is_date,
 }
 
 # Values that many columns could hold (numbers, times): they confirm a header, never place a column alone.
-WEAK_VALUE_TESTS = {"schedule.opens_at", "schedule.closes_at", "service.minimum_age", "service.maximum_age"}
+# A date column may be when a service was checked, starts or was last changed: only its header says which.
+WEAK_VALUE_TESTS = {"schedule.opens_at", "schedule.closes_at", "service.minimum_age", "service.maximum_age",
+                    "service.last_modified"}
+# The pseudo-fields: a column holding both ends of a range, the two fields it fills, and what to say about it.
+RANGE_COLUMNS = {
+    TIME_RANGE: (RANGE_FIELDS, "holds time ranges (e.g. 10:00-13:00): its start is the opening time, "
+                               "its end the closing time"),
+    AGE_RANGE: (AGE_FIELDS, "holds age ranges (e.g. 0-4, 18+, Under 5s): its lower age is the minimum age, "
+                            "its upper age the maximum"),
+}
 
 
 def value_scores(values: list[Any], scores: dict[str, float]) -> dict[str, float]:
@@ -202,16 +234,13 @@ class Suggestion:
         if ids:
             lines.append(f"id: {json.dumps(ids[0])}{' ' * max(1, 40 - len(ids[0]))}# {self.placed[ids[0]][1]:.2f}")
         lines.append("columns:")
-        order = [f for f in SYNONYMS if f not in ("id", TIME_RANGE)]
-        ranges = self.columns_for(TIME_RANGE)
+        order = [f for f in SYNONYMS if f not in ("id", *RANGE_COLUMNS)]
         for f in order:
             cols = self.columns_for(f)
-            if not cols and f in RANGE_FIELDS and ranges:
-                # A column of time ranges gives both times: its start is opens_at, its end closes_at.
-                cols = ranges[:1]
-                if f == RANGE_FIELDS[0] or not self.columns_for(RANGE_FIELDS[0]):
-                    lines.append(f"  # {json.dumps(cols[0], ensure_ascii=False)} holds time ranges (e.g. 10:00-13:00): "
-                                 f"its start is the opening time, its end the closing time")
+            if not cols:
+                cols, note = self.range_column_for(f)
+                if note:
+                    lines.append(note)
             if not cols:
                 continue
             conf = min(self.placed[c][1] for c in cols)
@@ -227,6 +256,17 @@ class Suggestion:
         if t.hidden_columns:
             lines.append(f"# Hidden columns in the sheet: {', '.join(json.dumps(c) for c in t.hidden_columns)}")
         return "\n".join(lines) + "\n"
+
+    def range_column_for(self, fieldname: str) -> tuple[list[str], str | None]:
+        """For a field with no column of its own: the column of ranges that gives it (a time range's
+        start is opens_at, its end closes_at), and the comment to write before the first of the pair."""
+        for pseudo, (fields, what) in RANGE_COLUMNS.items():
+            ranges = self.columns_for(pseudo)
+            if fieldname in fields and ranges:
+                # Said once: before the first field, or before the second when the first has a column of its own.
+                first = fieldname == fields[0] or bool(self.columns_for(fields[0]))
+                return ranges[:1], f"  # {json.dumps(ranges[0], ensure_ascii=False)} {what}" if first else None
+        return [], None
 
 
 def suggest_mapping(table: Table, sample_rows: int = SAMPLE_ROWS) -> Suggestion:

@@ -6,11 +6,40 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from connectors.cells import (RANGE_FIELDS, TYPE_WORDS, RowProblems, TimeRange, as_text, coerce_date, coerce_time,
-                              coerce_timestamp, is_blank, json_safe_value, normalise_phone, parse_days)
+from connectors.cells import (AGE_FIELDS, RANGE_FIELDS, TYPE_WORDS, AgeRange, RowProblems, TimeRange, as_text,
+                              coerce_date, coerce_time, coerce_timestamp, is_blank, json_safe_value, normalise_phone,
+                              parse_days, split_age_range)
 from connectors.mapping import LGA_TAXONOMY, MAPPABLE, MULTI_ROW_FIELD, BoundMapping, FieldSpec, header_key
 from connectors.staging import StagingRows, parse_number, split_time_range
 from warehouse.model import column_types
+
+
+def columns_for_both(specs: list[FieldSpec], fields: tuple[str, ...]) -> set[str]:
+    """Columns mapped on their own to every one of these fields (a column of ranges for both ages)."""
+    per_field = [{s.columns[0] for s in specs if s.field == f and len(s.columns) == 1} for f in fields]
+    return set.intersection(*per_field)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "no limit"
+    return value.isoformat(timespec="minutes") if hasattr(value, "isoformat") else as_text(value)
+
+
+def spread_range(vals: dict[str, list[Any]], fields: tuple[str, str], rng: Any, ends: tuple[Any, Any], words: str,
+                 probs: RowProblems) -> None:
+    """The range's two ends into its two fields (an end of None leaves its field empty); where
+    another column gave a field a different value, the range wins and a warning names both."""
+    for f, end in zip(fields, ends):
+        given = (vals.get(f) or [None])[0]
+        if given is not None and not isinstance(given, type(rng)) and given != end:
+            table, column = f.split(".")
+            probs.row(table, column, "value", f"{f} is {_shown(given)} but the {words} in column '{rng.column}' "
+                                              f"says {_shown(end)}; kept the range", "warning")
+        if end is None:
+            vals.pop(f, None)
+        else:
+            vals[f] = [end]
 
 
 class RowMapper:
@@ -22,6 +51,8 @@ class RowMapper:
         self.rows = rows
         self.types = {t: column_types(t) for t in MAPPABLE}
         self.read_columns = set(self.b.actual.values())
+        self.age_range_columns = columns_for_both(self.m.fields, AGE_FIELDS) | {
+            c for g in self.m.service_groups for c in columns_for_both(g, AGE_FIELDS)}
 
     # one field's value(s) in a row: (values, column for messages)
     def field_values(self, spec: FieldSpec, row: dict, probs: RowProblems) -> list[Any]:
@@ -56,6 +87,16 @@ class RowMapper:
             rng = split_time_range(as_text(v))
             if rng is not None:
                 return TimeRange(rng[0], rng[1], column)
+        if spec.field in AGE_FIELDS:
+            ages = split_age_range(as_text(v))
+            if ages is not None:
+                return AgeRange(ages[0], ages[1], column)
+            if column in self.age_range_columns:
+                # One column for both ages holds ranges; a lone number there ("16") could mean 16 only
+                # or 16 and over, so it is not guessed at.
+                probs.cell(spec, column, "type", f"{as_text(v)[:60]!r} is not an age range (e.g. 0-4, 18+, "
+                                                 f"Under 5s, All ages) for {' and '.join(AGE_FIELDS)}; left empty")
+                return None
         try:
             if typ == "DATE":
                 return coerce_date(v, spec.format)
@@ -91,6 +132,7 @@ class RowMapper:
             if got and spec.field not in vals:
                 vals[spec.field] = got
         self.spread_time_ranges(vals, probs)
+        self.spread_age_ranges(vals, probs)
         return vals
 
     def spread_time_ranges(self, vals: dict[str, list[Any]], probs: RowProblems) -> None:
@@ -98,17 +140,16 @@ class RowMapper:
         closes_at 10:00 and no opening time was the old, silent result). When another column
         gives the other time and it disagrees with the range, the range wins and an issue says so."""
         ranges = [v[0] for f in RANGE_FIELDS for v in [vals.get(f)] if v and isinstance(v[0], TimeRange)]
-        if not ranges:
-            return
-        rng = ranges[0]
-        for f, t in zip(RANGE_FIELDS, (rng.opens, rng.closes)):
-            given = (vals.get(f) or [None])[0]
-            if given is not None and not isinstance(given, TimeRange) and given != t:
-                table, column = f.split(".")
-                probs.row(table, column, "value",
-                          f"{f} is {given.isoformat(timespec='minutes')} but the time range in column "
-                          f"'{rng.column}' says {t.isoformat(timespec='minutes')}; kept the range", "warning")
-            vals[f] = [t]
+        if ranges:
+            spread_range(vals, RANGE_FIELDS, ranges[0], (ranges[0].opens, ranges[0].closes), "time range", probs)
+
+    def spread_age_ranges(self, vals: dict[str, list[Any]], probs: RowProblems) -> None:
+        """An age range fills both ages ("0-4": 0 and 4, "18+": 18 and no maximum, "All ages":
+        neither); "18+" used to be no number at all, and "0-4" the same. When another column gives
+        an age the range disagrees with, the range wins and an issue says so, as for time ranges."""
+        ranges = [v[0] for f in AGE_FIELDS for v in [vals.get(f)] if v and isinstance(v[0], AgeRange)]
+        if ranges:
+            spread_range(vals, AGE_FIELDS, ranges[0], (ranges[0].minimum, ranges[0].maximum), "age range", probs)
 
     def normalise_row(self, record_id: str, row: dict, fetched_from: str) -> int:
         """Staging rows for one spreadsheet row; returns how many services it made."""

@@ -94,3 +94,33 @@ def test_a_column_of_time_ranges_is_proposed_for_both_opening_and_closing_times(
     assert doc["columns"]["schedule.opens_at"] == "Session times"
     assert doc["columns"]["schedule.closes_at"] == "Session times"
     assert '"Session times" holds time ranges' in out
+    assert out.count("holds time ranges") == 1  # said once, before the first of the pair
+
+
+def test_age_range_and_last_updated_columns_are_placed(tmp_path, capsys):
+    """dev-2026's VCS spreadsheet left "Age Range" and "Last Updated" unplaced."""
+    ages = ["18+", "16+", "60+", "0-4", "11-18", "0-11", "18-64", "", "Under 5s", "Over 50s", "5 to 11", "All ages"]
+    rows = [[f"{7000 + i}", f"Group {i}", ages[i % len(ages)], f"{1 + i % 28:02d}/{1 + i % 12:02d}/2024"]
+            for i in range(40)]
+    p = write_csv(tmp_path / "services.csv", ["ID", "Service Name", "Age Range", "Last Updated"], rows)
+    assert main(["mapping", "suggest", str(p)]) == 0
+    out = capsys.readouterr().out
+    doc = yaml.safe_load(out)
+    assert doc["columns"]["service.minimum_age"] == doc["columns"]["service.maximum_age"] == "Age Range"
+    assert doc["columns"]["service.last_modified"] == "Last Updated"
+    assert out.count('"Age Range" holds age ranges') == 1 and "# Columns not placed" not in out
+    # what it prints loads, and reads the file
+    (tmp_path / "mapping.yaml").write_text(out, encoding="utf-8")
+    table = open_table(p)
+    load_mapping(str(tmp_path / "mapping.yaml")).bind(table.columns, table.where)
+
+
+def test_a_column_of_plain_ages_and_other_dates_stay_as_they_were(tmp_path):
+    """A "Min age" column of numbers is still the minimum age alone; a date column headed otherwise
+    ("Start date") is not taken for last_modified on its values."""
+    rows = [[f"S{i}", f"Group {i}", str(i % 18), f"{1 + i % 28:02d}/03/2024"] for i in range(30)]
+    p = write_csv(tmp_path / "s.csv", ["Ref", "Service Name", "Min age", "Start date"], rows)
+    suggestion = suggest_mapping(open_table(p))
+    assert suggestion.placed["Min age"][0] == "service.minimum_age"
+    assert suggestion.placed.get("Start date", ("",))[0] != "service.last_modified"
+    assert "service.maximum_age" not in suggestion.to_yaml()

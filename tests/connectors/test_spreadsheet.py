@@ -246,3 +246,50 @@ def test_a_time_range_fills_both_times_whichever_field_it_was_mapped_to(tmp_path
         ("1", dt.date(2024, 1, 1)), ("2", None), ("3", None)]
     [(rid, _rule, _sev, message)] = _issues(snap, "type")
     assert rid == "2" and "'2024-01-01 and later' is not a valid date" in message
+
+
+AGES_MAPPING = {"id": "Ref", "columns": {"service.name": "Service Name", "service.minimum_age": "Age Range",
+                                         "service.maximum_age": "Age Range", "service.last_modified": "Last Updated"}}
+
+
+def test_an_age_range_fills_both_ages_and_last_updated_is_read_day_first(tmp_path):
+    """dev-2026's VCS spreadsheet: "Age Range" ('18+', '0-4') and "Last Updated" ('28/09/2022') were left unread."""
+    write_csv(tmp_path / "vcs.csv", ["Ref", "Service Name", "Age Range", "Last Updated"], [
+        ["1", "Pilates", "16+", "28/09/2022"], ["2", "Stay and play", "0-4", "01/02/2023"],
+        ["3", "Juniors", "5 to 11", "03/03/2024 14:30"], ["4", "Rhyme time", "Under 5s", "2024-05-06"],
+        ["5", "Lunch club", "Over 50s", ""], ["6", "Walk", "All ages", ""], ["7", "Quiz", "", ""],
+        ["8", "Play", "Toddlers", "last week"], ["9", "Youth", "16", ""]])
+    _h, n, snap = harvest_and_normalise(_setup(tmp_path, "vcs.csv", AGES_MAPPING), tmp_path / "state")
+    assert n.status == "ok" and n.records_in == 9
+    got = _q(snap, "SELECT source_record_id, minimum_age, maximum_age, last_modified FROM staging.service ORDER BY 1")
+    assert got == [("1", 16, None, dt.datetime(2022, 9, 28)), ("2", 0, 4, dt.datetime(2023, 2, 1)),
+                   ("3", 5, 11, dt.datetime(2024, 3, 3, 14, 30)), ("4", None, 4, dt.datetime(2024, 5, 6)),
+                   ("5", 50, None, None), ("6", None, None, None), ("7", None, None, None),
+                   ("8", None, None, None), ("9", None, None, None)]
+    # What cannot be read is said once per cell, naming its column and value, and the row still loads;
+    # a lone number in a column of ranges could be 16 only or 16 and over, so it is not guessed at.
+    assert sorted((rid, sev, msg) for rid, _rule, sev, msg in _issues(snap, "type")) == [
+        ("8", "warning", "vcs.csv, row 9, column 'Age Range': 'Toddlers' is not an age range (e.g. 0-4, 18+, "
+                         "Under 5s, All ages) for service.minimum_age and service.maximum_age; left empty"),
+        ("8", "warning", "vcs.csv, row 9, column 'Last Updated': 'last week' is not a valid date and time for "
+                         "service.last_modified; left empty"),
+        ("9", "warning", "vcs.csv, row 10, column 'Age Range': '16' is not an age range (e.g. 0-4, 18+, "
+                         "Under 5s, All ages) for service.minimum_age and service.maximum_age; left empty"),
+    ]
+    assert _issues(snap, "value") == []
+
+
+def test_an_age_column_that_disagrees_with_the_range_is_overruled_with_a_warning(tmp_path):
+    write_csv(tmp_path / "a.csv", ["Ref", "Service Name", "Min age", "Ages"],
+              [["1", "Juniors", "4", "5-11"], ["2", "Adults", "18", "18+"], ["3", "Tots", "1", ""],
+               ["4", "Teens", "", "13-19"]])
+    mapping = {"id": "Ref", "columns": {"service.name": "Service Name", "service.minimum_age": "Min age",
+                                        "service.maximum_age": "Ages"}}
+    _h, n, snap = harvest_and_normalise(_setup(tmp_path, "a.csv", mapping), tmp_path / "state")
+    assert n.status == "ok"
+    got = _q(snap, "SELECT source_record_id, minimum_age, maximum_age FROM staging.service ORDER BY 1")
+    # A plain number in a column mapped to one age is read as before.
+    assert got == [("1", 5, 11), ("2", 18, None), ("3", 1, None), ("4", 13, 19)]
+    assert [(rid, sev, msg) for rid, _rule, sev, msg in _issues(snap, "value")] == [
+        ("1", "warning", "a.csv, row 2: service.minimum_age is 4 but the age range in column 'Ages' says 5; "
+                         "kept the range")]
