@@ -128,3 +128,19 @@ def test_a_session_under_the_councils_programme_name_is_the_operators_session(co
     groups = world_with([spin("council", "spin-programme", "Get Set Leeds Spin Class", council_time),
                          spin("operator", "spin-session", "Spin Class", "18:30")])
     assert (cluster_of(groups, "spin-programme") == {"spin-programme", "spin-session"}) == merged
+
+
+def test_a_monthly_day_with_its_week_is_the_same_day_as_without():
+    """'Third Saturday of the month' in one directory, 'monthly on Saturdays' in another (OpenActive's byDay
+    with P1M names no week): the same day and time, not a schedule on another day (a veto)."""
+    def walk(source, rid, day):
+        return listing(source, rid, "Nordic Walking", org="Wythenshawe Walkers", pc="M22 4LT", addr="Wythenshawe Park",
+                       phone="0161 998 1234", lat=53.4040, lon=-2.2640) | {"schedule": [f"{day}@09:00"]}
+    con = keyed(leisure_world() + [walk("council", "walk-monthly", "3SA"), walk("operator", "walk-plain", "SA")])
+    match_records(con)
+    reason = json.loads(con.execute("""SELECT c.reason FROM work.record_cluster c JOIN work.match_record r USING (mid)
+                                       WHERE r.source_record_id LIKE 'walk-%' AND c.reason LIKE '%comparisons%'""").fetchone()[0])
+    schedule = next(c for c in reason["comparisons"] if c["comparison"] == "schedule")
+    assert schedule["level"] == "same days and times"
+    assert cluster_of(clusters(con), "walk-monthly") == {"walk-monthly", "walk-plain"}
+
