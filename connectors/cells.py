@@ -232,16 +232,51 @@ def split_age_range(value: Any) -> tuple[float | None, float | None] | None:
     return None
 
 
+# Words for several days at once, as sheets write them.
+DAY_GROUPS = {"weekdays": BYDAYS[:5], "weekday": BYDAYS[:5], "weekends": BYDAYS[5:], "weekend": BYDAYS[5:],
+              "daily": BYDAYS, "every day": BYDAYS, "everyday": BYDAYS, "7 days a week": BYDAYS, "all week": BYDAYS}
+# A monthly day: "2nd Tuesday of month", "Last Friday of the month", "1st and 3rd Monday of each month".
+# ORUK writes it as RRULE does, the week before the day ('2TU', '-1FR'), with freq MONTHLY.
+ORDINALS = {"1st": 1, "first": 1, "2nd": 2, "second": 2, "3rd": 3, "third": 3, "4th": 4, "fourth": 4,
+            "5th": 5, "fifth": 5, "last": -1}
+_ORDINAL = "|".join(ORDINALS)
+_MONTHLY = re.compile(rf"^((?:(?:{_ORDINAL})\s*(?:,|&|and|\+)?\s*)+)\s*([a-z]+?)s?\s+(?:of|in)\s+(?:the|each|every)?\s*month$",
+                      re.I)
+
+
+def _monthly_days(text: str) -> list[str] | None:
+    m = _MONTHLY.match(text.strip().strip("."))
+    day = DAY_CODES.get(m.group(2).casefold()) if m else None
+    if day is None:
+        return None
+    weeks = [ORDINALS[w.casefold()] for w in re.findall(_ORDINAL, m.group(1), flags=re.I)]
+    return [f"{w}{day}" for w in dict.fromkeys(weeks)]
+
+
+def _day_word(word: str) -> str | None:
+    """One day as a code: 'Tue', 'Tuesdays', 'every Tuesday' -> 'TU'."""
+    w = re.sub(r"^(?:every|each|on)\s+", "", word.strip().strip(".").casefold())
+    return DAY_CODES.get(w) or (DAY_CODES.get(w[:-1]) if w.endswith("s") else None)
+
+
 def parse_days(text: str) -> tuple[list[str], list[str]]:
-    """'Mon, Wed', 'Monday to Friday', 'Mon-Fri' -> (['MO', 'WE'], unknown words)."""
+    """'Mon, Wed', 'Monday to Friday', 'Mon-Fri', 'Tuesdays', 'Weekdays' -> (['MO', 'WE'], unknown words);
+    a monthly day as RRULE writes it: '2nd Tuesday of month' -> ['2TU'], 'Last Friday of the month' -> ['-1FR']
+    (see is_monthly)."""
+    monthly = _monthly_days(text)
+    if monthly is not None:
+        return monthly, []
     days: list[str] = []
     unknown: list[str] = []
     for part in re.split(r"[,;/&+]|\band\b", text, flags=re.I):
         part = part.strip().strip(".")
         if not part:
             continue
+        if part.casefold() in DAY_GROUPS:
+            days.extend(DAY_GROUPS[part.casefold()])
+            continue
         rng = re.split(r"\s*(?:-|–|\bto\b|\buntil\b)\s*", part, flags=re.I)
-        codes = [DAY_CODES.get(p.strip().strip(".").casefold()) for p in rng]
+        codes = [_day_word(p) for p in rng]
         if any(c is None for c in codes):
             if part.upper() in BYDAYS:
                 days.append(part.upper())
@@ -255,6 +290,11 @@ def parse_days(text: str) -> tuple[list[str], list[str]]:
         else:
             days.extend(codes)
     return list(dict.fromkeys(days)), unknown
+
+
+def is_monthly(byday: str) -> bool:
+    """A byday with a week before a day ('2TU', '-1FR') repeats monthly."""
+    return bool(re.search(r"(^|,)-?\d", byday or ""))
 
 
 def normalise_phone(v: Any) -> str:

@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 from connectors.cells import (AGE_FIELDS, RANGE_FIELDS, TYPE_WORDS, AgeRange, RowProblems, TimeRange, as_text,
-                              coerce_date, coerce_time, coerce_timestamp, is_blank, json_safe_value, normalise_phone,
-                              parse_days, split_age_range)
+                              coerce_date, coerce_time, coerce_timestamp, is_blank, is_monthly, json_safe_value,
+                              normalise_phone, parse_days, split_age_range)
 from connectors.mapping import LGA_TAXONOMY, MAPPABLE, MULTI_ROW_FIELD, BoundMapping, FieldSpec, header_key
 from connectors.staging import StagingRows, parse_number, split_time_range
 from warehouse.model import column_types
@@ -210,7 +210,7 @@ class RowMapper:
         sched = {k: ",".join(v) if k == "byday" else v[0] for k, v in table("schedule").items()}
         if sched:
             if sched.get("byday") and not sched.get("freq"):
-                sched["freq"] = "WEEKLY"
+                sched["freq"] = "MONTHLY" if is_monthly(sched["byday"]) else "WEEKLY"
             self.rows.add("schedule", f"{rid}#schedule", {"service_id": service_id, **sched}, root_record_id=rid)
         for t in ("phone", "service_area", "language", "funding", "contact", "cost_option"):
             if t in by_table:

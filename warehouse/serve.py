@@ -174,7 +174,9 @@ class ServiceFilters:
             code = DAYS.get(self.day.strip().upper())
             if code is None:
                 raise HTTPException(400, f"day: '{self.day}' is not a day; use MO, TU, WE, TH, FR, SA, SU or a day name")
-            sched.append("list_contains(string_split(replace(byday, ' ', ''), ','), ?)")
+            # a monthly day carries its week ('2TU': second Tuesday): a Tuesday all the same
+            sched.append("list_contains(list_transform(string_split(replace(byday, ' ', ''), ','), "
+                         "lambda d: regexp_replace(d, '^[+-]?[0-9]+', '')), ?)")
             args.append(code)
         start = _parse_time(self.start_time, "start_time")
         end = _parse_time(self.end_time, "end_time")

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from connectors.cells import parse_days
+from warehouse.model import BYDAYS
 from connectors.config import ConfigError, load_sources
 from connectors.mapping import MappingError, load_mapping, parse_mapping
 from tests.support.sheets import harvest_and_normalise, sources_yaml, write_csv, write_xlsx
@@ -233,3 +234,11 @@ def test_duplicate_ids_are_found_across_chunks(tmp_path):
     writer.abandon()
     assert kept == [("1", "row"), ("1@row5", "duplicate_row:2"), ("2", "row"), ("2@row7", "duplicate_row:3"),
                     ("3", "row"), ("@row6", "row_without_id")]
+
+
+@pytest.mark.parametrize("text, days", [
+    ("2nd Tuesday of month", ["2TU"]), ("Last Wednesday of the month", ["-1WE"]), ("first friday of the month", ["1FR"]),
+    ("1st and 3rd Monday of each month", ["1MO", "3MO"]), ("Weekdays", ["MO", "TU", "WE", "TH", "FR"]),
+    ("Weekends", ["SA", "SU"]), ("Tuesdays", ["TU"]), ("Every Monday", ["MO"]), ("Daily", BYDAYS)])
+def test_days_as_sheets_write_them(text, days):
+    assert parse_days(text) == (list(days), [])

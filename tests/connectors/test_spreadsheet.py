@@ -293,3 +293,21 @@ def test_an_age_column_that_disagrees_with_the_range_is_overruled_with_a_warning
     assert [(rid, sev, msg) for rid, _rule, sev, msg in _issues(snap, "value")] == [
         ("1", "warning", "a.csv, row 2: service.minimum_age is 4 but the age range in column 'Ages' says 5; "
                          "kept the range")]
+
+
+def test_monthly_days_weekdays_and_plural_days_become_schedules(tmp_path):
+    """dev-2026's VCS sheet: 73 rows say '2nd Tuesday of month' or 'Last Friday of month', 13 'Weekdays';
+    all were unread days and no schedule. A monthly day is RRULE's '2TU' with freq MONTHLY."""
+    write_csv(tmp_path / "days.csv", ["Ref", "Service Name", "Day", "Start"], [
+        ["1", "Carers group", "2nd Tuesday of month", "10:00"], ["2", "Book club", "Last Friday of the month", "19:00"],
+        ["3", "Advice", "Weekdays", "09:30"], ["4", "Swim", "Tuesdays", "18:00"],
+        ["5", "Choir", "1st and 3rd Monday of each month", "19:30"], ["6", "Quiz", "Fortnightly", "20:00"]])
+    mapping = {"id": "Ref", "columns": {"service.name": "Service Name", "schedule.byday": "Day", "schedule.opens_at": "Start"}}
+    _h, n, snap = harvest_and_normalise(_setup(tmp_path, "days.csv", mapping), tmp_path / "state")
+    assert n.status == "ok"
+    got = _q(snap, """SELECT s.source_record_id, c.freq, c.byday FROM staging.schedule c
+                      JOIN staging.service s ON s.id = c.service_id ORDER BY 1""")
+    assert got == [("1", "MONTHLY", "2TU"), ("2", "MONTHLY", "-1FR"), ("3", "WEEKLY", "MO,TU,WE,TH,FR"),
+                   ("4", "WEEKLY", "TU"), ("5", "MONTHLY", "1MO,3MO"), ("6", None, None)]  # 6: its time only
+    [(rid, _rule, _sev, message)] = _issues(snap, "value")
+    assert rid == "6" and "'Fortnightly' is not a day of the week" in message

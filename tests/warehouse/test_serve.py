@@ -147,6 +147,21 @@ def test_age_filters(published_sample, tmp_path):
         assert {i["id"] for i in get(f"{srv.url}/services?minimum_age=10&maximum_age=20").json()["contents"]} == {ids[1]}
 
 
+def test_a_monthly_day_is_found_by_its_day(published_sample, tmp_path):
+    """'2TU' (the second Tuesday of each month, freq MONTHLY) is a Tuesday to someone asking for Tuesdays."""
+    db = tmp_path / "monthly.duckdb"
+    shutil.copyfile(published_sample, db)
+    with duckdb.connect(str(db)) as con:
+        sid = con.execute("""SELECT service_id FROM catalogue.schedule WHERE byday NOT LIKE '%TU%'
+                             AND service_id NOT IN (SELECT service_id FROM catalogue.schedule WHERE byday LIKE '%TU%')
+                             ORDER BY service_id LIMIT 1""").fetchone()[0]
+        con.execute("UPDATE catalogue.schedule SET byday = '2TU', freq = 'MONTHLY' WHERE service_id = ?", [sid])
+    holder = SnapshotHolder(db, DEFAULT_PROFILE, reload_interval=0)
+    with RunningServer(create_app(holder)) as srv:
+        assert sid in {i["id"] for i in all_pages(f"{srv.url}/services?day=Tuesday")[0]}
+        assert sid not in {i["id"] for i in all_pages(f"{srv.url}/services?day=Wednesday")[0]}
+
+
 def _metres(lat1, lon1, lat2, lon2):
     p1, p2 = math.radians(lat1), math.radians(lat2)
     a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
