@@ -64,6 +64,15 @@ def compute_block_keys(con: duckdb.DuckDBPyConnection, rules, records: str, targ
     """)
 
 
+# Blocks (and sources) as hashes, from the first step on, and pairs packed into one BIGINT: joining,
+# counting and de-duplicating millions of keys as strings took most of the blocking time (an
+# incremental night's blocks hold 3.2 million keys at a million records, and a split block's key was
+# a new string per key). A sub-block of a split block is the hash of its block and its phonetic
+# word. Two blocks that hash alike (about one chance in ten million among a million records' two
+# million keys) are one block: a candidate pair more, which the comparisons judge like any other,
+# or a block over its cap.
+BLOCK_HASH_SQL = "hash(k.rule, k.key)"
+
 # Candidate pairs of a full match are made in up to this many parts of at least this many records
 # each (see generate_candidates).
 CANDIDATE_PARTS = 4
@@ -90,30 +99,31 @@ def generate_candidates(con: duckdb.DuckDBPyConnection, rules=SERVICE_BLOCKING, 
         drop_relation(con, "work.block_key")
         con.execute(f"CREATE VIEW work.block_key AS SELECT * FROM {previous_keys}")
         # Only the blocks that a probed record is in can give a new pair.
-        con.execute("""
+        con.execute(f"""
             CREATE OR REPLACE TEMP TABLE block_key AS
-            SELECT k.* FROM work.block_key k SEMI JOIN (SELECT DISTINCT rule, key FROM work.probe_block_key) p USING (rule, key)
+            SELECT k.mid, k.rule, {BLOCK_HASH_SQL} AS block FROM work.block_key k
+            SEMI JOIN (SELECT DISTINCT rule, key FROM work.probe_block_key) p USING (rule, key)
         """)
         con.execute("DROP TABLE work.probe_block_key")
     else:
         drop_relation(con, "work.block_key")
         compute_block_keys(con, rules, records)
-        con.execute("CREATE OR REPLACE TEMP TABLE block_key AS SELECT * FROM work.block_key")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE block_key AS SELECT k.mid, k.rule, {BLOCK_HASH_SQL} AS block FROM work.block_key k")
     caps = " ".join(f"WHEN '{rule.name}' THEN {rule.cap}" for rule in rules)
     # Oversized blocks are split by the first phonetic name token; still-oversized sub-blocks are dropped.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE block_size AS
-        SELECT rule, key, count(*) AS n, CASE rule {caps} END AS cap FROM block_key GROUP BY ALL
+        SELECT rule, block, count(*) AS n, CASE rule {caps} END AS cap FROM block_key GROUP BY ALL
     """)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE block_key2 AS
-        SELECT b.mid, r.source_id, b.rule,
-               CASE WHEN s.n > s.cap THEN b.key || '#' || coalesce(split_part(r.name_phon, ' ', 1), '') ELSE b.key END AS key,
+        SELECT b.mid, hash(r.source_id) AS source, b.rule,
+               CASE WHEN s.n > s.cap THEN hash(b.block, coalesce(split_part(r.name_phon, ' ', 1), '')) ELSE b.block END AS block,
                s.n > s.cap AS split, s.cap
-        FROM block_key b JOIN block_size s USING (rule, key) JOIN {records} r ON r.mid = b.mid
+        FROM block_key b JOIN block_size s USING (rule, block) JOIN {records} r ON r.mid = b.mid
     """)
     con.execute("""
-        CREATE OR REPLACE TEMP TABLE block_size2 AS SELECT rule, key, count(*) AS n, bool_or(split) AS split, any_value(cap) AS cap
+        CREATE OR REPLACE TEMP TABLE block_size2 AS SELECT rule, block, count(*) AS n, bool_or(split) AS split, any_value(cap) AS cap
         FROM block_key2 GROUP BY ALL
     """)
     report = {r[0]: {"blocks": r[1], "keys": r[2], "split_blocks": r[3], "dropped_blocks": r[4], "dropped_keys": r[5],
@@ -123,13 +133,10 @@ def generate_candidates(con: duckdb.DuckDBPyConnection, rules=SERVICE_BLOCKING, 
                        coalesce(sum(n) FILTER (WHERE n > cap), 0), max(n) FILTER (WHERE n <= cap)
                 FROM block_size2 GROUP BY 1 ORDER BY 1""").fetchall()}
     cross = "AND a.source != b.source" if link_only else ""
-    # Blocks and sources as hashes and pairs packed into one BIGINT: joining and de-duplicating tens of
-    # millions of pairs on strings took most of the blocking time. Two keys that hash alike only add a
-    # candidate pair, which the comparisons then judge like any other.
     con.execute("""
         CREATE OR REPLACE TEMP TABLE scored_key AS
-        SELECT hash(k.rule, k.key) AS block, k.mid, hash(k.source_id) AS source
-        FROM block_key2 k JOIN block_size2 s USING (rule, key) WHERE s.n <= s.cap AND s.n > 1
+        SELECT k.block, k.mid, k.source
+        FROM block_key2 k JOIN block_size2 s USING (rule, block) WHERE s.n <= s.cap AND s.n > 1
     """)
     con.execute("CREATE OR REPLACE TABLE work.candidate (mid_l BIGINT, mid_r BIGINT)")
     if probe:

@@ -38,16 +38,20 @@ class RecordText:
         exprs = {left: f"coalesce(CAST(r.{left} AS VARCHAR), '')" for left in dict.fromkeys(s.left for s in sims)} | (extra or {})
         exprs |= {distinct_key(c): distinct_key_sql(c) for c in comparisons if c.distinct_on}
         where = f"WHERE r.mid IN (SELECT mid FROM {only})" if only else ""
-        self.mids = np.asarray(con.execute(f"SELECT r.mid FROM {records} r {where} ORDER BY r.mid").fetchnumpy()["mid"],
-                               dtype=np.int64)
         self.columns = {}
         self._factorized: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         # One column at a time, each string once: fetched, a million records' values are a million
         # string objects per column (60 MB and more each), though most columns hold a few thousand
         # distinct values. Each text column is kept as codes into its distinct values, and as an
-        # array of references to those (8 bytes a record).
+        # array of references to those (8 bytes a record). A few records (``only``: an incremental
+        # night's) are fetched in one query instead: each query scans and sorts every record to
+        # pick them, and at a million records that scan, not the strings, was most of the time.
+        def query(select: str) -> dict[str, np.ndarray]:
+            return con.execute(f"SELECT {select} FROM {records} r {where} ORDER BY r.mid").fetchnumpy()
+        fetched = query(", ".join(["r.mid"] + [f'{sql} AS "{name}"' for name, sql in exprs.items()])) if only else None
+        self.mids = np.asarray((fetched or query("r.mid")).pop("mid"), dtype=np.int64)
         for name, sql in exprs.items():
-            values = con.execute(f"SELECT {sql} AS c FROM {records} r {where} ORDER BY r.mid").fetchnumpy()["c"]
+            values = fetched.pop(name) if fetched is not None else query(f"{sql} AS c")["c"]
             if values.dtype == object:
                 codes, distinct = pd.factorize(np.ma.filled(values, ""))
                 del values
