@@ -22,6 +22,8 @@ DAY_CODES = {
 
 
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+# A date serial in a General cell, read as text: days since _EXCEL_EPOCH, perhaps with a time fraction.
+_EXCEL_SERIAL = re.compile(r"\d{5}(\.\d+)?")
 
 
 # -- normalising one row -------------------------------------------------------------------------
@@ -123,7 +125,7 @@ def coerce_date(v: Any, fmt: str | None) -> dt.date:
     s = str(v).strip()
     if fmt:
         return dt.datetime.strptime(s, fmt).date()
-    if re.fullmatch(r"\d{5}(\.\d+)?", s):
+    if _EXCEL_SERIAL.fullmatch(s):
         return _from_excel_serial(float(s)).date()
     try:
         return parse_date(s)
@@ -141,7 +143,7 @@ def coerce_timestamp(v: Any, fmt: str | None) -> dt.datetime:
     s = str(v).strip()
     if fmt:
         return dt.datetime.strptime(s, fmt)
-    if re.fullmatch(r"\d{5}(\.\d+)?", s):  # a date serial in a General cell, as coerce_date reads it
+    if _EXCEL_SERIAL.fullmatch(s):
         return _from_excel_serial(float(s))
     try:
         return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).replace(tzinfo=None)

@@ -220,6 +220,10 @@ def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mi
                    web_path(s.org_url) AS org_url_path,
                    list_filter(list_transform(identifiers, lambda x: ident_norm(split_part(x, '|', 1), split_part(x, '|', 2))),
                                lambda x: x IS NOT NULL) AS idents,
+                   -- each 'DAY@time' by weekday: the week of a monthly day ('3SA', '-1WE': third Saturday, last
+                   -- Wednesday) is dropped, since sources that know a session is monthly often do not say
+                   -- which week (OpenActive's byDay with P1M), and 'SA' against '3SA' is the same day
+                   list_transform(schedule, lambda s: regexp_replace(s, '^-?[0-9]+', '')) AS weekly,
                    list_distinct(list_filter(list_transform(list_transform(phones, lambda p: phone_digits(p)), lambda d: phone_e164_of_digits(d)),
                                              lambda p: p IS NOT NULL)) AS e164,
                    email_norm(email) AS email_n, email_norm(org_email) AS org_email_n
@@ -267,12 +271,8 @@ def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mi
                web_key_of(url_host, url_path) AS web_key,
                web_page_of(url_host, url_path) AS web_page,
                web_key_of(org_url_host, org_url_path) AS org_web_key,
-               -- days by weekday: an ordinal of a monthly day ('3SA', '-1WE': third Saturday, last Wednesday)
-               -- is dropped, since sources that know a session is monthly often do not say which week
-               -- (OpenActive's byDay with P1M), and 'SA' against '3SA' is the same day, not another
-               list_distinct(list_filter(list_transform(schedule, lambda s: regexp_replace(split_part(s, '@', 1), '^-?[0-9]+', '')),
-                                         lambda d: d <> '')) AS days,
-               list_distinct(list_transform(schedule, lambda s: regexp_replace(s, '^-?[0-9]+', ''))) AS sched,
+               list_distinct(list_filter(list_transform(weekly, lambda s: split_part(s, '@', 1)), lambda d: d <> '')) AS days,
+               list_distinct(weekly) AS sched,
                list_distinct(list_transform(terms, lambda t: lower(trim(t)))) AS terms,
                -- descriptions are compared as bags of words: markup taken out (some sources publish HTML), folded
                -- and stripped of punctuation, without the
