@@ -61,8 +61,9 @@ class Comparison:
 
 
 SERVICE_SIMILARITIES = (
-    Similarity("name_sort", "name", "token_sort_ratio"),
-    Similarity("name_set", "name", "token_set_ratio"),
+    # Names as compared: with misspelt words read as the words the other listings use (dedupe.typos).
+    Similarity("name_sort", "name_cmp", "token_sort_ratio"),
+    Similarity("name_set", "name_cmp", "token_set_ratio"),
     Similarity("org", "org", "token_sort_ratio"),
     # Street types, saints and directions spelled one way first ('High St' / 'High Street').
     Similarity("addr", "addr_std", "token_set_ratio"),
@@ -98,29 +99,30 @@ SERVICE_COMPARISONS = (
         # The cheap similarity test comes first: DuckDB evaluates an AND's second part only for the rows
         # that pass its first, and names_conflict (a word-by-word Jaro-Winkler) is the dearest test here.
         Level("very similar", "(sim.name_sort >= 92 OR (l.name_phon = r.name_phon AND sim.name_sort >= 80)) "
-                              "AND NOT names_conflict(l.name_tokens, r.name_tokens)", True),
+                              "AND NOT names_conflict(l.name_words, r.name_words)", True),
         Level("similar", "(sim.name_sort >= 82 OR (sim.name_set >= 95 AND sim.name_sort >= 70)) "
-                         "AND NOT names_conflict(l.name_tokens, r.name_tokens)", True),
+                         "AND NOT names_conflict(l.name_words, r.name_words)", True),
         # A shortened or abbreviated listing: 'Fenix' / 'Fenix at the Argyle', 'Coffee and Chat' / 'Coffee and
         # Chat - Leeds', 'Arts Deli' / 'Arts Delicatessen'.
-        Level("one name shortens the other", "sim.name_set >= 60 AND (name_extends(l.name_tokens, r.name_tokens) "
-                                             "OR names_look_alike(l.name_tokens, r.name_tokens)) "
+        Level("one name shortens the other", "sim.name_set >= 60 AND (name_extends(l.name_words, r.name_words) "
+                                             "OR names_look_alike(l.name_words, r.name_words)) "
                                              f"AND {DAYS_COMPATIBLE}", True),
         # Words in front of the other name: a council lists the leisure operator's session under its own
         # programme ('Get Set Leeds Spin Class' / 'Spin Class'), or with its venue or place in front
         # ('Ardwick Library Rhymetime'). English puts the qualifier first too ('Over 50s Yoga' / 'Yoga'), so
         # only two words or more in front (name_ends) and only when both give the same days and start
         # times: one slot at one venue is one session.
-        Level("one name ends the other, same times", f"sim.name_set >= 60 AND name_ends(l.name_tokens, r.name_tokens) "
+        Level("one name ends the other, same times", f"sim.name_set >= 60 AND name_ends(l.name_words, r.name_words) "
                                                      f"AND {SAME_TIMES}", True),
         # Alike but for a word each has that the other lacks: sibling services of one organisation ('Junior' /
         # 'Senior Youth Club', 'Debt' / 'Housing Advice', 'IMCA' / 'IMHA Advocacy'). A veto, like 'different'.
-        Level("one word differs", "sim.name_sort >= 65 AND names_conflict(l.name_tokens, r.name_tokens)"),
+        Level("one word differs", "sim.name_sort >= 65 AND names_conflict(l.name_words, r.name_words)"),
         Level("somewhat similar", "sim.name_sort >= 65"),
         Level("different", "true"),
     ), words="service name", m=(0.55, 0.15, 0.08, 0.10, 0.02, 0.01, 0.05, 0.04),
-       # name_tokens is the name split into words, and the key and phonetic key are made from them
-       distinct_on=("r.name", "r.name_key", "r.name_phon", "array_to_string(list_sort(r.sched), ',')")),
+       # name_tokens is the name split into words, and the key and phonetic key are made from them; name_cmp
+       # is name_words as one string (both depend on the night's other names: dedupe.typos)
+       distinct_on=("r.name", "r.name_key", "r.name_phon", "r.name_cmp", "array_to_string(list_sort(r.sched), ',')")),
     Comparison("service_identifier", "service", "len(l.svc_ids) = 0 OR len(r.svc_ids) = 0", (
         Level("same", "list_has_any(l.svc_ids, r.svc_ids)", True),
         Level("different", "true"),

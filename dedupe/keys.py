@@ -311,3 +311,15 @@ def phonetic_key(token: str) -> str:
         head = "a"
     out = head + tail
     return re.sub(r"(.)\1+", r"\1", out)
+
+
+def name_core_ctes(source: str, toks: str, org: str, venue: str, addr: str, town: str) -> str:
+    """CTEs (ending in ``cored``, with column ``core``) that take the organisation, the venue, the building at
+    the head of the address and the town off the start or end of the words ``toks`` of each row of ``source``
+    (normalised strings in columns ``org``, ``venue``, ``addr``, ``town``): see dedupe.records._key_rows. One step per layer:
+    a macro nested in a macro repeats its argument's whole expression at every use."""
+    return f"""core1 AS (SELECT *, strip_affix({toks}, string_split({org}, ' ')) AS c1 FROM {source}),
+        core2 AS (SELECT *, strip_affix(c1, string_split({venue}, ' ')) AS c2 FROM core1),
+        core3 AS (SELECT *, strip_affix(c2, address_building(string_split({addr}, ' '))) AS c3 FROM core2),
+        core4 AS (SELECT *, strip_affix(c3, string_split({town}, ' ')) AS c4 FROM core3),
+        cored AS (SELECT *, strip_affix(c4, string_split({org}, ' ')) AS core FROM core4)"""

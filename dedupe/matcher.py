@@ -23,7 +23,7 @@ import pandas as pd
 from dedupe.blocking import SERVICE_BLOCKING, generate_candidates
 from dedupe.clustering import cluster_pairs
 from dedupe.comparisons import SERVICE_COMPARISONS, SERVICE_SIMILARITIES
-from dedupe.records import PLACE_KEY_SQL, drop_relation
+from dedupe.records import PLACE_KEY_SQL, drop_relation, table_columns
 from dedupe.levels import RecordText, compute_gammas, fetch_gammas
 from dedupe.scoring import (BRANCHES_DOUBTFUL, BRANCHES_SQL, MATCH_PROBABILITY, NAME_COUNT_CLASS_SQL, REVIEW_PROBABILITY,
                             VETO_LEVELS, Model, explain_pair, record_facts, score_gammas, train_model)
@@ -37,8 +37,8 @@ from dedupe.scoring import (BRANCHES_DOUBTFUL, BRANCHES_SQL, MATCH_PROBABILITY, 
 # first. tests/dedupe/test_matcher.py checks that it leaves out only pairs whose full comparison
 # says "different", and that the clusters do not change.
 NAME_PREFILTER = {"sort": ("name_sort", 65.0), "set": ("name_set", 60.0),
-                  "shortens": "name_extends(l.name_tokens, r.name_tokens) OR names_look_alike(l.name_tokens, r.name_tokens) "
-                              "OR name_ends(l.name_tokens, r.name_tokens)"}
+                  "shortens": "name_extends(l.name_words, r.name_words) OR names_look_alike(l.name_words, r.name_words) "
+                              "OR name_ends(l.name_words, r.name_words)"}
 # The weights are learned from a uniform random sample of the candidate pairs (all of them when
 # there are fewer): the estimates of m and the prior do not need millions of pairs.
 TRAINING_SAMPLE = 200_000
@@ -71,10 +71,12 @@ def _has_tables(con: duckdb.DuckDBPyConnection, schema: str, tables) -> bool:
 
 
 def _mark_changed(con: duckdb.DuckDBPyConnection, records: str, previous: str) -> int:
-    """work.changed: records new or changed since last night; work.gone: last night's records that are not here as they were."""
+    """work.changed: records new or changed since last night; work.gone: last night's records that are not here as they were.
+    A record whose misspelt words are read otherwise tonight (dedupe.typos) is compared again too."""
+    words = ", name_words" if "name_words" in {c for c, _ in table_columns(con, previous, "match_record")} else ""
     con.execute(f"""
         CREATE OR REPLACE TABLE work.changed AS
-        SELECT r.mid FROM {records} r ANTI JOIN {previous}.match_record p USING (mid, source_id, source_record_id, content_hash)""")
+        SELECT r.mid FROM {records} r ANTI JOIN {previous}.match_record p USING (mid, source_id, source_record_id, content_hash{words})""")
     con.execute(f"""
         CREATE OR REPLACE TABLE work.gone AS
         SELECT p.mid, p.source_id, p.name_key, {PLACE_KEY_SQL} AS place_key, p.org, p.postcode FROM {previous}.match_record p

@@ -13,7 +13,8 @@ import inspect
 import duckdb
 import pandas as pd
 
-from dedupe.keys import install_key_macros, key_rules_signature, phonetic_key
+from dedupe.keys import install_key_macros, key_rules_signature, name_core_ctes, phonetic_key
+from dedupe.typos import read_name_typos
 
 # Where a record is, for counting its namesakes in its own source (dedupe.scoring): the postcode, else the
 # organisation, else the web site, else the e-mail domain.
@@ -118,11 +119,11 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
     hashed = f"(SELECT *, {content_hash} AS content_hash FROM {source})"
     drop_relation(con, target)
     reuse = False
-    if previous and _columns(con, previous, "match_record"):
+    if previous and table_columns(con, previous, "match_record"):
         last = f"{previous}.match_record"
         first_mid = con.execute(f"SELECT coalesce(max(mid) + 1, 0) FROM {last}").fetchone()[0]
         # As text only when last night's hashes have another type (a catalogue from an older placecat).
-        same_type = dict(_columns(con, previous, "match_record")).get("content_hash") == "UBIGINT"
+        same_type = dict(table_columns(con, previous, "match_record")).get("content_hash") == "UBIGINT"
         hashes_equal = "p.content_hash = i.content_hash" if same_type else \
             "CAST(p.content_hash AS VARCHAR) = CAST(i.content_hash AS VARCHAR)"
         # Tonight's content hashes against last night's, in one join, beside the ids only (a copy of a
@@ -144,7 +145,7 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
                            FROM {source} s SEMI JOIN fresh_ids f USING (source_id, source_record_id)) i
             SEMI JOIN fresh_ids f USING (source_id, source_record_id, content_hash)""")
         _key_rows(con, "fresh_input", "fresh_keyed", first_mid)
-        reuse = _columns(con, previous, "match_record") == _columns(con, "main", "fresh_keyed")
+        reuse = table_columns(con, previous, "match_record") == table_columns(con, "main", "fresh_keyed")
     if reuse:
         # hash() is never NULL, so a NULL hash is a row of last night's with no row tonight
         # with what makes them namesakes of other records (see dedupe.scoring.PLACE_KEY_SQL): a namesake gone
@@ -158,6 +159,7 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
             UPDATE {last} p SET staging_id = h.staging_id FROM hash_match h
             WHERE p.mid = h.mid AND h.content_hash IS NOT NULL AND h.staging_id IS DISTINCT FROM h.kept_staging_id""")
         con.execute("CREATE OR REPLACE TABLE work.changed AS SELECT mid FROM fresh_keyed")
+        read_name_typos(con, last, incremental=True)
         con.execute(f"CREATE VIEW {target} AS SELECT * FROM {last}")
         fresh = con.execute("SELECT count(*) FROM fresh_keyed").fetchone()[0]
         for table in ("fresh_keyed", "fresh_input", "fresh_ids"):
@@ -166,6 +168,7 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
         for table in ("fresh_keyed", "fresh_input", "fresh_ids", "work.changed", "work.gone"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         _key_rows(con, hashed, target, first_mid)
+        read_name_typos(con, target)
         fresh = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
     con.execute("DROP TABLE IF EXISTS hash_match")
     return fresh
@@ -181,7 +184,7 @@ def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
         con.execute(f"DROP {kind} {name}")
 
 
-def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
     """(name, type) of each column of a table, in order; empty when there is no such table."""
     database, _, schema = schema.rpartition(".")
     return con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
@@ -193,7 +196,7 @@ def record_key_rules_signature() -> str:
     and the keying written here, which calls them. A record's content hash carries it, so that a change
     to either keys every record again rather than leaving one night comparing keys made two ways. Read
     from the code itself: a change of wording only (a comment) also costs one full keying, which is safe."""
-    code = inspect.getsource(_key_rows) + inspect.getsource(add_phonetic_keys) + inspect.getsource(phonetic_key)
+    code = "".join(inspect.getsource(f) for f in (_key_rows, name_core_ctes, add_phonetic_keys, phonetic_key))
     return hashlib.sha1((key_rules_signature() + code).encode()).hexdigest()[:16]
 
 
@@ -236,17 +239,15 @@ def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mi
         -- The core of the name: what is left when the organisation, the venue, the building at the head of
         -- the address and the town are taken off its start or end ('Citizens Advice Leeds - Debt Advice',
         -- 'Boxercise at Fishponds Leisure Centre', 'Leeds Walking Football'). Sources differ in whether they
-        -- put them in the name; the venue and organisation are compared as evidence of their own. One step
-        -- per layer: a macro nested in a macro repeats its argument's whole expression at every use.
-        core1 AS (SELECT *, strip_affix(toks, string_split(org_n, ' ')) AS c1 FROM base),
-        core2 AS (SELECT *, strip_affix(c1, string_split(venue_n, ' ')) AS c2 FROM core1),
-        core3 AS (SELECT *, strip_affix(c2, address_building(string_split(addr_n, ' '))) AS c3 FROM core2),
-        core4 AS (SELECT *, strip_affix(c3, string_split(city_n, ' ')) AS c4 FROM core3),
-        cored AS (SELECT *, strip_affix(c4, string_split(org_n, ' ')) AS core FROM core4)
+        -- put them in the name; the venue and organisation are compared as evidence of their own.
+        {name_core_ctes('base', 'toks', org='org_n', venue='venue_n', addr='addr_n', town='city_n')}
         SELECT mid, staging_id, source_id, source_record_id,
                nullif(array_to_string(toks, ' '), '') AS full_name,
                nullif(array_to_string(core, ' '), '') AS name,
                core AS name_tokens,
+               -- the words compared, and as one string: the name's, until dedupe.typos reads a misspelt word
+               core AS name_words,
+               nullif(array_to_string(core, ' '), '') AS name_cmp,
                name_key_of(core) AS name_key,
                org_n AS org,
                list_filter(idents, lambda x: ident_entity(split_part(x, ':', 1)) = 'organization') AS org_ids,
