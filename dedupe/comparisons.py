@@ -75,6 +75,8 @@ SERVICE_SIMILARITIES = (
 NO_GEOGRAPHY = "(l.postcode IS NULL OR r.postcode IS NULL) AND (l.lat IS NULL OR r.lat IS NULL)"
 SAME_LOCAL_PHONE = "list_has_any(l.local_phones, r.local_phones)"
 SAME_STREET_NUMBER = "(l.house_no = r.house_no AND l.house_no <> '')"
+# Postcodes that do not put the records in two districts (the area is the postcode district where there is one).
+POSTCODES_AGREE = "(l.postcode IS NULL OR r.postcode IS NULL OR l.area = r.area)"
 # '33 High St' and '43 High St' are alike as strings (ratio 90) but are two buildings.
 NUMBERS_AGREE = "(l.house_no = r.house_no OR l.house_no = '' OR r.house_no = '')"
 # Two spellings of one town ('new york' / 'new york city') count as one town only with a second place
@@ -132,7 +134,11 @@ SERVICE_COMPARISONS = (
                                  "AND (len(l.loc_ids) = 0 OR len(r.loc_ids) = 0) AND (l.town IS NULL OR r.town IS NULL)", (
         Level("same UPRN", "list_has_any(l.loc_ids, r.loc_ids)", True),
         Level("same postcode and address", f"l.postcode = r.postcode AND (sim.addr >= 85 AND {NUMBERS_AGREE} OR {SAME_STREET_NUMBER})", True),
-        Level("same address in the same town", f"{SAME_TOWN} AND sim.addr >= 90 AND {NUMBERS_AGREE}", True),
+        # A street name recurs across a city's districts ('Vicarage Terrace' in M18 and in M20, 'Church Street'
+        # everywhere): with both postcodes known in two districts, the street alone is not the venue, unless
+        # the house numbers say so too (then one postcode is mistyped).
+        Level("same address in the same town", f"{SAME_TOWN} AND sim.addr >= 90 AND {NUMBERS_AGREE} "
+                                               f"AND ({POSTCODES_AGREE} OR {SAME_STREET_NUMBER})", True),
         # No postcode or coordinates to compare, towns named differently ('los angeles' / 'west hollywood': a
         # city and its district), but the same street address with the same local number: one venue.
         Level("same address and local phone", f"{NO_GEOGRAPHY} AND {SAME_STREET_NUMBER} AND sim.addr >= 90 "

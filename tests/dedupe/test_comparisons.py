@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from dedupe.comparisons import SERVICE_COMPARISONS
+from dedupe.levels import compute_gammas
 from dedupe.matcher import match_records
 from tests.support.listings import cluster_of, clusters, keyed, leisure_world, listing
 
@@ -144,3 +146,30 @@ def test_a_monthly_day_with_its_week_is_the_same_day_as_without():
     assert schedule["level"] == "same days and times"
     assert cluster_of(clusters(con), "walk-monthly") == {"walk-monthly", "walk-plain"}
 
+
+
+def _venue_level(a: dict, b: dict) -> str:
+    """The venue comparison's level of the pair (a, b), keyed among the leisure world's listings."""
+    con = keyed(leisure_world() + [a, b])
+    con.execute("""CREATE TABLE one_pair AS SELECT min(mid) AS mid_l, max(mid) AS mid_r FROM work.match_record
+                   WHERE source_record_id IN (?, ?)""", [a["source_record_id"], b["source_record_id"]])
+    compute_gammas(con, "one_pair", target="one_gamma")
+    venue = next(c for c in SERVICE_COMPARISONS if c.name == "venue")
+    return venue.levels[con.execute('SELECT "g_venue" FROM one_gamma').fetchone()[0]].label
+
+
+@pytest.mark.parametrize("addr_a, addr_b, pc_b, level", [
+    # one street name in two districts of a city: not one venue by the street alone
+    ("Vicarage Terrace", "99 Vicarage Terrace", "M20 6GN", "elsewhere"),
+    # the same house number too: one of the postcodes is mistyped
+    ("99 Vicarage Terrace", "99 Vicarage Terrace", "M20 6GN", "same address in the same town"),
+    # both in one district: the street is the venue, as before
+    ("Vicarage Terrace", "99 Vicarage Terrace", "M18 7GB", "same address in the same town"),
+])
+def test_a_street_named_in_two_districts_is_not_one_venue_by_its_name(addr_a, addr_b, pc_b, level):
+    """dev-2026: Manchester Foodbank's centres in M18 and M20 are both on a 'Vicarage Terrace'; the street
+    in the same town made them one venue, and the two centres one service."""
+    def centre(source, rid, addr, pc):
+        return listing(source, rid, "Foodbank Centre", org="Manchester Foodbank", pc=pc, addr=addr, city="Manchester",
+                       phone="0161 222 0000", lat=None, lon=None, day="TH")
+    assert _venue_level(centre("council", "centre-a", addr_a, "M18 7GF"), centre("vcs", "centre-b", addr_b, pc_b)) == level
