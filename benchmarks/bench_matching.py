@@ -1,7 +1,7 @@
 """Matching benchmark: accuracy on the labelled generator (and Splink side by side), plus scale.
 
     .venv/bin/python benchmarks/bench_matching.py accuracy [--services 5000] [--splink /work/splink-venv/bin/python]
-    .venv/bin/python benchmarks/bench_matching.py scale [--records 1000000] [--new 10000] [--repeats 3]
+    .venv/bin/python benchmarks/bench_matching.py scale [--records 1000000] [--new 10000] [--repeats 3] [--profile]
     .venv/bin/python benchmarks/bench_matching.py fodors [--fixtures ../shared/fixtures/benchmarks] [--splink ...]
     .venv/bin/python benchmarks/bench_matching.py incremental-check [--records 100000] [--new 3000]
 
@@ -35,6 +35,7 @@ from dedupe.clustering import connected_components  # noqa: E402
 from dedupe.matcher import match_records  # noqa: E402
 from dedupe.match_cli import load_file  # noqa: E402
 from dedupe.records import MATCH_INPUT_DDL, flatten_staging, key_records  # noqa: E402
+from benchmarks.statement_timer import StatementTimer  # noqa: E402
 
 INPUT_COLUMNS = ["staging_id", "source_id", "source_record_id", "name", "description", "url", "email", "org_name",
                  "org_url", "org_email", "identifiers", "phones", "location_name", "address", "city", "postcode",
@@ -270,6 +271,8 @@ def scale(args) -> None:
         # build: else the first checkpoint inside the timed part writes the 10,000 rows appended here and
         # compacts night 1's match_input (its partly filled row groups), 2.5-7 s that are not matching.
         con.execute("CHECKPOINT")
+        if args.profile and not runs:       # the first run's statements, each timed by the line that ran it
+            con = StatementTimer(con)
         t0, c0 = time.perf_counter(), cpu_seconds()
         key_records(con, previous="previous")
         t_keys = time.perf_counter() - t0
@@ -285,6 +288,8 @@ def scale(args) -> None:
         print(f"incremental: {changed} new records against {outcome.records}: {runs[-1]:.1f} s wall, "
               f"{cpus[-1]:.1f} s CPU (keys {t_keys:.1f} s, {inc.seconds}, checkpoint {t_write:.2f} s); "
               f"{inc.candidate_pairs} candidate pairs, {region} records clustered again")
+        if isinstance(con, StatementTimer):
+            print(f"  statements of this run, slowest first (the rest of {runs[-1]:.1f} s is Python):\n{con.report(25)}")
         con.close()
         night.unlink()
     print(f"incremental median of {len(runs)}: {statistics.median(runs):.1f} s wall, {statistics.median(cpus):.1f} s CPU; peak RSS {peak_mb():.0f} MB; "
@@ -349,6 +354,7 @@ def main() -> None:
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--repeats", type=int, default=3, help="incremental runs, each on a copy of the first night's file")
     s.add_argument("--memory-limit", default="2GB", help="DuckDB's memory limit (default 2GB)")
+    s.add_argument("--profile", action="store_true", help="print the first incremental run's DuckDB statements, slowest first")
     si = sub.add_parser("scale-inputs", help="(the data of scale, prepared in a process of its own)")
     si.add_argument("--records", type=int, required=True)
     si.add_argument("--new", type=int, required=True)
