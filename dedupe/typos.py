@@ -54,9 +54,9 @@ def fixes_sql(records: str) -> str:
         WITH vocab AS (
             SELECT token, count(*) AS n FROM (
                 SELECT unnest(list_distinct(string_split(full_name, ' '))) AS token FROM {records} WHERE full_name IS NOT NULL)
-            WHERE len(token) >= {MIN_LENGTH} - 1 AND NOT regexp_matches(token, '[0-9]') GROUP BY 1),
-        rare AS (SELECT token, n FROM vocab WHERE n <= {RARE_MAX} AND len(token) >= {MIN_LENGTH}),
-        common AS (SELECT token, n FROM vocab WHERE n >= {COMMON_MIN} AND len(token) >= {MIN_LENGTH}),
+            WHERE len(token) >= {MIN_LENGTH} AND NOT regexp_matches(token, '[0-9]') GROUP BY 1),
+        rare AS (SELECT token, n FROM vocab WHERE n <= {RARE_MAX}),
+        common AS (SELECT token, n FROM vocab WHERE n >= {COMMON_MIN}),
         -- each word and the words it gives with one letter taken out
         rare_del AS (SELECT token, n, unnest(list_append(list_transform(range(1, len(token) + 1),
                                  lambda i: left(token, i - 1) || substr(token, i + 1)), token)) AS v FROM rare),
