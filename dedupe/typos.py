@@ -25,6 +25,10 @@ venue are taken off, so that the organisation's words count too):
   is the same words as one string. The name comparison reads these (dedupe.comparisons); the name
   key, the blocking keys and the "exact" level keep the words as written.
 
+The known risk is a real word one letter from a more common one ('palate' / 'palace' and 'bakers' /
+'bakery' on Fodors–Zagats, 'careers' / 'carers' on dev-2026): a reading lifts the "one word differs"
+veto, and the gates still want a place or organisation to agree before names count.
+
 Candidates are found by deletion neighbourhoods (SymSpell): two words one edit apart share a word
 with one letter taken out, so the rare and common words are joined on those, not compared all
 against all. Measured on dev-2026 and the hard sets: see docs/matching.md ("Misspelt words").
