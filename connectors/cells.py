@@ -11,7 +11,7 @@ from typing import Any
 
 from connectors.mapping import FieldSpec
 from connectors.staging import StagingRows, parse_date, parse_time
-from warehouse.model import BYDAYS
+from warehouse.model import BYDAY_WEEK, BYDAYS
 
 DAY_CODES = {
     "mo": "MO", "mon": "MO", "monday": "MO", "tu": "TU", "tue": "TU", "tues": "TU", "tuesday": "TU",
@@ -296,7 +296,7 @@ def parse_days(text: str) -> tuple[list[str], list[str]]:
 
 def is_monthly(byday: str) -> bool:
     """A byday with a week before a day ('2TU', '-1FR') repeats monthly."""
-    return bool(re.search(r"(^|,)-?\d", byday or ""))
+    return any(re.match(BYDAY_WEEK, d.strip()) for d in (byday or "").split(","))
 
 
 def normalise_phone(v: Any) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from connectors.base import HarvestError
-from connectors.cells import AGE_FIELDS, RANGE_FIELDS, coerce_time, coerce_timestamp, parse_days, split_age_range
+from connectors.cells import AGE_FIELDS, OLDEST, RANGE_FIELDS, coerce_time, coerce_timestamp, parse_days, split_age_range
 from connectors.config import ConfigError
 from connectors.staging import split_time_range
 from connectors.tabular import open_table
@@ -143,7 +143,7 @@ def _is_days(v: Any) -> bool:
 
 
 def _is_age(v: Any) -> bool:
-    return float(str(v).strip()) == int(float(str(v).strip())) and 0 <= float(str(v)) <= 120
+    return float(str(v).strip()) == int(float(str(v).strip())) and 0 <= float(str(v)) <= OLDEST
 
 
 def _is_age_range(v: Any) -> bool:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from dedupe.keys import install_key_macros, key_rules_signature, name_core_ctes, phonetic_key
 from dedupe.typos import read_name_typos
+from warehouse.model import BYDAY_WEEK
 
 # Where a record is, for counting its namesakes in its own source (dedupe.scoring): the postcode, else the
 # organisation, else the web site, else the e-mail domain.
@@ -159,7 +160,8 @@ def key_records(con: duckdb.DuckDBPyConnection, source: str = "work.match_input"
             UPDATE {last} p SET staging_id = h.staging_id FROM hash_match h
             WHERE p.mid = h.mid AND h.content_hash IS NOT NULL AND h.staging_id IS DISTINCT FROM h.kept_staging_id""")
         con.execute("CREATE OR REPLACE TABLE work.changed AS SELECT mid FROM fresh_keyed")
-        read_name_typos(con, last, incremental=True)
+        # a record whose misspelt words read otherwise tonight is compared again, as a changed one is
+        read_name_typos(con, last, changed_into="work.changed")
         con.execute(f"CREATE VIEW {target} AS SELECT * FROM {last}")
         fresh = con.execute("SELECT count(*) FROM fresh_keyed").fetchone()[0]
         for table in ("fresh_keyed", "fresh_input", "fresh_ids"):
@@ -226,7 +228,7 @@ def _key_rows(con: duckdb.DuckDBPyConnection, source: str, target: str, first_mi
                    -- each 'DAY@time' by weekday: the week of a monthly day ('3SA', '-1WE': third Saturday, last
                    -- Wednesday) is dropped, since sources that know a session is monthly often do not say
                    -- which week (OpenActive's byDay with P1M), and 'SA' against '3SA' is the same day
-                   list_transform(schedule, lambda s: regexp_replace(s, '^-?[0-9]+', '')) AS weekly,
+                   list_transform(schedule, lambda s: regexp_replace(s, '{BYDAY_WEEK}', '')) AS weekly,
                    list_distinct(list_filter(list_transform(list_transform(phones, lambda p: phone_digits(p)), lambda d: phone_e164_of_digits(d)),
                                              lambda p: p IS NOT NULL)) AS e164,
                    email_norm(email) AS email_n, email_norm(org_email) AS org_email_n

@@ -35,7 +35,7 @@ against all. Measured on dev-2026 and the hard sets: see docs/matching.md ("Miss
 
 A record's ``name_words`` depend on the other records (a word becomes common as listings are added),
 so a record whose reading changed tonight is compared again like a changed record
-(``read_name_typos`` adds it to ``work.changed`` on an incremental night).
+(``dedupe.records.key_records`` has ``read_name_typos`` add it to ``work.changed`` on an incremental night).
 """
 from __future__ import annotations
 
@@ -81,10 +81,10 @@ def fixes_sql(records: str) -> str:
         SELECT rare, word FROM ranked WHERE len(counts) = 1 OR counts[2] * {CLEAR_LEAD} <= top"""
 
 
-def read_name_typos(con: duckdb.DuckDBPyConnection, table: str, incremental: bool = False) -> int:
+def read_name_typos(con: duckdb.DuckDBPyConnection, table: str, changed_into: str | None = None) -> int:
     """Bring ``name_words`` and ``name_cmp`` of the match records in ``table`` (a table, not a view) up to
-    tonight's reading of misspelt words, in place. With ``incremental``, the records whose reading changed
-    are added to ``work.changed``. Returns how many records' reading changed."""
+    tonight's reading of misspelt words, in place. The mids of the records whose reading changed are
+    added to the table ``changed_into`` (mid), if given, unless there already. Returns how many changed."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE name_typo AS {fixes_sql(table)}")
     # Tonight's words of the records with a misspelt word in their full name.
     con.execute(f"""
@@ -112,8 +112,8 @@ def read_name_typos(con: duckdb.DuckDBPyConnection, table: str, incremental: boo
         con.execute(f"""UPDATE {table} r SET name_words = c.name_words,
                                name_cmp = nullif(array_to_string(c.name_words, ' '), '')
                         FROM typo_changed c WHERE r.mid = c.mid""")
-        if incremental:
-            con.execute("INSERT INTO work.changed SELECT mid FROM typo_changed ANTI JOIN work.changed USING (mid)")
+        if changed_into:
+            con.execute(f"INSERT INTO {changed_into} SELECT mid FROM typo_changed ANTI JOIN {changed_into} USING (mid)")
     for t in ("name_typo", "typo_words", "typo_changed"):
         con.execute(f"DROP TABLE {t}")
     return changed

@@ -115,6 +115,9 @@ SERVICE_STATUSES = ("active", "inactive", "defunct", "temporarily closed")
 ADDRESS_TYPES = ("physical", "postal", "virtual")
 SCHEDULE_FREQS = ("WEEKLY", "MONTHLY")
 BYDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+# The week before the day in a monthly byday ('2TU', '-1FR': RRULE's second Tuesday, last Friday), as a
+# regular expression; taken off, what is left is the weekday.
+BYDAY_WEEK = "^[+-]?[0-9]+"
 PROVENANCE_ROLES = ("owner", "regulator", "assurer", "none")
 
 

@@ -34,6 +34,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from warehouse import oruk_json
 from warehouse.changes import rpde_page
 from warehouse.profiles import CatalogueUnavailable, ProfileError, resolve_profile
+from warehouse.model import BYDAY_WEEK
 from warehouse.served import Snapshot, SnapshotHolder, normalise_postcode
 
 log = logging.getLogger("placecat.serve")
@@ -176,7 +177,7 @@ class ServiceFilters:
                 raise HTTPException(400, f"day: '{self.day}' is not a day; use MO, TU, WE, TH, FR, SA, SU or a day name")
             # a monthly day carries its week ('2TU': second Tuesday): a Tuesday all the same
             sched.append("list_contains(list_transform(string_split(replace(byday, ' ', ''), ','), "
-                         "lambda d: regexp_replace(d, '^[+-]?[0-9]+', '')), ?)")
+                         f"lambda d: regexp_replace(d, '{BYDAY_WEEK}', '')), ?)")
             args.append(code)
         start = _parse_time(self.start_time, "start_time")
         end = _parse_time(self.end_time, "end_time")
